@@ -1,0 +1,52 @@
+"""lightning-cv: small-image classification on PyTorch Lightning.
+
+DataModules for the classic data sets, a registry of zoo architectures and one
+LightningModule, :class:`ImageClassifier`, that trains any of them.
+
+Names are imported on first use (PEP 562), so ``import lightning_cv`` stays fast and
+Lightning loads only when a data module or the classifier is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+_HOMES = {
+    "ConfigError": "lightning_cv.errors",
+    "create_model": "lightning_cv.models",
+    "list_models": "lightning_cv.models",
+    "ImageDataModule": "lightning_cv.data",
+    "DigitsDataModule": "lightning_cv.data",
+    "ImageClassifier": "lightning_cv.task",
+}
+
+__all__ = [
+    "ConfigError",
+    "DigitsDataModule",
+    "ImageClassifier",
+    "ImageDataModule",
+    "__version__",
+    "create_model",
+    "list_models",
+]
+
+if TYPE_CHECKING:
+    from lightning_cv.data import DigitsDataModule, ImageDataModule
+    from lightning_cv.errors import ConfigError
+    from lightning_cv.models import create_model, list_models
+    from lightning_cv.task import ImageClassifier
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'lightning_cv' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,155 @@
+"""The ``lightning-cv`` command: LightningCLI over ImageClassifier and the data modules."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import torch
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+
+from lightning_cv.callbacks import ConfusionMatrixPlot, run_folder
+from lightning_cv.data import ImageDataModule
+from lightning_cv.errors import ConfigError
+from lightning_cv.task import ImageClassifier
+
+__all__ = ["LightningCVCLI", "main"]
+
+LINKED_FROM_DATA = ("num_classes", "in_channels", "image_size", "class_names")
+
+
+def _trainer_defaults() -> dict[str, Any]:
+    return {
+        "max_epochs": 10,
+        "logger": {
+            "class_path": "lightning.pytorch.loggers.CSVLogger",
+            "init_args": {"save_dir": "runs", "name": "lightning-cv"},
+        },
+        "callbacks": [
+            ModelCheckpoint(
+                monitor="val/acc",
+                mode="max",
+                save_last=True,
+                filename="best-epoch{epoch:02d}-acc{val/acc:.4f}",
+                auto_insert_metric_name=False,
+            ),
+            LearningRateMonitor(),
+            ConfusionMatrixPlot(),
+        ],
+    }
+
+
+class SaveConfigToRunFolder(SaveConfigCallback):
+    """Write the resolved ``config.yaml`` into the run folder, whatever the logger."""
+
+    def save_config(self, trainer, pl_module, stage: str) -> None:
+        folder = run_folder(trainer)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.parser.save(
+            self.config,
+            str(folder / self.config_filename),
+            skip_none=False,
+            overwrite=self.overwrite,
+            multifile=self.multifile,
+        )
+
+
+class LightningCVCLI(LightningCLI):
+    """``fit | validate | test | predict`` with lightning-cv's defaults.
+
+    The data module's ``num_classes``, ``in_channels``, ``image_size`` and ``class_names`` are
+    linked into the model, every run writes into one folder (checkpoints, resolved
+    ``config.yaml``, ``metrics.csv``, pictures), and ``fit --test_after_fit true`` evaluates the
+    best checkpoint on the test split when training ends.
+    """
+
+    def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+        super().__init__(
+            model_class=ImageClassifier,
+            datamodule_class=ImageDataModule,
+            subclass_mode_data=True,
+            trainer_defaults=_trainer_defaults(),
+            save_config_callback=SaveConfigToRunFolder,
+            save_config_kwargs={"save_to_log_dir": False},
+            seed_everything_default=0,
+            load_from_checkpoint_support=False,
+            auto_configure_optimizers=False,
+            parser_kwargs={"prog": "lightning-cv"},
+            args=args,
+            run=run,
+        )
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.set_defaults({"data": {"class_path": "lightning_cv.data.DigitsDataModule"}})
+        for name in LINKED_FROM_DATA:
+            parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
+        # accepted by every subcommand so one recipe serves fit, test and predict
+        parser.add_argument(
+            "--test_after_fit",
+            type=bool,
+            default=False,
+            help="fit only: evaluate the best checkpoint on the test split when training ends.",
+        )
+
+    def after_fit(self) -> None:
+        if self.config.fit.test_after_fit:
+            checkpoint = self.trainer.checkpoint_callback
+            best = "best" if checkpoint is not None and checkpoint.best_model_path else None
+            self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best)
+        self._print_run_folder()
+
+    def after_test(self) -> None:
+        self._print_run_folder()
+
+    def after_predict(self) -> None:
+        """Write ``predictions.csv`` (sample, class index, class name, probability)."""
+        if not self.trainer.is_global_zero:
+            return
+        batches = self.trainer.predict_loop.predictions
+        preds = torch.cat([batch["preds"] for batch in batches]).tolist()
+        probs = torch.cat([batch["probs"] for batch in batches]).max(dim=1).values.tolist()
+        names = self.model.class_names or [str(i) for i in range(self.model.hparams.num_classes)]
+        folder = run_folder(self.trainer)
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = ["sample,pred,class_name,prob"]
+        lines += [
+            f"{i},{p},{names[p]},{q:.6f}" for i, (p, q) in enumerate(zip(preds, probs, strict=True))
+        ]
+        (folder / "predictions.csv").write_text("\n".join(lines) + "\n")
+        self._print_run_folder()
+
+    def _print_run_folder(self) -> None:
+        if not self.trainer.is_global_zero:
+            return
+        folder = run_folder(self.trainer)
+        top1 = self.trainer.callback_metrics.get("test/acc")
+        if top1 is not None:
+            print(f"test top-1 accuracy: {100 * float(top1):.2f}%")
+        print(f"run folder: {folder}")
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            print(f"  {path.relative_to(folder)}")
+
+
+def _find_config_error(error: BaseException | None) -> ConfigError | None:
+    """The ConfigError behind ``error``, also when jsonargparse or Lightning wrapped it."""
+    while error is not None:
+        if isinstance(error, ConfigError):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the ``lightning-cv`` console script.
+
+    A bad value (a :class:`ConfigError`) ends the run with one line on stderr and exit code 2.
+    """
+    try:
+        LightningCVCLI(args=args)
+    except Exception as error:
+        config_error = _find_config_error(error)
+        if config_error is None:
+            raise
+        print(f"lightning-cv: error: {config_error}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,195 @@
+"""The one base DataModule: subclasses declare the data, this class owns the mechanics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import albumentations as A
+import lightning.pytorch as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from lightning_cv.data.splits import SplitStrategy, fingerprint, split_indices
+from lightning_cv.data.transforms import build_transform
+from lightning_cv.errors import ConfigError
+from lightning_cv.models._registry import to_size
+
+__all__ = ["ImageDataModule", "SampleDataset"]
+
+
+class SampleDataset(Dataset):
+    """Images indexed from memory (or decoded lazily), passed through one albumentations pipeline.
+
+    Args:
+        images: anything indexable that returns an ``(H, W, C)`` uint8 array.
+        labels: one class index per image.
+        transform: the pipeline; its output is the ``(C, H, W)`` float tensor.
+        indices: which samples this view holds (all when ``None``).
+    """
+
+    def __init__(
+        self,
+        images: Sequence[np.ndarray] | np.ndarray,
+        labels: np.ndarray,
+        transform: A.Compose,
+        indices: np.ndarray | None = None,
+    ) -> None:
+        self.images = images
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.transform = transform
+        self.indices = np.arange(len(self.labels)) if indices is None else np.asarray(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        sample = self.indices[index]
+        image = self.transform(image=self.images[sample])["image"]
+        return image, int(self.labels[sample])
+
+
+class ImageDataModule(L.LightningDataModule):
+    """Base class of every lightning-cv data set.
+
+    A subclass declares the data set's facts as class attributes (``num_classes``,
+    ``class_names``, ``in_channels``, ``image_size``, ``mean``, ``std``) and implements
+    :meth:`load_split`; everything else (validation split, transforms, loaders) lives here.
+
+    Args:
+        root: folder that holds (or will hold) the files.
+        batch_size: samples per batch.
+        num_workers: loader worker processes (0 loads in the main process).
+        val_fraction: share of the training split held out for validation, when the data set
+            has no official validation split.
+        split: how the validation share is drawn: ``random``, ``stratified`` or ``group``.
+        split_seed: the same seed gives the same split on every run and rank.
+        train_transform: preset name or albumentations YAML file for training samples
+            (default: the data set's own preset).
+        eval_transform: the same for validation, test and prediction samples.
+        download: fetch missing files (never done unless asked).
+        shuffle: shuffle the training samples every epoch.
+        drop_last: drop the last incomplete training batch.
+    """
+
+    num_classes: int
+    class_names: tuple[str, ...]
+    in_channels: int
+    image_size: int | tuple[int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    has_val_split: bool = False
+    default_train_transform: str = "eval"
+    default_eval_transform: str = "eval"
+
+    def __init__(
+        self,
+        root: str | Path = "data",
+        batch_size: int = 64,
+        num_workers: int = 0,
+        val_fraction: float = 0.1,
+        split: SplitStrategy = "stratified",
+        split_seed: int = 0,
+        train_transform: str | None = None,
+        eval_transform: str | None = None,
+        download: bool = False,
+        shuffle: bool = True,
+        drop_last: bool = False,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        if num_workers < 0:
+            raise ConfigError(f"num_workers must be >= 0, got {num_workers}")
+        if not 0 < val_fraction < 1:
+            raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        self.save_hyperparameters()
+        self.root = Path(root)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.val_fraction = val_fraction
+        self.split = split
+        self.split_seed = split_seed
+        self.train_transform = train_transform or self.default_train_transform
+        self.eval_transform = eval_transform or self.default_eval_transform
+        self.download = download
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.train_set: SampleDataset | None = None
+        self.val_set: SampleDataset | None = None
+        self.test_set: SampleDataset | None = None
+
+    def load_split(self, split: str) -> tuple[Sequence[np.ndarray] | np.ndarray, np.ndarray]:
+        """Return ``(images, labels)`` of an official split (``train``, ``test``, maybe ``val``).
+
+        ``images`` yields ``(H, W, C)`` uint8 arrays; ``labels`` holds class indices.
+        """
+        raise NotImplementedError
+
+    def load_groups(self, split: str) -> np.ndarray | None:
+        """Group id per sample of ``split`` for the ``group`` split strategy; none by default."""
+        return None
+
+    def download_files(self) -> None:
+        """Fetch the files into ``root``; data sets that ship with a package have none."""
+
+    def prepare_data(self) -> None:
+        if self.download:
+            self.download_files()
+
+    def build_transform(self, spec: str | A.Compose) -> A.Compose:
+        """The pipeline for ``spec`` at this data set's size and statistics."""
+        return build_transform(spec, size=to_size(self.image_size), mean=self.mean, std=self.std)
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in ("fit", "validate", None) and self.train_set is None:
+            self._setup_train_and_val()
+        if stage in ("test", "predict", None) and self.test_set is None:
+            images, labels = self.load_split("test")
+            self.test_set = SampleDataset(images, labels, self.build_transform(self.eval_transform))
+
+    def _setup_train_and_val(self) -> None:
+        images, labels = self.load_split("train")
+        train_transform = self.build_transform(self.train_transform)
+        eval_transform = self.build_transform(self.eval_transform)
+        if self.has_val_split:
+            self.train_set = SampleDataset(images, labels, train_transform)
+            self.val_set = SampleDataset(*self.load_split("val"), eval_transform)
+            return
+        train_idx, val_idx = split_indices(
+            labels,
+            fraction=self.val_fraction,
+            strategy=self.split,
+            seed=self.split_seed,
+            groups=self.load_groups("train"),
+        )
+        # validation samples come from the training files but get the eval transform
+        self.train_set = SampleDataset(images, labels, train_transform, train_idx)
+        self.val_set = SampleDataset(images, labels, eval_transform, val_idx)
+        self.hparams["split_fingerprint"] = fingerprint(train_idx, val_idx)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, train=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, train=False)
+
+    def _loader(self, dataset: SampleDataset | None, *, train: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() must run before its loaders")
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=train and self.shuffle,
+            drop_last=train and self.drop_last,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )

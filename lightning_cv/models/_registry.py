@@ -1,0 +1,95 @@
+"""Name -> builder registry for the zoo architectures (timm's `_registry.py` in miniature)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+from torch import nn
+
+from lightning_cv.errors import ConfigError
+
+__all__ = ["create_model", "list_models", "register_model", "to_size"]
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register a builder (a keyword-only function or ``nn.Module`` class); a duplicate raises."""
+
+    def decorator(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _BUILDERS:
+            raise ValueError(f"model name {name!r} is already registered")
+        _BUILDERS[name] = builder
+        return builder
+
+    return decorator
+
+
+def list_models() -> list[str]:
+    """Names accepted by :func:`create_model`, sorted.
+
+    Example:
+        >>> "lenet5" in list_models()
+        True
+    """
+    return sorted(_BUILDERS)
+
+
+def create_model(
+    name: str,
+    *,
+    num_classes: int,
+    in_channels: int,
+    image_size: int | tuple[int, int],
+    **kwargs,
+) -> nn.Module:
+    """Build a zoo architecture by name.
+
+    Args:
+        name: one of :func:`list_models`.
+        num_classes: size of the output layer.
+        in_channels: 1 for greyscale, 3 for RGB.
+        image_size: input side (int) or (height, width).
+        **kwargs: architecture options (e.g. ``hidden_sizes`` for ``mlp``).
+
+    Returns:
+        A plain ``nn.Module`` with ``forward_features``, ``forward_head`` and
+        ``reset_classifier``.
+
+    Raises:
+        ConfigError: unknown name, or arguments the architecture cannot take.
+
+    Example:
+        >>> model = create_model("lenet5", num_classes=10, in_channels=1, image_size=28)
+    """
+    if name not in _BUILDERS:
+        raise ConfigError(f"unknown model {name!r}; expected one of {list_models()}")
+    if num_classes < 1:
+        raise ConfigError(f"num_classes must be >= 1, got {num_classes}")
+    if in_channels < 1:
+        raise ConfigError(f"in_channels must be >= 1, got {in_channels}")
+    builder = _BUILDERS[name]
+    options = set(inspect.signature(builder).parameters) - {
+        "num_classes",
+        "in_channels",
+        "image_size",
+    }
+    unknown = sorted(set(kwargs) - options)
+    if unknown:
+        raise ConfigError(
+            f"model {name!r} has no option {unknown}; expected some of {sorted(options)}"
+        )
+    return builder(
+        num_classes=num_classes, in_channels=in_channels, image_size=to_size(image_size), **kwargs
+    )
+
+
+def to_size(image_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    """Normalize an image size to ``(height, width)``."""
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if len(size) != 2 or not all(isinstance(side, int) and side > 0 for side in size):
+        raise ConfigError(
+            f"image_size must be a positive int or (height, width), got {image_size!r}"
+        )
+    return size

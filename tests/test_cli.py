@@ -1,0 +1,146 @@
+"""The `lightning-cv` command: recipes, the run folder, linking, and one-line errors."""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lightning_cv import ImageClassifier
+from lightning_cv.cli import main
+
+from .conftest import REPO
+
+RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
+QUICK = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda path: path.stem)
+def test_every_recipe_runs(recipe, in_tmp):
+    main(["fit", "--config", str(recipe), "--trainer.fast_dev_run", "true", *QUICK])
+
+
+def test_fit_writes_the_run_folder(in_tmp, capsys):
+    main(
+        [
+            "fit",
+            "--config", str(REPO / "recipes" / "quickstart.yaml"),
+            "--trainer.max_epochs", "2",
+            "--trainer.limit_train_batches", "8",
+            *QUICK,
+        ]
+    )  # fmt: skip
+    run = in_tmp / "runs" / "quickstart" / "version_0"
+    files = {str(path.relative_to(run)) for path in run.rglob("*") if path.is_file()}
+    assert {"config.yaml", "metrics.csv", "hparams.yaml", "checkpoints/last.ckpt"} <= files
+    assert {"confusion_matrix.png", "confusion_matrix.csv"} <= files
+    assert any(name.startswith("checkpoints/best-epoch") for name in files)
+
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    val_epochs = sorted({int(row["epoch"]) for row in rows if row.get("val/acc")})
+    assert val_epochs == [0, 1]
+    test_acc = float(next(row["test/acc"] for row in rows if row.get("test/acc")))
+
+    matrix = np.loadtxt(
+        run / "confusion_matrix.csv", delimiter=",", skiprows=1, usecols=range(1, 11)
+    )
+    assert matrix.sum() == 360
+    assert matrix.trace() == round(test_acc * 360)
+
+    out = capsys.readouterr().out
+    assert f"test top-1 accuracy: {100 * test_acc:.2f}%" in out
+    assert f"run folder: {Path('runs/quickstart/version_0')}" in out
+
+    model = ImageClassifier.load_from_checkpoint(
+        run / "checkpoints" / "last.ckpt", weights_only=True
+    )
+    assert model.hparams.image_size == 28 and model.class_names == list("0123456789")
+
+
+def test_data_facts_are_linked_into_the_model(in_tmp):
+    main(
+        [
+            "fit", "--data.image_size", "32", "--model.backbone", "linear",
+            "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", *QUICK,
+        ]
+    )  # fmt: skip
+    checkpoint = next((in_tmp / "runs").rglob("last.ckpt"))
+    hparams = torch.load(checkpoint, weights_only=True)["hyper_parameters"]
+    assert (hparams["image_size"], hparams["in_channels"], hparams["num_classes"]) == (32, 1, 10)
+
+
+def test_print_config_shows_the_resolved_recipe(in_tmp, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(REPO / "recipes" / "digits_lenet5.yaml"), "--print_config"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "backbone: lenet5" in out and "class_path: lightning_cv.data.DigitsDataModule" in out
+    assert "class_path: torch.optim.lr_scheduler.StepLR" in out
+
+
+def test_test_and_predict_reuse_a_recipe(in_tmp, capsys):
+    recipe = str(REPO / "recipes" / "quickstart.yaml")
+    main(
+        [
+            "fit",
+            "--config",
+            recipe,
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.limit_train_batches",
+            "2",
+            *QUICK,
+        ]
+    )
+    checkpoint = str(next((in_tmp / "runs").rglob("last.ckpt")))
+    main(["test", "--config", recipe, "--ckpt_path", checkpoint, *QUICK])
+    assert "test top-1 accuracy:" in capsys.readouterr().out
+    main(["predict", "--config", recipe, "--ckpt_path", checkpoint, *QUICK])
+    predictions = list(csv.DictReader(next((in_tmp / "runs").rglob("predictions.csv")).open()))
+    assert len(predictions) == 360
+    assert all(0 <= int(row["pred"]) < 10 and 0 < float(row["prob"]) <= 1 for row in predictions)
+
+
+def test_wandb_logger_offline(in_tmp):
+    main(
+        [
+            "fit", "--trainer.logger", "WandbLogger", "--trainer.logger.project", "lcv-test",
+            "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", *QUICK,
+        ]
+    )  # fmt: skip
+    offline_runs = list((in_tmp / "runs" / "wandb").glob("offline-run-*"))
+    assert len(offline_runs) == 1
+    assert list(offline_runs[0].glob("*.wandb")), "the offline run holds its history file"
+    run_id = offline_runs[0].name.rsplit("-", 1)[1]
+    run = in_tmp / "runs" / "lcv-test" / run_id
+    assert (run / "config.yaml").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model.backbone", "nope"], "unknown model 'nope'; expected one of"),
+        (["--model.optimizer.lr", "-0.1"], "model.optimizer: Invalid learning rate: -0.1"),
+        (["--data.image_size", "10"], "lenet5 needs image_size >= 12x12, got 10x10"),
+        (["--data.batch_size", "0"], "batch_size must be >= 1, got 0"),
+        (["--model.backbone_kwargs", "{depth: 3}"], "model 'lenet5' has no option ['depth']"),
+    ],
+)
+def test_bad_values_end_with_one_line(args, message, in_tmp, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *args, "--trainer.fast_dev_run", "true", *QUICK])
+    assert exit_info.value.code == 2
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last_line.startswith(f"lightning-cv: error: {message}")
+
+
+def test_console_script_is_installed(in_tmp):
+    script = Path(sys.executable).with_name("lightning-cv")
+    result = subprocess.run(
+        [script, "fit", "--model.backbone", "nope"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("lightning-cv: error: unknown model")

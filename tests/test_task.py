@@ -1,0 +1,126 @@
+"""ImageClassifier: forward, metrics, prediction, checkpoints and bad values."""
+
+import re
+
+import lightning.pytorch as L
+import pytest
+import torch
+from torch import nn
+
+from lightning_cv import ConfigError, DigitsDataModule, ImageClassifier
+
+
+def _trainer(tmp_path, **kwargs) -> L.Trainer:
+    options = {
+        "max_epochs": 1,
+        "limit_train_batches": 4,
+        "limit_val_batches": 2,
+        "logger": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "default_root_dir": tmp_path,
+        **kwargs,
+    }
+    return L.Trainer(**options)
+
+
+@pytest.fixture(scope="module")
+def digits() -> DigitsDataModule:
+    return DigitsDataModule(image_size=28, batch_size=64)
+
+
+def _classifier(data: DigitsDataModule, **kwargs) -> ImageClassifier:
+    return ImageClassifier(
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
+        image_size=data.image_size,
+        class_names=data.class_names,
+        **kwargs,
+    )
+
+
+def test_test_metrics_and_confusion_matrix(digits, tmp_path):
+    model = _classifier(digits)
+    trainer = _trainer(tmp_path, enable_checkpointing=False)
+    trainer.fit(model, datamodule=digits)
+    metrics = trainer.test(model, datamodule=digits, verbose=False)[0]
+    expected = {
+        "test/loss",
+        "test/acc",
+        "test/acc_top5",
+        "test/precision",
+        "test/recall",
+        "test/f1",
+    }
+    assert set(metrics) == expected
+    matrix = model.test_confusion.compute()
+    assert matrix.sum() == 360
+    assert matrix.trace() / 360 == pytest.approx(metrics["test/acc"], abs=1e-6)
+    assert metrics["test/acc_top5"] >= metrics["test/acc"]
+
+
+def test_top5_only_with_more_than_five_classes():
+    model = ImageClassifier("linear", num_classes=5, in_channels=1, image_size=8)
+    assert "val/acc_top5" not in model.val_metrics.keys(keep_base=False)
+    assert "val/acc_top5" in ImageClassifier("linear").val_metrics.keys(keep_base=False)
+
+
+def test_predict_step_returns_indices_and_probabilities():
+    model = ImageClassifier("mlp", num_classes=10, in_channels=1, image_size=28).eval()
+    out = model.predict_step((torch.randn(3, 1, 28, 28), torch.zeros(3)), 0)
+    assert out["preds"].shape == (3,) and out["probs"].shape == (3, 10)
+    torch.testing.assert_close(out["probs"].sum(dim=1), torch.ones(3))
+    torch.testing.assert_close(out["preds"], out["probs"].argmax(dim=1))
+    assert model.predict_step(torch.randn(2, 1, 28, 28), 0)["preds"].shape == (2,)
+
+
+def test_checkpoint_rebuilds_the_model_with_weights_only(digits, tmp_path):
+    model = _classifier(digits, backbone="mlp", backbone_kwargs={"hidden_sizes": [64, 32]})
+    trainer = _trainer(tmp_path)
+    trainer.fit(model, datamodule=digits)
+    path = tmp_path / "model.ckpt"
+    trainer.save_checkpoint(path)
+    torch.load(path, weights_only=True)  # plain data only: nothing to unpickle
+    loaded = ImageClassifier.load_from_checkpoint(path, weights_only=True).eval()
+    images = torch.randn(8, 1, 28, 28)
+    torch.testing.assert_close(loaded(images), model.eval()(images), rtol=0, atol=0)
+    assert loaded.class_names == list(digits.class_names)
+    assert [
+        len(layer.weight) for layer in loaded.backbone.modules() if isinstance(layer, nn.Linear)
+    ] == [64, 32, 10]
+
+
+def test_any_nn_module_is_a_backbone(digits, tmp_path):
+    backbone = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+    model = _classifier(digits, backbone=backbone)
+    assert model.backbone is backbone and "backbone" not in model.hparams
+    _trainer(tmp_path, enable_checkpointing=False).fit(model, datamodule=digits)
+
+
+def test_class_count_that_does_not_match_the_data(digits, tmp_path):
+    model = ImageClassifier("lenet5", num_classes=5, in_channels=1, image_size=28)
+    message = "model num_classes=5 does not match the data's num_classes=10 (DigitsDataModule)"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        _trainer(tmp_path).fit(model, datamodule=digits)
+
+
+def test_negative_learning_rate(digits, tmp_path):
+    model = _classifier(digits, optimizer=lambda params: torch.optim.SGD(params, lr=-0.1))
+    with pytest.raises(
+        ConfigError, match=re.escape("model.optimizer: Invalid learning rate: -0.1")
+    ):
+        _trainer(tmp_path).fit(model, datamodule=digits)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"label_smoothing": 1.0}, "label_smoothing must be in [0, 1), got 1.0"),
+        ({"class_names": ["a", "b"]}, "class_names has 2 names but num_classes is 10"),
+        ({"backbone": "resnet"}, "unknown model 'resnet'; expected one of"),
+        ({"image_size": 8}, "lenet5 needs image_size >= 12x12, got 8x8"),
+    ],
+)
+def test_bad_values_name_the_value(kwargs, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        ImageClassifier(**kwargs)
