@@ -20,22 +20,58 @@ _HOMES = {
     "list_models": "lightning_cv.models",
     "ImageDataModule": "lightning_cv.data",
     "DigitsDataModule": "lightning_cv.data",
+    "CIFAR10DataModule": "lightning_cv.data",
+    "CIFAR100DataModule": "lightning_cv.data",
+    "CSVDataModule": "lightning_cv.data",
+    "FashionMNISTDataModule": "lightning_cv.data",
+    "ImageFolderDataModule": "lightning_cv.data",
+    "KMNISTDataModule": "lightning_cv.data",
+    "MNISTDataModule": "lightning_cv.data",
+    "OxfordIIITPetDataModule": "lightning_cv.data",
+    "STL10DataModule": "lightning_cv.data",
+    "SVHNDataModule": "lightning_cv.data",
     "ImageClassifier": "lightning_cv.task",
+    "KNNClassifier": "lightning_cv.knn",
 }
 
 __all__ = [
+    "CIFAR10DataModule",
+    "CIFAR100DataModule",
+    "CSVDataModule",
     "ConfigError",
     "DigitsDataModule",
+    "FashionMNISTDataModule",
     "ImageClassifier",
     "ImageDataModule",
+    "ImageFolderDataModule",
+    "KMNISTDataModule",
+    "KNNClassifier",
+    "MNISTDataModule",
+    "OxfordIIITPetDataModule",
+    "STL10DataModule",
+    "SVHNDataModule",
     "__version__",
     "create_model",
     "list_models",
 ]
 
 if TYPE_CHECKING:
-    from lightning_cv.data import DigitsDataModule, ImageDataModule
+    from lightning_cv.data import (
+        CIFAR10DataModule,
+        CIFAR100DataModule,
+        CSVDataModule,
+        DigitsDataModule,
+        FashionMNISTDataModule,
+        ImageDataModule,
+        ImageFolderDataModule,
+        KMNISTDataModule,
+        MNISTDataModule,
+        OxfordIIITPetDataModule,
+        STL10DataModule,
+        SVHNDataModule,
+    )
     from lightning_cv.errors import ConfigError
+    from lightning_cv.knn import KNNClassifier
     from lightning_cv.models import create_model, list_models
     from lightning_cv.task import ImageClassifier
 

@@ -11,8 +11,9 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 
 from lightning_cv.callbacks import ConfusionMatrixPlot, run_folder
 from lightning_cv.data import ImageDataModule
-from lightning_cv.errors import ConfigError
-from lightning_cv.task import ImageClassifier
+from lightning_cv.errors import ConfigError, NonFiniteLossError
+from lightning_cv.preview import preview_main
+from lightning_cv.task import ClassificationTask
 
 __all__ = ["LightningCVCLI", "main"]
 
@@ -66,7 +67,8 @@ class LightningCVCLI(LightningCLI):
 
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
         super().__init__(
-            model_class=ImageClassifier,
+            model_class=ClassificationTask,
+            subclass_mode_model=True,
             datamodule_class=ImageDataModule,
             subclass_mode_data=True,
             trainer_defaults=_trainer_defaults(),
@@ -81,9 +83,14 @@ class LightningCVCLI(LightningCLI):
         )
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.set_defaults({"data": {"class_path": "lightning_cv.data.DigitsDataModule"}})
+        parser.set_defaults(
+            {
+                "model": {"class_path": "lightning_cv.ImageClassifier"},
+                "data": {"class_path": "lightning_cv.data.DigitsDataModule"},
+            }
+        )
         for name in LINKED_FROM_DATA:
-            parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
+            parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
         # accepted by every subcommand so one recipe serves fit, test and predict
         parser.add_argument(
             "--test_after_fit",
@@ -104,7 +111,7 @@ class LightningCVCLI(LightningCLI):
 
     def after_predict(self) -> None:
         """Write ``predictions.csv`` (sample, class index, class name, probability)."""
-        if not self.trainer.is_global_zero:
+        if not self.trainer.is_global_zero or self.trainer.fast_dev_run:
             return
         batches = self.trainer.predict_loop.predictions
         preds = torch.cat([batch["preds"] for batch in batches]).tolist()
@@ -120,8 +127,8 @@ class LightningCVCLI(LightningCLI):
         self._print_run_folder()
 
     def _print_run_folder(self) -> None:
-        if not self.trainer.is_global_zero:
-            return
+        if not self.trainer.is_global_zero or self.trainer.fast_dev_run:
+            return  # fast_dev_run writes no run folder
         folder = run_folder(self.trainer)
         top1 = self.trainer.callback_metrics.get("test/acc")
         if top1 is not None:
@@ -131,10 +138,10 @@ class LightningCVCLI(LightningCLI):
             print(f"  {path.relative_to(folder)}")
 
 
-def _find_config_error(error: BaseException | None) -> ConfigError | None:
-    """The ConfigError behind ``error``, also when jsonargparse or Lightning wrapped it."""
+def _find_config_error(error: BaseException | None) -> Exception | None:
+    """The user-facing error behind ``error``, also when jsonargparse or Lightning wrapped it."""
     while error is not None:
-        if isinstance(error, ConfigError):
+        if isinstance(error, ConfigError | NonFiniteLossError):
             return error
         error = error.__cause__ or error.__context__
     return None
@@ -143,10 +150,16 @@ def _find_config_error(error: BaseException | None) -> ConfigError | None:
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``lightning-cv`` console script.
 
+    ``fit | validate | test | predict`` go to LightningCLI; ``preview`` draws training samples.
+
     A bad value (a :class:`ConfigError`) ends the run with one line on stderr and exit code 2.
     """
+    args = sys.argv[1:] if args is None else list(args)
     try:
-        LightningCVCLI(args=args)
+        if args and args[0] == "preview":
+            preview_main(args[1:])
+        else:
+            LightningCVCLI(args=args)
     except Exception as error:
         config_error = _find_config_error(error)
         if config_error is None:

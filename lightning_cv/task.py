@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import lightning.pytorch as L
 import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
@@ -17,10 +17,19 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from lightning_cv.errors import ConfigError
+from lightning_cv.errors import ConfigError, NonFiniteLossError, check_choice
+from lightning_cv.losses import create_loss
 from lightning_cv.models import create_model
+from lightning_cv.optim import (
+    OPTIMIZERS,
+    SCHEDULERS,
+    create_optimizer,
+    create_scheduler,
+    scale_lr,
+    scheduler_config,
+)
 
-__all__ = ["ImageClassifier"]
+__all__ = ["ClassificationTask", "ImageClassifier"]
 
 
 def _eval_metrics(num_classes: int) -> MetricCollection:
@@ -35,8 +44,74 @@ def _eval_metrics(num_classes: int) -> MetricCollection:
     return MetricCollection(metrics)
 
 
-class ImageClassifier(L.LightningModule):
+class ClassificationTask(L.LightningModule):
+    """What every lightning-cv classifier shares: metrics, the test confusion matrix, checks
+    against the data module, and prediction.
+
+    Subclasses compute class scores in :meth:`forward` and call :meth:`_evaluate` from their
+    validation and test steps; they call ``save_hyperparameters`` themselves.
+
+    Args:
+        num_classes: number of classes.
+        class_names: names of the classes, kept in checkpoints for prediction.
+    """
+
+    def __init__(self, num_classes: int, class_names: Sequence[str] | None = None) -> None:
+        super().__init__()
+        if class_names is not None and len(class_names) != num_classes:
+            raise ConfigError(
+                f"class_names has {len(class_names)} names but num_classes is {num_classes}"
+            )
+        self.class_names = list(class_names) if class_names is not None else None
+        self.train_metrics = MetricCollection(
+            {"acc": MulticlassAccuracy(num_classes, average="micro")}, prefix="train/"
+        )
+        self.val_metrics = _eval_metrics(num_classes).clone(prefix="val/")
+        self.test_metrics = _eval_metrics(num_classes).clone(prefix="test/")
+        self.test_confusion = MulticlassConfusionMatrix(num_classes)
+
+    def setup(self, stage: str) -> None:
+        data = self.trainer.datamodule if self._trainer is not None else None
+        for name in ("num_classes", "in_channels"):
+            data_value, model_value = getattr(data, name, None), self.hparams.get(name)
+            if data_value is not None and data_value != model_value:
+                raise ConfigError(
+                    f"model {name}={model_value} does not match the data's {name}={data_value} "
+                    f"({type(data).__name__})"
+                )
+
+    def _evaluate(
+        self, scores: torch.Tensor, targets: torch.Tensor, stage: str, loss: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        """Update and log the stage's metrics; callbacks get the scores as ``logits``."""
+        metrics = getattr(self, f"{stage}_metrics")
+        metrics.update(scores, targets)
+        if loss is not None:
+            self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True)
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "test")
+        if stage == "test":
+            self.test_confusion.update(scores, targets)
+        return {"loss": loss, "logits": scores.detach()}
+
+    def on_test_epoch_start(self) -> None:
+        self.test_confusion.reset()
+
+    def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (B, num_classes): the softmax of :meth:`forward`'s scores."""
+        return self(images).softmax(dim=1)
+
+    def predict_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        """Class indices (``preds``) and probabilities (``probs``) of a batch."""
+        images = batch[0] if isinstance(batch, list | tuple) else batch
+        probs = self.predict_proba(images)
+        return {"preds": probs.argmax(dim=1), "probs": probs}
+
+
+class ImageClassifier(ClassificationTask):
     """Train, evaluate and predict with any image-classification backbone.
+
+    Every option is plain data, so a recipe states it in YAML and a checkpoint rebuilds the
+    model with ``load_from_checkpoint(path, weights_only=True)``.
 
     Args:
         backbone: a registry name (see :func:`lightning_cv.models.list_models`) or a ready
@@ -46,9 +121,27 @@ class ImageClassifier(L.LightningModule):
         in_channels: image channels (linked from the data module by the CLI).
         image_size: image side or (height, width) (linked from the data module by the CLI).
         class_names: names of the classes, kept in checkpoints for prediction.
-        label_smoothing: cross-entropy label smoothing in [0, 1).
-        optimizer: builds the optimizer from the parameters (default Adam, lr 1e-3).
-        lr_scheduler: builds an LR scheduler from the optimizer (default none).
+        loss: a name from :data:`lightning_cv.losses.LOSSES` (softmax ``cross_entropy``, SVM
+            ``hinge``, ...).
+        loss_kwargs: its options, e.g. ``{"label_smoothing": 0.1}`` or ``{"margin": 1.0}``.
+        optimizer: a name from :data:`lightning_cv.optim.OPTIMIZERS`.
+        lr: learning rate (the reference rate when ``lr_reference_batch_size`` is set).
+        weight_decay: L2 weight decay applied by the optimizer.
+        decay_biases: apply ``weight_decay`` to biases and norm weights too.
+        optimizer_kwargs: other optimizer options, e.g. ``{"momentum": 0.9, "nesterov": true}``.
+        scheduler: a name from :data:`lightning_cv.optim.SCHEDULERS`, or none.
+        scheduler_kwargs: its options, e.g. ``{"step_size": 10, "gamma": 0.3}``.
+        warmup_steps: linear warm-up steps (intervals) in front of the schedule.
+        scheduler_interval: step the schedule every ``"epoch"`` or every optimizer ``"step"``.
+        l1_strength: L1 penalty on the weights added to the loss (elastic net with
+            ``l2_strength``), logged as ``train/l1_penalty``.
+        l2_strength: L2 penalty (sum of squared weights) added to the loss, logged as
+            ``train/l2_penalty``.
+        lr_reference_batch_size: scale ``lr`` by global batch size / this (the linear scaling
+            rule of Goyal et al. 2017), so a recipe keeps its meaning on more devices.
+
+    Raises:
+        ConfigError: an unknown name or an invalid value, naming it.
 
     Example:
         >>> model = ImageClassifier("lenet5", num_classes=10, in_channels=1, image_size=28)
@@ -64,20 +157,31 @@ class ImageClassifier(L.LightningModule):
         in_channels: int = 1,
         image_size: int | tuple[int, int] = 28,
         class_names: Sequence[str] | None = None,
-        label_smoothing: float = 0.0,
-        optimizer: OptimizerCallable = torch.optim.Adam,
-        lr_scheduler: LRSchedulerCallable | None = None,
+        loss: str = "cross_entropy",
+        loss_kwargs: dict | None = None,
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        decay_biases: bool = True,
+        optimizer_kwargs: dict | None = None,
+        scheduler: str | None = None,
+        scheduler_kwargs: dict | None = None,
+        warmup_steps: int = 0,
+        scheduler_interval: Literal["epoch", "step"] = "epoch",
+        l1_strength: float = 0.0,
+        l2_strength: float = 0.0,
+        lr_reference_batch_size: int | None = None,
     ) -> None:
-        super().__init__()
-        if not 0 <= label_smoothing < 1:
-            raise ConfigError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
-        if class_names is not None and len(class_names) != num_classes:
-            raise ConfigError(
-                f"class_names has {len(class_names)} names but num_classes is {num_classes}"
-            )
-        ignore = ["optimizer", "lr_scheduler"]
+        super().__init__(num_classes, class_names)
+        check_choice("optimizer", optimizer, OPTIMIZERS)
+        if scheduler is not None:
+            check_choice("scheduler", scheduler, SCHEDULERS)
+        if lr <= 0:
+            raise ConfigError(f"lr must be > 0, got {lr}")
+        for name, value in (("l1_strength", l1_strength), ("l2_strength", l2_strength)):
+            if value < 0:
+                raise ConfigError(f"{name} must be >= 0, got {value}")
         if isinstance(backbone, nn.Module):
-            ignore.append("backbone")
             self.backbone = backbone
         else:
             self.backbone = create_model(
@@ -87,70 +191,89 @@ class ImageClassifier(L.LightningModule):
                 image_size=image_size,
                 **(backbone_kwargs or {}),
             )
-        self.save_hyperparameters(ignore=ignore)
-        self.class_names = list(class_names) if class_names is not None else None
-        self.optimizer = optimizer
-        self.lr_scheduler = lr_scheduler
-        self.loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-        self.train_metrics = MetricCollection(
-            {"acc": MulticlassAccuracy(num_classes, average="micro")}, prefix="train/"
-        )
-        self.val_metrics = _eval_metrics(num_classes).clone(prefix="val/")
-        self.test_metrics = _eval_metrics(num_classes).clone(prefix="test/")
-        self.test_confusion = MulticlassConfusionMatrix(num_classes)
+        self.save_hyperparameters(ignore=["backbone"] if isinstance(backbone, nn.Module) else [])
+        self.loss = create_loss(loss, **(loss_kwargs or {}))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.backbone(images)
 
-    def setup(self, stage: str) -> None:
-        data = self.trainer.datamodule if self._trainer is not None else None
-        for name in ("num_classes", "in_channels"):
-            data_value, model_value = getattr(data, name, None), self.hparams[name]
-            if data_value is not None and data_value != model_value:
-                raise ConfigError(
-                    f"model {name}={model_value} does not match the data's {name}={data_value} "
-                    f"({type(data).__name__})"
-                )
+    def _penalties(self) -> dict[str, torch.Tensor]:
+        """L1 and L2 penalties on the weights (not biases), each times its strength."""
+        weights = [p for p in self.backbone.parameters() if p.ndim > 1]
+        penalties = {}
+        if self.hparams.l1_strength:
+            penalties["l1_penalty"] = self.hparams.l1_strength * sum(w.abs().sum() for w in weights)
+        if self.hparams.l2_strength:
+            penalties["l2_penalty"] = self.hparams.l2_strength * sum(
+                w.square().sum() for w in weights
+            )
+        return penalties
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+    def training_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         images, targets = batch
         logits = self(images)
-        loss = self.loss(logits, targets)
-        metrics = getattr(self, f"{stage}_metrics")
-        metrics.update(logits, targets)
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True)
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "test")
-        if stage == "test":
-            self.test_confusion.update(logits, targets)
-        return loss
+        data_loss = self.loss(logits, targets)
+        penalties = self._penalties()
+        loss = data_loss + sum(penalties.values())
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"training stopped: the loss is {loss.item()} at step {self.global_step} "
+                f"(epoch {self.current_epoch}, batch {batch_idx}); no checkpoint was written "
+                "after it. Try a lower lr or gradient clipping (--trainer.gradient_clip_val)"
+            )
+        if penalties:  # the data loss and each penalty, apart
+            parts = {"data_loss": data_loss, **penalties}
+            self.log_dict({f"train/{k}": v for k, v in parts.items()}, on_step=False, on_epoch=True)
+        return self._evaluate(logits, targets, "train", loss=loss)
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
+    def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._evaluate_batch(batch, "val")
 
-    def validation_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "val")
+    def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._evaluate_batch(batch, "test")
 
-    def test_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "test")
-
-    def on_test_epoch_start(self) -> None:
-        self.test_confusion.reset()
-
-    def predict_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
-        """Class indices (``preds``) and softmax probabilities (``probs``) of a batch."""
-        images = batch[0] if isinstance(batch, list | tuple) else batch
-        probs = self(images).softmax(dim=1)
-        return {"preds": probs.argmax(dim=1), "probs": probs}
+    def _evaluate_batch(self, batch, stage: str) -> dict[str, torch.Tensor]:
+        images, targets = batch
+        logits = self(images)
+        return self._evaluate(logits, targets, stage, loss=self.loss(logits, targets))
 
     def configure_optimizers(self):
-        try:
-            optimizer = self.optimizer(self.parameters())
-        except ValueError as error:  # torch.optim checks lr, momentum, betas, ...
-            raise ConfigError(f"model.optimizer: {error}") from None
-        if self.lr_scheduler is None:
+        hp = self.hparams
+        optimizer = create_optimizer(
+            hp.optimizer,
+            self,
+            lr=self._scaled_lr(),
+            weight_decay=hp.weight_decay,
+            decay_biases=hp.decay_biases,
+            **(hp.optimizer_kwargs or {}),
+        )
+        if hp.scheduler is None:
             return optimizer
-        scheduler = self.lr_scheduler(optimizer)
-        config = {"scheduler": scheduler}
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            config["monitor"] = "val/loss"
-        return {"optimizer": optimizer, "lr_scheduler": config}
+        scheduler = create_scheduler(
+            hp.scheduler,
+            optimizer,
+            total_steps=self._schedule_length(),
+            warmup_steps=hp.warmup_steps,
+            **(hp.scheduler_kwargs or {}),
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": scheduler_config(scheduler, hp.scheduler_interval),
+        }
+
+    def _scaled_lr(self) -> float:
+        """``lr``, times global batch / reference batch when the scaling rule is on."""
+        reference = self.hparams.lr_reference_batch_size
+        data = self.trainer.datamodule if self._trainer is not None else None
+        if reference is None or data is None:
+            return self.hparams.lr
+        trainer = self.trainer
+        global_batch = data.batch_size * trainer.world_size * trainer.accumulate_grad_batches
+        return scale_lr(self.hparams.lr, global_batch, reference)
+
+    def _schedule_length(self) -> int | None:
+        """Steps the schedule runs for: optimizer steps or epochs, by its interval."""
+        if self.hparams.scheduler_interval == "step":
+            return int(self.trainer.estimated_stepping_batches)
+        max_epochs = self.trainer.max_epochs
+        return max_epochs if max_epochs and max_epochs > 0 else None

@@ -78,7 +78,7 @@ def test_print_config_shows_the_resolved_recipe(in_tmp, capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "backbone: lenet5" in out and "class_path: lightning_cv.data.DigitsDataModule" in out
-    assert "class_path: torch.optim.lr_scheduler.StepLR" in out
+    assert "scheduler: step" in out and "optimizer: sgd" in out
 
 
 def test_test_and_predict_reuse_a_recipe(in_tmp, capsys):
@@ -123,7 +123,12 @@ def test_wandb_logger_offline(in_tmp):
     ("args", "message"),
     [
         (["--model.backbone", "nope"], "unknown model 'nope'; expected one of"),
-        (["--model.optimizer.lr", "-0.1"], "model.optimizer: Invalid learning rate: -0.1"),
+        (["--model.lr", "-0.1"], "lr must be > 0, got -0.1"),
+        (["--model.optimizer", "lbfgs"], "unknown optimizer 'lbfgs'; expected one of"),
+        (
+            ["--model.optimizer_kwargs", "{momentum: -1}", "--model.optimizer", "sgd"],
+            "optimizer 'sgd': Invalid momentum value: -1",
+        ),
         (["--data.image_size", "10"], "lenet5 needs image_size >= 12x12, got 10x10"),
         (["--data.batch_size", "0"], "batch_size must be >= 1, got 0"),
         (["--model.backbone_kwargs", "{depth: 3}"], "model 'lenet5' has no option ['depth']"),

@@ -74,7 +74,7 @@ def test_image_size_upscales_the_scans():
     [
         ({"batch_size": 0}, "batch_size must be >= 1, got 0"),
         ({"num_workers": -1}, "num_workers must be >= 0, got -1"),
-        ({"val_fraction": 1.5}, "val_fraction must be in (0, 1), got 1.5"),
+        ({"val_fraction": 1.5}, "val_fraction must be in [0, 1), got 1.5"),
         ({"image_size": 4}, "image_size must be >= 8 (the scans are 8x8), got 4"),
         ({"train_transform": "sharpen"}, "unknown transform 'sharpen'; expected a preset name"),
     ],
@@ -82,3 +82,10 @@ def test_image_size_upscales_the_scans():
 def test_bad_values_name_the_value(kwargs, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         DigitsDataModule(**kwargs).setup("fit")
+
+
+def test_no_validation_share_trains_on_the_whole_training_split():
+    data = DigitsDataModule(val_fraction=0)
+    data.setup("fit")
+    assert len(data.train_set) == 1437 and data.val_set is None
+    assert data.val_dataloader() == []

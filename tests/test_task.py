@@ -104,18 +104,21 @@ def test_class_count_that_does_not_match_the_data(digits, tmp_path):
         _trainer(tmp_path).fit(model, datamodule=digits)
 
 
-def test_negative_learning_rate(digits, tmp_path):
-    model = _classifier(digits, optimizer=lambda params: torch.optim.SGD(params, lr=-0.1))
-    with pytest.raises(
-        ConfigError, match=re.escape("model.optimizer: Invalid learning rate: -0.1")
-    ):
+def test_bad_optimizer_option_stops_the_fit_with_its_name(digits, tmp_path):
+    model = _classifier(digits, optimizer="sgd", optimizer_kwargs={"momentum": -1})
+    message = "optimizer 'sgd': Invalid momentum value: -1"
+    with pytest.raises(ConfigError, match=re.escape(message)):
         _trainer(tmp_path).fit(model, datamodule=digits)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"label_smoothing": 1.0}, "label_smoothing must be in [0, 1), got 1.0"),
+        ({"loss_kwargs": {"label_smoothing": 1.0}}, "label_smoothing must be in [0, 1), got 1.0"),
+        ({"lr": -0.1}, "lr must be > 0, got -0.1"),
+        ({"loss": "focal"}, "unknown loss 'focal'; expected one of"),
+        ({"scheduler": "warm"}, "unknown scheduler 'warm'; expected one of"),
+        ({"l1_strength": -1.0}, "l1_strength must be >= 0, got -1.0"),
         ({"class_names": ["a", "b"]}, "class_names has 2 names but num_classes is 10"),
         ({"backbone": "resnet"}, "unknown model 'resnet'; expected one of"),
         ({"image_size": 8}, "lenet5 needs image_size >= 12x12, got 8x8"),

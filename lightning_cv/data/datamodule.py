@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lightning_cv.data.splits import SplitStrategy, fingerprint, split_indices
+from lightning_cv.data.splits import SplitStrategy, fingerprint, kfold_indices, split_indices
 from lightning_cv.data.transforms import build_transform
 from lightning_cv.errors import ConfigError
 from lightning_cv.models._registry import to_size
@@ -62,9 +62,12 @@ class ImageDataModule(L.LightningDataModule):
         batch_size: samples per batch.
         num_workers: loader worker processes (0 loads in the main process).
         val_fraction: share of the training split held out for validation, when the data set
-            has no official validation split.
+            has no official validation split; 0 trains on all of it, with no validation.
         split: how the validation share is drawn: ``random``, ``stratified`` or ``group``.
         split_seed: the same seed gives the same split on every run and rank.
+        num_folds: with a value, validate on fold ``fold`` of a k-fold split of the training
+            split instead of a ``val_fraction`` share (cross-validation).
+        fold: which fold is validated, in ``[0, num_folds)``.
         train_transform: preset name or albumentations YAML file for training samples
             (default: the data set's own preset).
         eval_transform: the same for validation, test and prediction samples.
@@ -91,6 +94,8 @@ class ImageDataModule(L.LightningDataModule):
         val_fraction: float = 0.1,
         split: SplitStrategy = "stratified",
         split_seed: int = 0,
+        num_folds: int | None = None,
+        fold: int = 0,
         train_transform: str | None = None,
         eval_transform: str | None = None,
         download: bool = False,
@@ -102,8 +107,8 @@ class ImageDataModule(L.LightningDataModule):
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         if num_workers < 0:
             raise ConfigError(f"num_workers must be >= 0, got {num_workers}")
-        if not 0 < val_fraction < 1:
-            raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        if not 0 <= val_fraction < 1:
+            raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
         self.save_hyperparameters()
         self.root = Path(root)
         self.batch_size = batch_size
@@ -111,6 +116,8 @@ class ImageDataModule(L.LightningDataModule):
         self.val_fraction = val_fraction
         self.split = split
         self.split_seed = split_seed
+        self.num_folds = num_folds
+        self.fold = fold
         self.train_transform = train_transform or self.default_train_transform
         self.eval_transform = eval_transform or self.default_eval_transform
         self.download = download
@@ -157,22 +164,32 @@ class ImageDataModule(L.LightningDataModule):
             self.train_set = SampleDataset(images, labels, train_transform)
             self.val_set = SampleDataset(*self.load_split("val"), eval_transform)
             return
-        train_idx, val_idx = split_indices(
-            labels,
-            fraction=self.val_fraction,
-            strategy=self.split,
-            seed=self.split_seed,
-            groups=self.load_groups("train"),
-        )
+        if self.num_folds is None and self.val_fraction == 0:
+            self.train_set = SampleDataset(images, labels, train_transform)
+            return
+        train_idx, val_idx = self.split_train_val(labels)
         # validation samples come from the training files but get the eval transform
         self.train_set = SampleDataset(images, labels, train_transform, train_idx)
         self.val_set = SampleDataset(images, labels, eval_transform, val_idx)
         self.hparams["split_fingerprint"] = fingerprint(train_idx, val_idx)
 
+    def split_train_val(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Training and validation indices into the training split, by the configured strategy."""
+        options = {
+            "strategy": self.split,
+            "seed": self.split_seed,
+            "groups": self.load_groups("train"),
+        }
+        if self.num_folds is not None:
+            return kfold_indices(labels, num_folds=self.num_folds, fold=self.fold, **options)
+        return split_indices(labels, fraction=self.val_fraction, **options)
+
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, train=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | list:
+        if self.val_set is None and self.train_set is not None:
+            return []  # val_fraction=0: no validation
         return self._loader(self.val_set, train=False)
 
     def test_dataloader(self) -> DataLoader:

@@ -6,11 +6,23 @@ import hashlib
 from typing import Literal
 
 import numpy as np
-from sklearn.model_selection import GroupShuffleSplit, train_test_split
+from sklearn.model_selection import (
+    GroupKFold,
+    GroupShuffleSplit,
+    KFold,
+    StratifiedKFold,
+    train_test_split,
+)
 
 from lightning_cv.errors import ConfigError
 
-__all__ = ["SPLIT_STRATEGIES", "SplitStrategy", "fingerprint", "split_indices"]
+__all__ = [
+    "SPLIT_STRATEGIES",
+    "SplitStrategy",
+    "fingerprint",
+    "kfold_indices",
+    "split_indices",
+]
 
 SplitStrategy = Literal["random", "stratified", "group"]
 SPLIT_STRATEGIES = ("random", "stratified", "group")
@@ -39,12 +51,9 @@ def split_indices(
     """
     if not 0 < fraction < 1:
         raise ConfigError(f"split fraction must be in (0, 1), got {fraction}")
-    if strategy not in SPLIT_STRATEGIES:
-        raise ConfigError(f"unknown split {strategy!r}; expected one of {list(SPLIT_STRATEGIES)}")
+    _check_strategy(strategy, groups)
     indices = np.arange(len(labels))
     if strategy == "group":
-        if groups is None:
-            raise ConfigError("split 'group' needs a group id per sample; this data has none")
         splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
         kept, held_out = next(splitter.split(indices, labels, groups))
     else:
@@ -53,6 +62,45 @@ def split_indices(
             indices, test_size=fraction, random_state=seed, stratify=stratify
         )
     return np.sort(kept), np.sort(held_out)
+
+
+def kfold_indices(
+    labels: np.ndarray,
+    *,
+    num_folds: int,
+    fold: int,
+    strategy: SplitStrategy = "stratified",
+    seed: int = 0,
+    groups: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fold ``fold`` of a k-fold split: (training indices, validation indices), both sorted.
+
+    Across ``fold = 0 .. num_folds - 1`` every sample is validated exactly once.
+
+    Raises:
+        ConfigError: ``num_folds`` below 2, ``fold`` outside ``[0, num_folds)``, or an unknown
+            strategy.
+    """
+    if num_folds < 2:
+        raise ConfigError(f"num_folds must be >= 2, got {num_folds}")
+    if not 0 <= fold < num_folds:
+        raise ConfigError(f"fold must be in [0, {num_folds}), got {fold}")
+    _check_strategy(strategy, groups)
+    splitters = {
+        "random": KFold(num_folds, shuffle=True, random_state=seed),
+        "stratified": StratifiedKFold(num_folds, shuffle=True, random_state=seed),
+        "group": GroupKFold(num_folds, shuffle=True, random_state=seed),
+    }
+    indices = np.arange(len(labels))
+    train, val = list(splitters[strategy].split(indices, labels, groups))[fold]
+    return np.sort(train), np.sort(val)
+
+
+def _check_strategy(strategy: str, groups: np.ndarray | None) -> None:
+    if strategy not in SPLIT_STRATEGIES:
+        raise ConfigError(f"unknown split {strategy!r}; expected one of {list(SPLIT_STRATEGIES)}")
+    if strategy == "group" and groups is None:
+        raise ConfigError("split 'group' needs a group id per sample; this data has none")
 
 
 def fingerprint(*index_sets: np.ndarray) -> str:

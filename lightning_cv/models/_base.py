@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
 import torch
 from torch import nn
 
-from lightning_cv.errors import ConfigError
+from lightning_cv.errors import ConfigError, check_choice
 
 __all__ = ["Backbone", "check_choice", "check_dropout"]
 
@@ -56,12 +54,6 @@ class Backbone(nn.Module):
             nn.Linear(old.shape[1], num_classes, device=old.device, dtype=old.dtype)
         )
         self.num_classes = num_classes
-
-
-def check_choice(option: str, value: str, choices: Collection[str]) -> None:
-    """Raise ConfigError naming ``value`` and the valid ``choices`` when it is not one of them."""
-    if value not in choices:
-        raise ConfigError(f"unknown {option} {value!r}; expected one of {sorted(choices)}")
 
 
 def check_dropout(dropout: float) -> None:

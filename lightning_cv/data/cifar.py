@@ -1,0 +1,301 @@
+"""CIFAR-10 and CIFAR-100: 32x32 colour photos, 50,000 for training and 10,000 for testing.
+
+Krizhevsky, "Learning Multiple Layers of Features from Tiny Images", 2009. Read from the
+official python batches, or from an image-folder export (``root/{train,test}/<class>/*``),
+which is decoded once into a uint8 array and cached under ``LIGHTNING_CV_HOME``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+import numpy as np
+from torchvision.datasets import CIFAR10, CIFAR100
+
+from lightning_cv.data._files import download_file, require_files, safe_extract, verify_md5
+from lightning_cv.data.datamodule import ImageDataModule
+from lightning_cv.data.folder import ImageFiles, cache_home, scan_class_folders
+from lightning_cv.errors import ConfigError, DataFileError
+
+__all__ = [
+    "CIFAR10_CLASSES",
+    "CIFAR100_CLASSES",
+    "CIFAR100_SUPERCLASSES",
+    "CIFAR10DataModule",
+    "CIFAR100DataModule",
+    "load_cifar_pickle",
+]
+
+log = logging.getLogger(__name__)
+
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+CIFAR100_CLASSES = (
+    "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle",
+    "bottle", "bowl", "boy", "bridge", "bus", "butterfly", "camel", "can", "castle",
+    "caterpillar", "cattle", "chair", "chimpanzee", "clock", "cloud", "cockroach", "couch",
+    "crab", "crocodile", "cup", "dinosaur", "dolphin", "elephant", "flatfish", "forest", "fox",
+    "girl", "hamster", "house", "kangaroo", "keyboard", "lamp", "lawn_mower", "leopard", "lion",
+    "lizard", "lobster", "man", "maple_tree", "motorcycle", "mountain", "mouse", "mushroom",
+    "oak_tree", "orange", "orchid", "otter", "palm_tree", "pear", "pickup_truck", "pine_tree",
+    "plain", "plate", "poppy", "porcupine", "possum", "rabbit", "raccoon", "ray", "road",
+    "rocket", "rose", "sea", "seal", "shark", "shrew", "skunk", "skyscraper", "snail", "snake",
+    "spider", "squirrel", "streetcar", "sunflower", "sweet_pepper", "table", "tank", "telephone",
+    "television", "tiger", "tractor", "train", "trout", "tulip", "turtle", "wardrobe", "whale",
+    "willow_tree", "wolf", "woman", "worm",
+)  # fmt: skip
+CIFAR100_SUPERCLASSES = (
+    "aquatic_mammals", "fish", "flowers", "food_containers", "fruit_and_vegetables",
+    "household_electrical_devices", "household_furniture", "insects", "large_carnivores",
+    "large_man-made_outdoor_things", "large_natural_outdoor_scenes",
+    "large_omnivores_and_herbivores", "medium_mammals", "non-insect_invertebrates", "people",
+    "reptiles", "small_mammals", "trees", "vehicles_1", "vehicles_2",
+)  # fmt: skip
+
+# the globals numpy needs to rebuild an array (protocols 2-5, numpy 1.x and 2.x names)
+_ARRAY_GLOBALS = frozenset(
+    {
+        ("numpy", "dtype"),
+        ("numpy", "ndarray"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+    }
+)
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, bytes and numpy arrays only: no other global can be called."""
+
+    def __init__(self, file: BinaryIO, path: Path) -> None:
+        super().__init__(file, encoding="bytes")  # the batches were pickled by Python 2
+        self.path = path
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _ARRAY_GLOBALS:
+            raise DataFileError(
+                f"{str(self.path)!r}: refusing to unpickle {module}.{name}; a CIFAR batch holds "
+                "only numpy arrays, lists and bytes"
+            )
+        return super().find_class(module, name)
+
+
+def load_cifar_pickle(path: Path) -> dict[bytes, Any]:
+    """Read one official CIFAR python batch, refusing any pickle that would run other code.
+
+    Raises:
+        DataFileError: a global other than numpy's array rebuilders, or not a pickled dict.
+
+    Example:
+        >>> batch = load_cifar_pickle(Path("data/cifar-10-batches-py/test_batch"))  # doctest: +SKIP
+        >>> batch[b"data"].shape  # doctest: +SKIP
+        (10000, 3072)
+    """
+    with open(path, "rb") as file:
+        try:
+            record = _ArrayUnpickler(file, path).load()
+        except DataFileError:
+            raise
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError) as error:
+            raise DataFileError(f"{str(path)!r}: not a CIFAR python batch ({error})") from error
+    if not isinstance(record, dict):
+        raise DataFileError(f"{str(path)!r}: not a CIFAR python batch (a {type(record).__name__})")
+    return record
+
+
+def _entry(record: dict[bytes, Any], key: bytes, path: Path) -> Any:
+    if key not in record:
+        raise DataFileError(
+            f"{str(path)!r} has no {key.decode()!r} entry (it has {[k.decode() for k in record]})"
+        )
+    return record[key]
+
+
+class CIFAR10DataModule(ImageDataModule):
+    """CIFAR-10: 10 classes, 32x32 RGB, 50,000 training and 10,000 test images.
+
+    Reads ``root/cifar-10-batches-py/`` (the official batches, MD5-checked against
+    torchvision's table) or, when that folder is absent, an image-folder export
+    ``root/{train,test}/<class>/*`` whose class folders must be the official names.
+
+    Args:
+        **kwargs: the :class:`ImageDataModule` options.
+
+    Raises:
+        DataFileError: at setup, missing or corrupt files, or folders with other classes.
+
+    Example:
+        >>> data = CIFAR10DataModule(root="data", download=True)
+        >>> data.num_classes, data.image_size
+        (10, 32)
+    """
+
+    num_classes = 10
+    class_names = CIFAR10_CLASSES
+    in_channels = 3
+    image_size = 32
+    mean = (0.4914, 0.4822, 0.4465)
+    std = (0.2470, 0.2435, 0.2616)
+    default_train_transform = "cifar"
+    dataset_name = "CIFAR-10"
+    # torchvision's table of the official files: folder, (batch, MD5) lists, archive
+    base_folder = CIFAR10.base_folder
+    train_list = CIFAR10.train_list
+    test_list = CIFAR10.test_list
+    meta_file = CIFAR10.meta
+    url, archive, archive_md5 = CIFAR10.url, CIFAR10.filename, CIFAR10.tgz_md5
+    label_key = b"labels"
+    names_key = b"label_names"
+
+    def download_files(self) -> None:
+        folder = self.root / self.base_folder
+        names = [name for name, _ in [*self.train_list, *self.test_list]]
+        if all((folder / name).is_file() for name in names):
+            return
+        download_file(
+            self.url, self.root / self.archive, self.archive_md5, dataset=self.dataset_name
+        )
+        safe_extract(self.root / self.archive, self.root)
+
+    def load_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        if (self.root / self.base_folder).is_dir():
+            return self._load_batches(split)
+        if (self.root / "train").is_dir():
+            return self._load_image_folder(split)
+        raise DataFileError(
+            f"{self.dataset_name}: found neither {str(self.root / self.base_folder)!r} nor an "
+            f"image-folder export {str(self.root / 'train')!r}; pass download=True or copy the "
+            "files there"
+        )
+
+    def _load_batches(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        folder = self.root / self.base_folder
+        batches = self.train_list if split == "train" else self.test_list
+        files = [*batches, (self.meta_file["filename"], self.meta_file["md5"])]
+        require_files(
+            folder,
+            [name for name, _ in files],
+            dataset=self.dataset_name,
+            hint="pass download=True or copy the official python batches there",
+        )
+        for name, md5 in files:
+            verify_md5(folder / name, md5, dataset=self.dataset_name)
+        meta_path = folder / self.meta_file["filename"]
+        names = tuple(
+            name.decode()
+            for name in _entry(load_cifar_pickle(meta_path), self.names_key, meta_path)
+        )
+        if names != self.class_names:
+            raise DataFileError(
+                f"{str(meta_path)!r} names the classes {list(names)}, expected "
+                f"{list(self.class_names)}"
+            )
+        images, labels = [], []
+        for name, _ in batches:
+            path = folder / name
+            batch = load_cifar_pickle(path)
+            data = np.asarray(_entry(batch, b"data", path), dtype=np.uint8)
+            if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+                raise DataFileError(f"{str(path)!r}: data is {data.shape}, expected (N, 3072)")
+            # each row: 1024 red, then 1024 green, then 1024 blue values, each plane 32x32
+            # row-major: (N, 3072) -> (N, 3, 32, 32) -> (N, 32, 32, 3)
+            images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            labels += _entry(batch, self.label_key, path)
+        return np.ascontiguousarray(np.concatenate(images)), np.asarray(labels, dtype=np.int64)
+
+    def _load_image_folder(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        folder = self.root / split
+        scan = scan_class_folders(folder, dataset=self.dataset_name)
+        if scan.class_names != self.class_names:
+            raise DataFileError(
+                f"{self.dataset_name}: class folders in {str(folder)!r} are "
+                f"{list(scan.class_names)}, expected {list(self.class_names)}"
+            )
+        key = f"{folder.resolve()}|{len(scan.paths)}|{scan.num_bytes}"
+        cache = cache_home() / "cifar" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
+        images = _read_cache(cache, (len(scan.paths), 32, 32, 3))
+        if images is None:
+            log.info("decoding %d images of %s once; cached in %s", len(scan.paths), folder, cache)
+            images = ImageFiles(scan.paths, channels=3).to_array()
+            if images.shape[1:] != (32, 32, 3):
+                raise DataFileError(
+                    f"{self.dataset_name}: images in {str(folder)!r} are {images.shape[1:]} "
+                    "(H, W, C), expected (32, 32, 3)"
+                )
+            _write_cache(cache, images)
+        return images, scan.labels
+
+
+def _read_cache(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    try:
+        images = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None  # no cache yet, or a damaged one: decode again
+    return images if images.shape == shape and images.dtype == np.uint8 else None
+
+
+def _write_cache(path: Path, images: np.ndarray) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with open(staging, "wb") as file:
+            np.save(file, images)
+        os.replace(staging, path)  # a reader never sees a half-written cache
+    except OSError as error:
+        log.warning("could not cache decoded images in %s: %s", path.parent, error)
+
+
+class CIFAR100DataModule(CIFAR10DataModule):
+    """CIFAR-100: 100 classes (``fine``) grouped into 20 superclasses (``coarse``).
+
+    Args:
+        label_type: ``fine`` (100 classes) or ``coarse`` (20 superclasses, official batches
+            only: an image-folder export holds only the fine labels).
+        **kwargs: the :class:`ImageDataModule` options.
+
+    Raises:
+        ConfigError: an unknown ``label_type``.
+
+    Example:
+        >>> data = CIFAR100DataModule(root="data", label_type="coarse")
+        >>> data.num_classes, data.class_names[0]
+        (20, 'aquatic_mammals')
+    """
+
+    num_classes = 100
+    class_names = CIFAR100_CLASSES
+    mean = (0.5071, 0.4865, 0.4409)
+    std = (0.2673, 0.2564, 0.2762)
+    dataset_name = "CIFAR-100"
+    base_folder = CIFAR100.base_folder
+    train_list = CIFAR100.train_list
+    test_list = CIFAR100.test_list
+    meta_file = CIFAR100.meta
+    url, archive, archive_md5 = CIFAR100.url, CIFAR100.filename, CIFAR100.tgz_md5
+
+    def __init__(self, label_type: Literal["fine", "coarse"] = "fine", **kwargs) -> None:
+        if label_type not in ("fine", "coarse"):
+            raise ConfigError(f"unknown label_type {label_type!r}; expected 'fine' or 'coarse'")
+        super().__init__(**kwargs)
+        self.label_type = label_type
+        self.label_key = f"{label_type}_labels".encode()
+        self.names_key = f"{label_type}_label_names".encode()
+        if label_type == "coarse":
+            self.num_classes = len(CIFAR100_SUPERCLASSES)
+            self.class_names = CIFAR100_SUPERCLASSES
+
+    def _load_image_folder(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        if self.label_type == "coarse":
+            raise ConfigError(
+                f"label_type='coarse' needs the official CIFAR-100 batches in "
+                f"{str(self.root / self.base_folder)!r}; an image-folder export holds only the "
+                "fine labels"
+            )
+        return super()._load_image_folder(split)
