@@ -9,7 +9,14 @@ import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from lightning_cv.callbacks import ConfusionMatrixPlot, run_folder
+from lightning_cv.callbacks import (
+    ClassReport,
+    ConfusionMatrixPlot,
+    LearningRatePlot,
+    MisclassifiedGrid,
+    TrainingCurves,
+    run_folder,
+)
 from lightning_cv.data import ImageDataModule
 from lightning_cv.errors import ConfigError, NonFiniteLossError
 from lightning_cv.preview import preview_main
@@ -37,6 +44,10 @@ def _trainer_defaults() -> dict[str, Any]:
             ),
             LearningRateMonitor(),
             ConfusionMatrixPlot(),
+            ClassReport(),
+            MisclassifiedGrid(),
+            TrainingCurves(),
+            LearningRatePlot(),
         ],
     }
 

@@ -36,7 +36,8 @@ def test_fit_writes_the_run_folder(in_tmp, capsys):
     run = in_tmp / "runs" / "quickstart" / "version_0"
     files = {str(path.relative_to(run)) for path in run.rglob("*") if path.is_file()}
     assert {"config.yaml", "metrics.csv", "hparams.yaml", "checkpoints/last.ckpt"} <= files
-    assert {"confusion_matrix.png", "confusion_matrix.csv"} <= files
+    pictures = {"confusion_matrix", "class_report", "misclassified", "training_curves"}
+    assert {f"{name}.png" for name in pictures} | {"learning_rate.csv"} <= files
     assert any(name.startswith("checkpoints/best-epoch") for name in files)
 
     rows = list(csv.DictReader((run / "metrics.csv").open()))

@@ -1,6 +1,36 @@
-"""Callbacks that turn a run into pictures and tables in its run folder."""
+"""Callbacks that turn a run into pictures and tables in its run folder (and W&B)."""
 
 from lightning_cv.callbacks._run_folder import run_folder
+from lightning_cv.callbacks.class_report import ClassReport, class_report, plot_class_report
 from lightning_cv.callbacks.confusion_matrix import ConfusionMatrixPlot, plot_confusion_matrix
+from lightning_cv.callbacks.curves import (
+    LearningRatePlot,
+    TrainingCurves,
+    plot_learning_rate,
+    plot_training_curves,
+)
+from lightning_cv.callbacks.misclassified import (
+    MisclassifiedGrid,
+    plot_misclassified,
+    select_misclassified,
+)
+from lightning_cv.callbacks.templates import LinearTemplates, linear_templates, plot_templates
 
-__all__ = ["ConfusionMatrixPlot", "plot_confusion_matrix", "run_folder"]
+__all__ = [
+    "ClassReport",
+    "ConfusionMatrixPlot",
+    "LearningRatePlot",
+    "LinearTemplates",
+    "MisclassifiedGrid",
+    "TrainingCurves",
+    "class_report",
+    "linear_templates",
+    "plot_class_report",
+    "plot_confusion_matrix",
+    "plot_learning_rate",
+    "plot_misclassified",
+    "plot_templates",
+    "plot_training_curves",
+    "run_folder",
+    "select_misclassified",
+]

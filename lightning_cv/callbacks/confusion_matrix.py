@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from lightning_cv.callbacks._run_folder import run_folder
+from lightning_cv.callbacks._wandb import log_image
 
 __all__ = ["ConfusionMatrixPlot", "plot_confusion_matrix"]
 
@@ -63,3 +64,4 @@ class ConfusionMatrixPlot(L.Callback):
         ]
         (folder / "confusion_matrix.csv").write_text("\n".join([header, *rows]) + "\n")
         plot_confusion_matrix(matrix, names, folder / "confusion_matrix.png")
+        log_image(trainer, "plots/confusion_matrix", folder / "confusion_matrix.png")

@@ -1,0 +1,163 @@
+"""Per-class precision, recall, F1 and support of the test set as a CSV table and a PNG picture."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import lightning.pytorch as L
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from lightning_cv.callbacks._run_folder import run_folder
+from lightning_cv.callbacks._wandb import log_image, log_table
+from lightning_cv.errors import ConfigError
+
+__all__ = ["SORT_KEYS", "ClassReport", "class_report", "plot_class_report"]
+
+SORT_KEYS = ("class", "precision", "recall", "f1", "support")
+SCORES = ("precision", "recall", "f1")
+CMAP = "RdYlGn"  # red for weak, green for strong scores
+MAX_ROWS_PER_PANEL = 25  # taller tables are split into side-by-side panels
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    out = np.zeros(numerator.shape, dtype=float)
+    return np.divide(numerator, denominator, out=out, where=denominator > 0)
+
+
+def _is_dark(score: float) -> bool:
+    red, green, blue, _ = colormaps[CMAP](score)
+    return 0.299 * red + 0.587 * green + 0.114 * blue < 0.45  # perceived brightness (ITU-R 601)
+
+
+def class_report(matrix: np.ndarray) -> dict[str, np.ndarray]:
+    """Precision, recall, F1 and support of every class from a confusion matrix.
+
+    A score whose denominator is zero (a class never predicted, or never present) is 0, as in
+    scikit-learn's ``precision_recall_fscore_support(..., zero_division=0)``.
+
+    Args:
+        matrix: ``(K, K)`` counts, rows the true class and columns the predicted class.
+
+    Returns:
+        ``precision``, ``recall``, ``f1`` (``(K,)`` floats) and ``support`` (``(K,)`` counts of
+        true samples per class).
+
+    Example:
+        >>> report = class_report(np.array([[3, 1], [0, 2]]))
+        >>> report["recall"].tolist(), report["precision"].round(2).tolist()
+        ([0.75, 1.0], [1.0, 0.67])
+    """
+    matrix = np.asarray(matrix, dtype=np.int64)
+    hits = np.diag(matrix).astype(float)
+    support = matrix.sum(axis=1)  # true samples per class
+    precision = _ratio(hits, matrix.sum(axis=0))
+    recall = _ratio(hits, support)
+    f1 = _ratio(2 * precision * recall, precision + recall)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+
+
+def plot_class_report(
+    report: dict[str, np.ndarray], class_names: list[str], path: Path, sort_by: str = "class"
+) -> None:
+    """Draw the report as colour-coded tables: a row per class, then the macro average.
+
+    Many classes are split over side-by-side panels of at most 25 rows, so every number stays
+    readable (100 classes: 5 panels of 21 rows).
+
+    Args:
+        report: the output of :func:`class_report`.
+        class_names: one name per class, in class-index order.
+        path: the PNG file to write.
+        sort_by: row order: ``class`` (index order) or a column of the report, ascending, so
+            the weakest classes come first.
+    """
+    num_classes = len(class_names)
+    order = (
+        np.arange(num_classes) if sort_by == "class" else np.argsort(report[sort_by], kind="stable")
+    )
+    # (K + 1, 3): one row per class, then the macro average
+    scores = np.stack([report[name] for name in SCORES], axis=1)
+    scores = np.concatenate([scores[order], scores.mean(axis=0, keepdims=True)])
+    support = np.append(report["support"][order], report["support"].sum())
+    names = [class_names[i] for i in order] + ["macro avg"]
+
+    num_panels = math.ceil(len(names) / MAX_ROWS_PER_PANEL)
+    rows_per_panel = math.ceil(len(names) / num_panels)
+    figure = Figure(figsize=(4.4 * num_panels, 1.2 + 0.3 * rows_per_panel), layout="constrained")
+    for ax, start in zip(
+        figure.subplots(1, num_panels, squeeze=False).flat,
+        range(0, len(names), rows_per_panel),
+        strict=True,
+    ):
+        rows = range(start, min(start + rows_per_panel, len(names)))
+        # (rows, 4): the support column is masked, so it stays white and holds counts only
+        table = np.ma.masked_invalid(np.column_stack([scores[rows], np.full(len(rows), np.nan)]))
+        ax.imshow(table, cmap=CMAP, vmin=0, vmax=1, aspect="auto")
+        ax.set_xticks(range(4), ["precision", "recall", "F1", "support"])
+        ax.set_yticks(range(len(rows)), [names[i] for i in rows])
+        ax.set_ylim(rows_per_panel - 0.5, -0.5)  # a short last panel keeps the row height
+        ax.tick_params(length=0, top=True, labeltop=True, bottom=False, labelbottom=False)
+        ax.spines[:].set_visible(False)
+        for row, i in enumerate(rows):
+            for col, value in enumerate(scores[i]):
+                color = "white" if _is_dark(value) else "black"
+                ax.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=9, color=color)
+            ax.text(3, row, str(support[i]), ha="center", va="center", fontsize=9)
+        if num_classes in rows:
+            ax.axhline(rows.index(num_classes) - 0.5, color="black", linewidth=1.5)
+    accuracy = (report["recall"] * report["support"]).sum() / max(support[-1], 1)  # hits / n
+    figure.suptitle(
+        f"Per-class scores on the test set\n"
+        f"{support[-1]} images, accuracy {accuracy:.3f}, macro F1 {scores[-1, 2]:.3f}"
+    )
+    figure.savefig(path, dpi=100)
+
+
+class ClassReport(L.Callback):
+    """After testing, write ``class_report.csv`` and ``class_report.png`` to the run folder.
+
+    Reads the module's ``test_confusion`` metric (a torchmetrics ``MulticlassConfusionMatrix``,
+    summed over all DDP ranks); rank 0 writes the files and, with a ``WandbLogger``, logs the
+    picture as ``plots/class_report`` and the table as ``tables/class_report``.
+
+    Args:
+        sort_by: row order of the picture: ``class``, ``precision``, ``recall``, ``f1`` or
+            ``support`` (ascending, weakest classes first). The CSV is always in class order.
+
+    Raises:
+        ConfigError: ``sort_by`` is not one of those.
+
+    Example:
+        >>> trainer = L.Trainer(callbacks=[ClassReport(sort_by="f1")])  # doctest: +SKIP
+    """
+
+    def __init__(self, sort_by: str = "class") -> None:
+        if sort_by not in SORT_KEYS:
+            raise ConfigError(f"unknown sort_by {sort_by!r}; expected one of {list(SORT_KEYS)}")
+        self.sort_by = sort_by
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        confusion = getattr(pl_module, "test_confusion", None)
+        if confusion is None or not confusion.update_called:
+            return
+        matrix = confusion.compute().cpu().numpy()  # every rank joins the sum over ranks
+        if not trainer.is_global_zero:
+            return
+        names = getattr(pl_module, "class_names", None) or [str(i) for i in range(len(matrix))]
+        report = class_report(matrix)
+        columns = ["class", *SCORES, "support"]
+        rows = [
+            [name, *(float(report[key][i]) for key in SCORES), int(report["support"][i])]
+            for i, name in enumerate(names)
+        ]
+        folder = run_folder(trainer)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "class_report.csv", "w", newline="") as file:
+            csv.writer(file).writerows([columns, *rows])
+        plot_class_report(report, names, folder / "class_report.png", self.sort_by)
+        log_image(trainer, "plots/class_report", folder / "class_report.png")
+        log_table(trainer, "tables/class_report", columns, rows)

@@ -1,0 +1,240 @@
+"""Training curves (train vs validation loss and accuracy) and the learning rate, as PNG and CSV."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as L
+import numpy as np
+import torch
+from lightning.pytorch.trainer.states import TrainerFn
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from lightning_cv.callbacks._run_folder import run_folder
+from lightning_cv.callbacks._wandb import log_image
+
+__all__ = [
+    "CURVE_COLUMNS",
+    "LearningRatePlot",
+    "TrainingCurves",
+    "epoch_values",
+    "history_table",
+    "learning_rates",
+    "plot_learning_rate",
+    "plot_training_curves",
+]
+
+# column of training_curves.csv -> metric logged by ImageClassifier
+TRAIN_METRICS = {"train_loss": "train/loss_epoch", "train_acc": "train/acc"}
+VAL_METRICS = {"val_loss": "val/loss", "val_acc": "val/acc"}
+CURVE_COLUMNS = ("epoch", "train_loss", "val_loss", "train_acc", "val_acc")
+
+
+def epoch_values(metrics: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, float]:
+    """The metrics named in ``names`` that ``metrics`` holds, as floats under their columns.
+
+    Args:
+        metrics: e.g. ``trainer.callback_metrics`` (tensors or numbers).
+        names: column -> metric key, e.g. ``{"val_acc": "val/acc"}``.
+
+    Example:
+        >>> epoch_values({"val/acc": torch.tensor(0.5), "val/f1": 0.4}, {"val_acc": "val/acc"})
+        {'val_acc': 0.5}
+    """
+    return {column: float(metrics[key]) for column, key in names.items() if key in metrics}
+
+
+def history_table(history: Mapping[int, Mapping[str, float]]) -> list[list[float]]:
+    """Rows of ``training_curves.csv`` in :data:`CURVE_COLUMNS` order, one per epoch.
+
+    Args:
+        history: epoch -> the values recorded for it; a value never recorded (no validation
+            that epoch) is NaN.
+
+    Example:
+        >>> history_table({1: {"val_acc": 0.9}, 0: {"train_loss": 2.0}})
+        [[0, 2.0, nan, nan, nan], [1, nan, nan, nan, 0.9]]
+    """
+    return [
+        [epoch, *(history[epoch].get(column, math.nan) for column in CURVE_COLUMNS[1:])]
+        for epoch in sorted(history)
+    ]
+
+
+def plot_training_curves(rows: Sequence[Sequence[float]], path: Path) -> None:
+    """Draw loss (left) and accuracy (right) per epoch, training vs validation.
+
+    Args:
+        rows: the output of :func:`history_table`.
+        path: the PNG file to write.
+    """
+    table = np.asarray(rows, dtype=float).reshape(-1, len(CURVE_COLUMNS))
+    column = {name: table[:, i] for i, name in enumerate(CURVE_COLUMNS)}
+    figure = Figure(figsize=(11, 4.2), layout="constrained")
+    for ax, quantity, title in zip(
+        figure.subplots(1, 2), ("loss", "acc"), ("Loss", "Accuracy"), strict=True
+    ):
+        for stage, label, color in (
+            ("train", "train", "tab:blue"),
+            ("val", "validation", "tab:orange"),
+        ):
+            values = column[f"{stage}_{quantity}"]
+            known = ~np.isnan(values)  # epochs without validation leave gaps; join the dots
+            ax.plot(
+                column["epoch"][known], values[known], "o-", color=color, label=label, markersize=4
+            )
+        ax.set(title=title, xlabel="epoch", ylabel=title.lower())
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend()
+    val_acc = column["val_acc"]
+    if not np.isnan(val_acc).all():
+        best = int(np.nanargmax(val_acc))
+        figure.axes[1].axvline(column["epoch"][best], color="gray", linestyle=":", linewidth=1)
+        late = best > (len(val_acc) - 1) / 2  # write the label on the side with room
+        figure.axes[1].annotate(
+            f"best val {val_acc[best]:.3f}",
+            (column["epoch"][best], val_acc[best]),
+            textcoords="offset points",
+            xytext=(-5 if late else 5, -15),
+            ha="right" if late else "left",
+            color="gray",
+        )
+    figure.suptitle("Training curves: train vs validation")
+    figure.savefig(path, dpi=100)
+
+
+class TrainingCurves(L.Callback):
+    """After fitting, write ``training_curves.png`` and ``training_curves.csv`` to the run folder.
+
+    Validation loss and accuracy are read from ``trainer.callback_metrics`` at each validation
+    end (the sanity check is skipped) and the training epoch values at each training epoch end
+    (they are only complete then, after that epoch's validation). With a ``WandbLogger`` the
+    picture is also logged as ``plots/training_curves``.
+
+    Example:
+        >>> trainer = L.Trainer(callbacks=[TrainingCurves()])  # doctest: +SKIP
+    """
+
+    def __init__(self) -> None:
+        self.history: dict[int, dict[str, float]] = {}
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.history = {}
+
+    def _record(self, trainer: L.Trainer, names: Mapping[str, str]) -> None:
+        if trainer.state.fn != TrainerFn.FITTING or trainer.sanity_checking:
+            return
+        values = epoch_values(trainer.callback_metrics, names)
+        self.history.setdefault(trainer.current_epoch, {}).update(values)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._record(trainer, VAL_METRICS)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._record(trainer, TRAIN_METRICS)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or not self.history:
+            return
+        rows = history_table(self.history)
+        folder = run_folder(trainer)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "training_curves.csv", "w", newline="") as file:
+            csv.writer(file).writerows([CURVE_COLUMNS, *rows])
+        plot_training_curves(rows, folder / "training_curves.png")
+        log_image(trainer, "plots/training_curves", folder / "training_curves.png")
+
+
+def learning_rates(optimizers: Sequence[torch.optim.Optimizer]) -> dict[str, float]:
+    """The current learning rate of every parameter group, by column name.
+
+    The column is ``lr``, with ``_opt{i}`` when there are several optimizers and ``_group{j}``
+    when the optimizer has several parameter groups.
+
+    Example:
+        >>> groups = [{"params": [torch.zeros(1)]}, {"params": [torch.ones(1)]}]
+        >>> learning_rates([torch.optim.SGD(groups, lr=0.1)])
+        {'lr_group0': 0.1, 'lr_group1': 0.1}
+    """
+    rates = {}
+    for i, optimizer in enumerate(optimizers):
+        for j, group in enumerate(optimizer.param_groups):
+            name = "lr" + (f"_opt{i}" if len(optimizers) > 1 else "")
+            name += f"_group{j}" if len(optimizer.param_groups) > 1 else ""
+            rates[name] = float(group["lr"])
+    return rates
+
+
+def plot_learning_rate(
+    steps: Sequence[int], rates: Mapping[str, Sequence[float]], path: Path
+) -> None:
+    """Draw the learning rate of each parameter group against the optimizer step.
+
+    The axis is logarithmic when the rate spans a factor of 10 or more (step decay, one-cycle)
+    and otherwise starts at 0.
+
+    Args:
+        steps: optimizer step of each record.
+        rates: column -> one learning rate per record (from :func:`learning_rates`).
+        path: the PNG file to write.
+    """
+    figure = Figure(figsize=(7, 4), layout="constrained")
+    ax = figure.subplots()
+    for name, values in rates.items():
+        ax.plot(steps, values, label=name, linewidth=1.5)
+    values = np.concatenate([np.asarray(v, dtype=float) for v in rates.values()])
+    low, high = np.nanmin(values), np.nanmax(values)
+    if low > 0 and high / low >= 10:
+        ax.set_yscale("log")
+    else:  # from 0, without an offset: a constant rate reads 0.001, not 1 + 1e-3
+        ax.set_ylim(bottom=0)
+        ax.ticklabel_format(axis="y", useOffset=False)
+    ax.set(title="Learning rate", xlabel="optimizer step", ylabel="learning rate")
+    ax.grid(alpha=0.3)
+    if len(rates) > 1:
+        ax.legend()
+    figure.savefig(path, dpi=100)
+
+
+class LearningRatePlot(L.Callback):
+    """After fitting, write ``learning_rate.png`` and ``learning_rate.csv`` to the run folder.
+
+    Records the learning rate of every parameter group just before each optimizer step (the
+    rate that step uses). With a ``WandbLogger`` the picture is also logged as
+    ``plots/learning_rate``.
+
+    Example:
+        >>> trainer = L.Trainer(callbacks=[LearningRatePlot()])  # doctest: +SKIP
+    """
+
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+        self.rates: list[dict[str, float]] = []
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.steps, self.rates = [], []
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        self.steps.append(trainer.global_step)
+        self.rates.append(learning_rates(trainer.optimizers))
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or not self.steps:
+            return
+        # a group added during training has no rate before it existed
+        columns = {
+            name: [rates.get(name, math.nan) for rates in self.rates] for name in self.rates[-1]
+        }
+        folder = run_folder(trainer)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "learning_rate.csv", "w", newline="") as file:
+            rows = zip(self.steps, *columns.values(), strict=True)
+            csv.writer(file).writerows([["step", *columns], *rows])
+        plot_learning_rate(self.steps, columns, folder / "learning_rate.png")
+        log_image(trainer, "plots/learning_rate", folder / "learning_rate.png")
