@@ -17,6 +17,7 @@ from lightning_cv.callbacks import (
     TrainingCurves,
     run_folder,
 )
+from lightning_cv.cross_validation import cv_main
 from lightning_cv.data import ImageDataModule
 from lightning_cv.errors import ConfigError, NonFiniteLossError
 from lightning_cv.preview import preview_main
@@ -149,6 +150,9 @@ class LightningCVCLI(LightningCLI):
             print(f"  {path.relative_to(folder)}")
 
 
+EXTRA_COMMANDS = {"preview": preview_main, "cv": cv_main}
+
+
 def _find_config_error(error: BaseException | None) -> Exception | None:
     """The user-facing error behind ``error``, also when jsonargparse or Lightning wrapped it."""
     while error is not None:
@@ -161,14 +165,15 @@ def _find_config_error(error: BaseException | None) -> Exception | None:
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``lightning-cv`` console script.
 
-    ``fit | validate | test | predict`` go to LightningCLI; ``preview`` draws training samples.
+    ``fit | validate | test | predict`` go to LightningCLI; ``preview`` draws training
+    samples and ``cv`` cross-validates hyperparameters.
 
     A bad value (a :class:`ConfigError`) ends the run with one line on stderr and exit code 2.
     """
     args = sys.argv[1:] if args is None else list(args)
     try:
-        if args and args[0] == "preview":
-            preview_main(args[1:])
+        if args and args[0] in EXTRA_COMMANDS:
+            EXTRA_COMMANDS[args[0]](args[1:])
         else:
             LightningCVCLI(args=args)
     except Exception as error:
