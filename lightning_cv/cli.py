@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import lightning.pytorch as L
 import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
@@ -36,13 +37,6 @@ def _trainer_defaults() -> dict[str, Any]:
             "init_args": {"save_dir": "runs", "name": "lightning-cv"},
         },
         "callbacks": [
-            ModelCheckpoint(
-                monitor="val/acc",
-                mode="max",
-                save_last=True,
-                filename="best-epoch{epoch:02d}-acc{val/acc:.4f}",
-                auto_insert_metric_name=False,
-            ),
             LearningRateMonitor(),
             ConfusionMatrixPlot(),
             ClassReport(),
@@ -51,6 +45,17 @@ def _trainer_defaults() -> dict[str, Any]:
             LearningRatePlot(),
         ],
     }
+
+
+def _default_checkpoint() -> ModelCheckpoint:
+    """The best validation accuracy and the last state, in the run folder's ``checkpoints/``."""
+    return ModelCheckpoint(
+        monitor="val/acc",
+        mode="max",
+        save_last=True,
+        filename="best-epoch{epoch:02d}-acc{val/acc:.4f}",
+        auto_insert_metric_name=False,
+    )
 
 
 class SaveConfigToRunFolder(SaveConfigCallback):
@@ -93,6 +98,12 @@ class LightningCVCLI(LightningCLI):
             args=args,
             run=run,
         )
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> L.Trainer:
+        """Add the default checkpointing unless the run turned it off (or is a fast_dev_run)."""
+        if config.get("enable_checkpointing") is not False and not config.get("fast_dev_run"):
+            callbacks = [*callbacks, _default_checkpoint()]
+        return super()._instantiate_trainer(config, callbacks)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.set_defaults(

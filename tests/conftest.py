@@ -17,3 +17,13 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run the test inside an empty temporary folder (run folders land there)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def require_shared_datasets() -> Path:
+    """The real data sets beside the repository: a CI run without them fails, a local one skips."""
+    if not SHARED_DATASETS.is_dir():
+        message = f"the real data sets are missing: expected them in {SHARED_DATASETS}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return SHARED_DATASETS

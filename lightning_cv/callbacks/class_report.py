@@ -154,6 +154,8 @@ class ClassReport(L.Callback):
             [name, *(float(report[key][i]) for key in SCORES), int(report["support"][i])]
             for i, name in enumerate(names)
         ]
+        if trainer.fast_dev_run:
+            return  # fast_dev_run writes no run folder
         folder = run_folder(trainer)
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "class_report.csv", "w", newline="") as file:

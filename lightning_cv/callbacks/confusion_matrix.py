@@ -56,6 +56,8 @@ class ConfusionMatrixPlot(L.Callback):
         if not trainer.is_global_zero:
             return
         names = getattr(pl_module, "class_names", None) or [str(i) for i in range(len(matrix))]
+        if trainer.fast_dev_run:
+            return  # fast_dev_run writes no run folder
         folder = run_folder(trainer)
         folder.mkdir(parents=True, exist_ok=True)
         header = "true\\predicted," + ",".join(names)

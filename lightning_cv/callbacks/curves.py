@@ -143,6 +143,8 @@ class TrainingCurves(L.Callback):
         if not trainer.is_global_zero or not self.history:
             return
         rows = history_table(self.history)
+        if trainer.fast_dev_run:
+            return  # fast_dev_run writes no run folder
         folder = run_folder(trainer)
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "training_curves.csv", "w", newline="") as file:
@@ -231,6 +233,8 @@ class LearningRatePlot(L.Callback):
         columns = {
             name: [rates.get(name, math.nan) for rates in self.rates] for name in self.rates[-1]
         }
+        if trainer.fast_dev_run:
+            return  # fast_dev_run writes no run folder
         folder = run_folder(trainer)
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "learning_rate.csv", "w", newline="") as file:

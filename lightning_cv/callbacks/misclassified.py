@@ -174,6 +174,8 @@ class MisclassifiedGrid(L.Callback):
         pixels = images_for_display(images, getattr(data, "mean", None), getattr(data, "std", None))
         probs, preds = logits.softmax(dim=1).max(dim=1)
         names = getattr(pl_module, "class_names", None) or [str(i) for i in range(logits.shape[1])]
+        if trainer.fast_dev_run:
+            return  # fast_dev_run writes no run folder
         folder = run_folder(trainer)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "misclassified.png"

@@ -106,6 +106,8 @@ class LinearTemplates(L.Callback):
         weight = backbone.get_classifier().weight  # (K, C*H*W)
         templates = linear_templates(weight, backbone.in_channels, backbone.image_size)
         names = getattr(pl_module, "class_names", None) or [str(i) for i in range(len(weight))]
+        if trainer.fast_dev_run:
+            return  # fast_dev_run writes no run folder
         folder = run_folder(trainer)
         folder.mkdir(parents=True, exist_ok=True)
         plot_templates(templates, names, folder / "templates.png")
