@@ -53,6 +53,7 @@ __all__ = [
     "__version__",
     "create_model",
     "list_models",
+    "zoo",
 ]
 
 if TYPE_CHECKING:
@@ -77,6 +78,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str):
+    if name == "zoo":
+        return importlib.import_module("lightning_cv.zoo")
     if name not in _HOMES:
         raise AttributeError(f"module 'lightning_cv' has no attribute {name!r}")
     value = getattr(importlib.import_module(_HOMES[name]), name)

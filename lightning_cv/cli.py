@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
 import lightning.pytorch as L
@@ -23,6 +24,7 @@ from lightning_cv.data import ImageDataModule
 from lightning_cv.errors import ConfigError, NonFiniteLossError
 from lightning_cv.preview import preview_main
 from lightning_cv.task import ClassificationTask
+from lightning_cv.zoo.cli import zoo_main
 
 __all__ = ["LightningCVCLI", "main"]
 
@@ -161,7 +163,9 @@ class LightningCVCLI(LightningCLI):
             print(f"  {path.relative_to(folder)}")
 
 
-EXTRA_COMMANDS = {"preview": preview_main, "cv": cv_main}
+EXTRA_COMMANDS = {"preview": preview_main, "cv": cv_main, "zoo": zoo_main}
+# preview, cv and zoo build LightningCLI argument lists of their own on purpose
+warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
 
 
 def _find_config_error(error: BaseException | None) -> Exception | None:
@@ -177,7 +181,8 @@ def main(args: list[str] | None = None) -> None:
     """Entry point of the ``lightning-cv`` console script.
 
     ``fit | validate | test | predict`` go to LightningCLI; ``preview`` draws training
-    samples and ``cv`` cross-validates hyperparameters.
+    samples, ``cv`` cross-validates hyperparameters and ``zoo`` lists, loads, evaluates,
+    exports and publishes pretrained checkpoints.
 
     A bad value (a :class:`ConfigError`) ends the run with one line on stderr and exit code 2.
     """

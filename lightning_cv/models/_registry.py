@@ -42,6 +42,7 @@ def create_model(
     num_classes: int,
     in_channels: int,
     image_size: int | tuple[int, int],
+    weights: str | None = None,
     **kwargs,
 ) -> nn.Module:
     """Build a zoo architecture by name.
@@ -51,6 +52,8 @@ def create_model(
         num_classes: size of the output layer.
         in_channels: 1 for greyscale, 3 for RGB.
         image_size: input side (int) or (height, width).
+        weights: a zoo entry name (``lightning-cv zoo list``) whose trained weights to load,
+            e.g. ``"lenet5.mnist"``; the other arguments must match how it was trained.
         **kwargs: architecture options (e.g. ``hidden_sizes`` for ``mlp``).
 
     Returns:
@@ -80,9 +83,21 @@ def create_model(
         raise ConfigError(
             f"model {name!r} has no option {unknown}; expected some of {sorted(options)}"
         )
-    return builder(
+    model = builder(
         num_classes=num_classes, in_channels=in_channels, image_size=to_size(image_size), **kwargs
     )
+    if weights is not None:
+        from lightning_cv.zoo import load_backbone_weights  # here: the zoo imports this registry
+
+        try:
+            model.load_state_dict(load_backbone_weights(weights, architecture=name))
+        except RuntimeError:
+            raise ConfigError(
+                f"weights {weights!r} do not fit model {name!r} with num_classes={num_classes}, "
+                f"in_channels={in_channels}, image_size={image_size} and options {kwargs}; "
+                f"`lightning-cv zoo info {weights}` shows what they were trained with"
+            ) from None
+    return model
 
 
 def to_size(image_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:

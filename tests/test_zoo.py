@@ -1,0 +1,707 @@
+"""The model zoo: register, manifest schema, load, fetch and verify, W&B, CLI, security.
+
+A tiny real checkpoint (an MLP trained one epoch on 8x8 digits) is registered into a
+temporary manifest; the package's own manifest is only read.
+"""
+
+import dataclasses
+import hashlib
+import importlib.util
+import io
+import json
+import re
+import shutil
+import sys
+import urllib.error
+import urllib.request
+import warnings
+from importlib.resources import files
+from pathlib import Path
+
+import cv2
+import lightning.pytorch as L
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+from sklearn.datasets import load_digits
+from sklearn.metrics import f1_score
+
+from lightning_cv import ConfigError, DigitsDataModule, ImageClassifier
+from lightning_cv import zoo as zoo_package
+from lightning_cv.errors import DataFileError
+from lightning_cv.models import create_model, list_models
+from lightning_cv.zoo import (
+    get_entry,
+    list_entries,
+    load,
+    load_backbone_weights,
+    read_manifest,
+    render_table,
+)
+from lightning_cv.zoo import register as register_module
+from lightning_cv.zoo.checkpoint import KEPT_KEYS
+from lightning_cv.zoo.cli import table_files, zoo_main
+from lightning_cv.zoo.hub import cached_path
+from lightning_cv.zoo.manifest import (
+    MANIFEST_ENV,
+    PACKAGE_MANIFEST,
+    TABLE_BEGIN,
+    TABLE_END,
+    ZooEntry,
+    update_table,
+    write_manifest,
+)
+
+from .conftest import REPO
+
+NAME = "mlp.digits"
+RECIPE = """\
+seed_everything: 0
+model:
+  backbone: mlp
+  backbone_kwargs: {hidden_sizes: [HIDDEN]}
+data:
+  class_path: lightning_cv.data.DigitsDataModule
+  init_args: {image_size: 8, batch_size: 128}
+"""
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _flip_a_byte(source: Path, destination: Path) -> None:
+    data = bytearray(source.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A full Lightning checkpoint (optimizer state included) of an MLP after one epoch."""
+    folder = tmp_path_factory.mktemp("trained")
+    data = DigitsDataModule(image_size=8, batch_size=64)
+    model = ImageClassifier(
+        "mlp",
+        backbone_kwargs={"hidden_sizes": [32]},
+        num_classes=10,
+        in_channels=1,
+        image_size=8,
+        class_names=data.class_names,
+        lr=0.01,
+    )
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=folder,
+    )
+    trainer.fit(model, datamodule=data)
+    trainer.save_checkpoint(folder / "raw.ckpt")
+    return folder / "raw.ckpt"
+
+
+def _new_zoo(folder: Path, hidden: int = 32) -> dict[str, Path]:
+    """An empty manifest, a README with table markers and a recipe in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {name: folder / name for name in ("manifest.yaml", "README.md", "recipe.yaml")}
+    paths["manifest.yaml"].write_text("entries: []\n")
+    paths["README.md"].write_text(f"# Zoo\n\n{TABLE_BEGIN}\n{TABLE_END}\n\nThe end.\n")
+    paths["recipe.yaml"].write_text(RECIPE.replace("HIDDEN", str(hidden)))
+    return paths
+
+
+def _register_args(trained: Path, paths: dict[str, Path], *extra: str) -> list[str]:
+    return [
+        "register", str(trained), "--name", NAME, "--recipe", str(paths["recipe.yaml"]),
+        "--root", str(paths["manifest.yaml"].parent), "--manifest", str(paths["manifest.yaml"]),
+        "--table", str(paths["README.md"]), *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def zoo(trained, tmp_path_factory) -> Path:
+    """A temporary zoo manifest with one bundled entry, registered through the CLI."""
+    paths = _new_zoo(tmp_path_factory.mktemp("zoo"))
+    options = [
+        "--bundle", "--training_time_s", "12.5", "--reference_top1", "97.5",
+        "--reference", "a made-up target", "--note", "one epoch only, so the target is missed",
+    ]  # fmt: skip
+    zoo_main(_register_args(trained, paths, *options))
+    return paths["manifest.yaml"]
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch) -> Path:
+    """A fresh, empty download cache for every test."""
+    monkeypatch.setenv("LIGHTNING_CV_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv(MANIFEST_ENV, raising=False)
+    return tmp_path / "home" / "zoo"
+
+
+def _copy_zoo(zoo: Path, folder: Path, entry: ZooEntry | None = None) -> Path:
+    """A copy of the zoo's manifest and bundled files, optionally with one entry replaced."""
+    shutil.copytree(zoo.parent / "checkpoints", folder / "checkpoints")
+    manifest = folder / "manifest.yaml"
+    write_manifest([entry or get_entry(NAME, zoo)], manifest)
+    return manifest
+
+
+def _bundled(zoo: Path) -> Path:
+    return zoo.parent / "checkpoints" / f"{NAME}.ckpt"
+
+
+def _test_split() -> tuple[np.ndarray, np.ndarray]:
+    data = DigitsDataModule(image_size=8)
+    return data.load_split("test")
+
+
+# --- register -------------------------------------------------------------------------------
+
+
+def test_register_writes_a_stripped_checkpoint_and_a_measured_entry(zoo, trained):
+    entry = get_entry(NAME, zoo)
+    bundled = zoo.parent / "checkpoints" / f"{NAME}.ckpt"
+    assert entry.file == f"checkpoints/{NAME}.ckpt"
+    assert "optimizer_states" in torch.load(trained, weights_only=True)
+    clean = torch.load(bundled, weights_only=True)
+    assert set(clean) == set(KEPT_KEYS)
+    assert (entry.sha256, entry.file_size) == (_sha256(bundled), bundled.stat().st_size)
+
+    # the oracle: scikit-learn's metrics over the model's own test-split predictions
+    model = ImageClassifier.load_from_checkpoint(bundled, weights_only=True).eval()
+    images, labels = _test_split()
+    data = DigitsDataModule(image_size=8)
+    batch = torch.stack([data.build_transform("eval")(image=image)["image"] for image in images])
+    with torch.no_grad():
+        logits = model(batch)
+    predictions = logits.argmax(1).numpy()
+    top5 = (logits.topk(5).indices == torch.from_numpy(labels)[:, None]).any(1).float().mean()
+    assert entry.metrics.top1 == round(100 * float((predictions == labels).mean()), 2)
+    assert entry.metrics.top5 == round(100 * float(top5), 2)
+    assert entry.metrics.f1 == pytest.approx(
+        100 * f1_score(labels, predictions, average="macro"), abs=0.01
+    )
+
+    assert (entry.architecture, entry.architecture_kwargs) == ("mlp", {"hidden_sizes": [32]})
+    assert (entry.dataset, entry.datamodule) == ("Digits", "lightning_cv.data.DigitsDataModule")
+    assert entry.datamodule_kwargs["image_size"] == 8 and "root" not in entry.datamodule_kwargs
+    assert entry.class_names == tuple("0123456789") and entry.image_size == (8, 8)
+    assert (entry.mean, entry.std) == (tuple(data.mean), tuple(data.std))
+    assert (entry.training_time_s, entry.reference_top1) == (12.5, 97.5)
+    assert entry.note == "one epoch only, so the target is missed"
+    assert (entry.wandb, entry.url) == (None, None)
+
+    readme = (zoo.parent / "README.md").read_text()
+    assert f"{TABLE_BEGIN}\n{render_table([entry])}\n{TABLE_END}\n\nThe end.\n" in readme
+    row = f"| `{NAME}` | Digits | {entry.metrics.top1:.2f} | {entry.metrics.top5:.2f} |"
+    assert row in readme
+    assert f"- `{NAME}`: target from a made-up target. one epoch only" in readme
+
+
+def test_register_again_without_bundle_keeps_the_w_and_b_source_of_the_same_file(
+    zoo, trained, tmp_path, cache
+):
+    paths = _new_zoo(tmp_path / "zoo")
+    published = dataclasses.replace(get_entry(NAME, zoo), file=None, wandb="me/zoo/mlp.digits:v0")
+    write_manifest([published], paths["manifest.yaml"])
+    zoo_main(_register_args(trained, paths))
+    entry = get_entry(NAME, paths["manifest.yaml"])
+    assert entry.sha256 == published.sha256  # the same clean bytes again
+    assert (entry.file, entry.wandb) == (None, "me/zoo/mlp.digits:v0")
+    assert cached_path(entry).parent == cache and cached_path(entry).is_file()
+    assert not (tmp_path / "zoo" / "checkpoints").exists()
+
+
+def test_register_refuses_bad_input_before_writing(trained, tmp_path, monkeypatch):
+    paths = _new_zoo(tmp_path / "zoo", hidden=64)
+    before = paths["manifest.yaml"].read_text()
+    recipe = str(paths["recipe.yaml"])
+    message = (
+        f"the checkpoint is mlp {{'hidden_sizes': [32]}} but recipe {recipe!r} builds mlp "
+        "{'hidden_sizes': [64]}; pass the recipe that trained it"
+    )
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        zoo_main(_register_args(trained, paths))
+
+    arguments = _register_args(trained, paths)
+    arguments[arguments.index(NAME)] = "lenet5.digits"
+    with pytest.raises(DataFileError, match=re.escape("zoo entry name 'lenet5.digits' must read")):
+        zoo_main(arguments)
+
+    monkeypatch.setattr(register_module, "BUNDLE_LIMIT", 1000)
+    with pytest.raises(ConfigError, match=re.escape("over the 0 MB limit; register it without")):
+        zoo_main([*_register_args(trained, paths), "--bundle"])
+
+    paths["README.md"].write_text("# no markers\n")
+    with pytest.raises(ConfigError, match=re.escape("has no zoo table markers; add the lines")):
+        zoo_main(_register_args(trained, paths))
+    assert paths["manifest.yaml"].read_text() == before
+
+
+# --- manifest -------------------------------------------------------------------------------
+
+BAD_VALUES = [
+    ({"sha256": "abc"}, "sha256 must be 64 lowercase hex digits, got 'abc'"),
+    ({"class_names": list("012345678")}, "class_names must be a list of 10 names (one per class)"),
+    ({"metrics": {"top1": 80.0, "f1": 79.0}}, "metrics must be a mapping with exactly the keys"),
+    ({"metrics": {"top1": 101, "f1": 1, "top5": 1}}, "metrics must be a number in [0, 100.0]"),
+    ({"std": [0]}, "std must be a list of 1 positive numbers (one per channel), got [0]"),
+    ({"image_size": [8]}, "image_size must be [height, width] in pixels, got [8]"),
+    ({"wandb": "mlp.digits:latest"}, "wandb must be entity/project/name:alias"),
+    ({"url": "http://example.com/m.ckpt"}, "url must be an https:// URL"),
+    ({"file": "../m.ckpt"}, "file must be a .ckpt path relative to the manifest's folder"),
+    ({"datamodule_kwargs": {"root": "data"}}, "datamodule_kwargs must not hold root"),
+    ({"training_time_s": -1}, "training_time_s must be a number >= 0, got -1"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), BAD_VALUES, ids=lambda v: str(v)[:30])
+def test_schema_refuses_bad_values(zoo, change, message):
+    record = {**get_entry(NAME, zoo).to_dict(), **change}
+    with pytest.raises(DataFileError, match=re.escape(f"m.yaml: entry 'mlp.digits': {message}")):
+        ZooEntry.from_dict(record, source="m.yaml")
+
+
+def test_schema_required_and_unknown_keys_and_names(zoo):
+    record = get_entry(NAME, zoo).to_dict()
+    assert ZooEntry.from_dict(record) == get_entry(NAME, zoo)
+    missing = {k: v for k, v in record.items() if k not in ("sha256", "metrics", "note")}
+    with pytest.raises(DataFileError, match=re.escape("lacks required keys ['metrics', 'sha256']")):
+        ZooEntry.from_dict(missing, source="m.yaml")
+    with pytest.raises(DataFileError, match=re.escape("has unknown keys ['accuracy']; expected")):
+        ZooEntry.from_dict({**record, "accuracy": 0.9}, source="m.yaml")
+    message = "m.yaml: zoo entry name 'lenet5.digits' must read mlp.dataset or mlp_variant.dataset"
+    with pytest.raises(DataFileError, match=re.escape(message)):
+        ZooEntry.from_dict({**record, "name": "lenet5.digits"}, source="m.yaml")
+    variant = ZooEntry.from_dict({**record, "name": "mlp_wide.digits"})
+    assert variant.name == "mlp_wide.digits"
+
+
+def test_manifest_file_errors(zoo, tmp_path):
+    path = tmp_path / "manifest.yaml"
+    with pytest.raises(
+        DataFileError, match=re.escape(f"zoo manifest {str(path)!r} does not exist")
+    ):
+        read_manifest(path)
+    path.write_text("entries: [\n")
+    with pytest.raises(DataFileError, match=re.escape("is not valid YAML: while parsing")):
+        read_manifest(path)
+    path.write_text("models: []\n")
+    with pytest.raises(DataFileError, match=re.escape("must hold one key, entries, with a list")):
+        read_manifest(path)
+    record = get_entry(NAME, zoo).to_dict()
+    path.write_text(yaml.safe_dump({"entries": [record, record]}))
+    with pytest.raises(DataFileError, match=re.escape("lists ['mlp.digits'] more than once")):
+        read_manifest(path)
+
+
+def test_the_package_manifest_is_valid_bundled_and_tabled():
+    assert files("lightning_cv.zoo").joinpath("manifest.yaml").is_file()
+    entries = read_manifest(PACKAGE_MANIFEST)
+    bundled = {entry.file: entry for entry in entries if entry.file is not None}
+    on_disk = sorted((PACKAGE_MANIFEST.parent / "checkpoints").glob("*.ckpt"))
+    assert {f"checkpoints/{path.name}" for path in on_disk} == set(bundled)  # no orphans
+    assert sum(path.stat().st_size for path in on_disk) <= register_module.BUNDLE_LIMIT
+    for entry in entries:
+        assert entry.architecture in list_models()
+        assert (REPO / entry.recipe).is_file(), entry.recipe
+        if entry.file is not None:
+            assert _sha256(PACKAGE_MANIFEST.parent / entry.file) == entry.sha256, entry.name
+    for page in table_files(REPO):  # zoo/README.md and the docs pages with the markers
+        assert not update_table(page, render_table(entries), write=False), (
+            f"{page} is out of date: run `lightning-cv zoo table`"
+        )
+
+
+# --- load -----------------------------------------------------------------------------------
+
+
+def test_load_gives_a_ready_classifier_its_transform_and_classes(zoo, trained, monkeypatch):
+    pretrained = load(NAME, zoo)
+    assert not pretrained.model.training
+    assert pretrained.class_names == tuple("0123456789") and pretrained.entry.name == NAME
+    images, _ = _test_split()
+    reference = ImageClassifier.load_from_checkpoint(trained, weights_only=True).eval()
+    eval_transform = DigitsDataModule(image_size=8).build_transform("eval")
+    batch = torch.stack([pretrained.transform(image=image)["image"] for image in images[:16]])
+    expected = torch.stack([eval_transform(image=image)["image"] for image in images[:16]])
+    torch.testing.assert_close(batch, expected)
+    with torch.no_grad():
+        torch.testing.assert_close(pretrained.model(batch), reference(batch))
+
+    monkeypatch.setenv(MANIFEST_ENV, str(zoo))
+    assert [entry.name for entry in list_entries()] == [NAME]
+    with pytest.raises(ConfigError, match=re.escape("unknown zoo entry 'lenet5.mnist'; expected")):
+        load("lenet5.mnist")
+
+
+def test_load_backbone_weights_fit_a_registry_model(zoo):
+    net = create_model("mlp", num_classes=10, in_channels=1, image_size=8, hidden_sizes=[32])
+    net.load_state_dict(load_backbone_weights(NAME, architecture="mlp", manifest=zoo))
+    expected = load(NAME, zoo).model.backbone.state_dict()
+    for key, value in net.state_dict().items():
+        torch.testing.assert_close(value, expected[key])
+    message = "zoo weights 'mlp.digits' are for 'mlp', not 'lenet5'"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_backbone_weights(NAME, architecture="lenet5", manifest=zoo)
+
+
+def test_predict_top_k_of_images_of_any_mode_and_size(zoo, tmp_path, capsys):
+    digit = np.rint(load_digits().images[0] * 255 / 16).astype(np.uint8)  # an 8x8 zero
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(digit).resize((40, 30)).convert("RGB").save(folder / "big_rgb.png")
+    Image.fromarray(digit).save(folder / "small_grey.png")
+    (folder / "notes.txt").write_text("not an image")
+    pretrained = load(NAME, zoo)
+    mean, std = pretrained.entry.mean[0], pretrained.entry.std[0]
+
+    zoo_main(["predict", NAME, str(folder), "--top_k", "3", "--manifest", str(zoo)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == str(folder / "big_rgb.png") and lines[4] == str(folder / "small_grey.png")
+    for block, path in ((lines[1:4], "big_rgb.png"), (lines[5:8], "small_grey.png")):
+        # the oracle: PIL's grey conversion, OpenCV's bilinear resize, then normalize by hand
+        grey = np.asarray(Image.open(folder / path).convert("L"))
+        pixels = cv2.resize(grey, (8, 8), interpolation=cv2.INTER_LINEAR) / 255.0
+        batch = torch.tensor((pixels - mean) / std, dtype=torch.float32)[None, None]
+        with torch.no_grad():
+            probs = pretrained.model(batch).softmax(1)[0]
+        values, indices = probs.topk(3)
+        assert block == [
+            f"  {100 * value:6.2f}%  {index}"
+            for value, index in zip(values.tolist(), indices.tolist(), strict=True)
+        ]
+
+    zoo_main(
+        ["predict", NAME, str(folder / "small_grey.png"), "--top_k", "20", "--manifest", str(zoo)]
+    )
+    assert len(capsys.readouterr().out.splitlines()) == 1 + 10
+    with pytest.raises(ConfigError, match=re.escape("top_k must be >= 1, got 0")):
+        zoo_main(["predict", NAME, str(folder), "--top_k", "0", "--manifest", str(zoo)])
+    missing = tmp_path / "nope"
+    with pytest.raises(
+        DataFileError, match=re.escape(f"image or folder {str(missing)!r} does not")
+    ):
+        zoo_main(["predict", NAME, str(missing), "--manifest", str(zoo)])
+
+
+# --- where files come from ------------------------------------------------------------------
+
+
+class _FakeArtifact:
+    def __init__(self, source: Path) -> None:
+        self.source = source
+
+    def download(self, root: str) -> str:
+        shutil.copyfile(self.source, Path(root) / f"{NAME}.ckpt")
+        return root
+
+
+def _fake_api(source: Path, calls: list) -> type:
+    """A stand-in for ``wandb.Api`` whose artifacts hold ``source``."""
+
+    class FakeApi:
+        def artifact(self, name: str, type: str | None = None) -> _FakeArtifact:
+            calls.append((name, type))
+            return _FakeArtifact(source)
+
+    return FakeApi
+
+
+def test_w_and_b_source_is_downloaded_once_into_the_cache(zoo, tmp_path, monkeypatch, cache):
+    import wandb
+
+    entry = dataclasses.replace(get_entry(NAME, zoo), file=None, wandb="me/zoo/mlp.digits:v0")
+    manifest = tmp_path / "manifest.yaml"
+    write_manifest([entry], manifest)
+    calls = []
+    monkeypatch.setattr(wandb, "Api", _fake_api(_bundled(zoo), calls))
+    first = load(NAME, manifest)
+    assert calls == [("me/zoo/mlp.digits:v0", "model")]
+    assert cached_path(entry).parent == cache and _sha256(cached_path(entry)) == entry.sha256
+    assert sorted(path.name for path in cache.iterdir()) == [cached_path(entry).name]
+    second = load(NAME, manifest)
+    assert len(calls) == 1
+    torch.testing.assert_close(first.model.state_dict(), second.model.state_dict())
+
+
+def test_tampered_download_is_refused_and_not_cached(zoo, tmp_path, monkeypatch, cache):
+    import wandb
+
+    entry = dataclasses.replace(get_entry(NAME, zoo), file=None, wandb="me/zoo/mlp.digits:v0")
+    manifest = tmp_path / "manifest.yaml"
+    write_manifest([entry], manifest)
+    tampered = tmp_path / "tampered.ckpt"
+    _flip_a_byte(_bundled(zoo), tampered)
+    monkeypatch.setattr(wandb, "Api", _fake_api(tampered, []))
+    message = (
+        f"zoo entry 'mlp.digits': the file from me/zoo/mlp.digits:v0 has sha256 "
+        f"{_sha256(tampered)}, the manifest states {entry.sha256}; nothing was saved to the cache"
+    )
+    with pytest.raises(DataFileError, match=re.escape(message)):
+        load(NAME, manifest)
+    assert list(cache.iterdir()) == []
+
+
+def test_url_is_tried_when_w_and_b_fails(zoo, tmp_path, monkeypatch):
+    import wandb
+
+    class OfflineApi:
+        def artifact(self, name, type=None):
+            raise wandb.errors.CommError("could not reach api.wandb.ai")
+
+    url = "https://example.com/mlp.digits.ckpt"
+    entry = dataclasses.replace(
+        get_entry(NAME, zoo), file=None, wandb="me/zoo/mlp.digits:v0", url=url
+    )
+    manifest = tmp_path / "manifest.yaml"
+    write_manifest([entry], manifest)
+    monkeypatch.setattr(wandb, "Api", OfflineApi)
+    payload = (_bundled(zoo)).read_bytes()
+    opened = []
+    monkeypatch.setattr(
+        urllib.request, "urlopen", lambda u, timeout: opened.append(u) or io.BytesIO(payload)
+    )
+    assert load(NAME, manifest).entry == entry and opened == [url]
+
+    cached_path(entry).unlink()
+
+    def refuse(u, timeout):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    message = (
+        "zoo entry 'mlp.digits': could not download it: me/zoo/mlp.digits:v0: could not reach "
+        f"api.wandb.ai; {url}: <urlopen error no network>"
+    )
+    with pytest.raises(DataFileError, match=re.escape(message)):
+        load(NAME, manifest)
+
+
+def test_tampered_cached_file_is_removed_and_the_bundled_copy_used_next(zoo, cache):
+    entry = get_entry(NAME, zoo)
+    _flip_a_byte(zoo.parent / entry.file, cached_path(entry))
+    actual = _sha256(cached_path(entry))
+    message = (
+        f"zoo entry 'mlp.digits': cached file {str(cached_path(entry))!r} has sha256 {actual}, "
+        f"the manifest states {entry.sha256}; it was damaged or tampered with and has been "
+        "removed from the cache; run again to fetch a fresh copy"
+    )
+    with pytest.raises(DataFileError, match=re.escape(message)):
+        load(NAME, zoo)
+    assert not cached_path(entry).exists()
+    assert load(NAME, zoo).entry == entry
+
+
+def test_tampered_bundled_file_is_refused_and_kept(zoo, tmp_path):
+    manifest = _copy_zoo(zoo, tmp_path)
+    bundled = tmp_path / "checkpoints" / f"{NAME}.ckpt"
+    _flip_a_byte(_bundled(zoo), bundled)
+    message = (
+        f"zoo entry 'mlp.digits': bundled file {str(bundled)!r} has sha256 {_sha256(bundled)}, "
+        f"the manifest states {get_entry(NAME, zoo).sha256}; the file was changed: restore it"
+    )
+    with pytest.raises(DataFileError, match=re.escape(message)):
+        load(NAME, manifest)
+    assert bundled.is_file()
+
+
+def test_entry_without_a_source_says_it_is_not_published(zoo, tmp_path):
+    manifest = tmp_path / "manifest.yaml"
+    write_manifest([dataclasses.replace(get_entry(NAME, zoo), file=None)], manifest)
+    message = (
+        "zoo entry 'mlp.digits' cannot be loaded: it is not bundled and it has no W&B artifact "
+        "or URL (not published yet)"
+    )
+    with pytest.raises(DataFileError, match=re.escape(message)):
+        load(NAME, manifest)
+
+
+# --- security -------------------------------------------------------------------------------
+
+
+class _Payload:
+    """Unpickling this calls ``open(marker, "w")``: it creates a file, as an attack would."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_not_executed(zoo, trained, tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "checkpoints" / "evil.ckpt"
+    evil.parent.mkdir()
+    clean = torch.load(_bundled(zoo), weights_only=True)
+    torch.save({**clean, "extra": _Payload(marker)}, evil)
+    entry = dataclasses.replace(
+        get_entry(NAME, zoo), file="checkpoints/evil.ckpt", sha256=_sha256(evil)
+    )
+    manifest = tmp_path / "manifest.yaml"
+    write_manifest([entry], manifest)
+    message = (
+        f"checkpoint {str(evil)!r} refused: unpickling it would call io.open, so it could run "
+        "code; zoo checkpoints hold only tensors and plain data (torch.load weights_only=True)"
+    )
+    with pytest.raises(DataFileError, match=re.escape(message)):
+        load(NAME, manifest)
+    paths = _new_zoo(tmp_path / "zoo")
+    with pytest.raises(DataFileError, match=re.escape(message)):
+        zoo_main(_register_args(evil, paths))
+    assert not marker.exists()
+    torch.load(evil, weights_only=False)  # the payload is real: unsafe loading runs it
+    assert marker.exists()
+
+
+# --- W&B publishing -------------------------------------------------------------------------
+
+
+def test_publish_offline_logs_the_file_and_its_metadata(zoo, tmp_path, monkeypatch, capsys):
+    for variable, folder in (("DIR", "runs"), ("DATA_DIR", "data"), ("CACHE_DIR", "cache")):
+        monkeypatch.setenv(f"WANDB_{variable}", str(tmp_path / folder))
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    entry = get_entry(NAME, zoo)
+    checkpoint = zoo.parent / entry.file
+    before = zoo.read_text()
+    zoo_main(["publish", str(checkpoint), "--name", NAME, "--entity", "me", "--project", "zoo",
+              "--manifest", str(zoo)])  # fmt: skip
+    out = capsys.readouterr().out
+    (run,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
+    assert out.startswith(
+        f"W&B is offline: the artifact mlp.digits was logged to the offline run {run}."
+    )
+    assert "`wandb: me/zoo/mlp.digits:v<N>`" in out and zoo.read_text() == before
+
+    # the run's log records the artifact with the entry as metadata and the staged file
+    import wandb
+
+    wandb.teardown()  # wait for W&B's service to finish writing the run's log
+    log = next(run.glob("run-*.wandb")).read_bytes().decode("latin-1")
+    metadata, _ = json.JSONDecoder().raw_decode(log, log.index('{"name":'))
+    expected = {k: v for k, v in entry.to_dict().items() if k not in ("file", "wandb", "url")}
+    assert metadata == json.loads(json.dumps(expected))
+    (staged,) = (tmp_path / "data" / "artifacts" / "staging").iterdir()
+    assert str(staged) in log and staged.read_bytes() == checkpoint.read_bytes()
+    assert f"{NAME}.ckpt" in log and "latest" in log
+
+
+def test_publish_refuses_a_file_that_is_not_the_registered_one(zoo, trained):
+    message = (
+        f"checkpoint {str(trained)!r} has sha256 {_sha256(trained)}, the entry 'mlp.digits' "
+        f"states {get_entry(NAME, zoo).sha256}; publish the file `lightning-cv zoo register` wrote"
+    )
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        zoo_main(["publish", str(trained), "--name", NAME, "--entity", "me", "--project", "zoo",
+                  "--manifest", str(zoo)])  # fmt: skip
+
+
+def test_the_zoo_imports_wandb_only_to_publish_or_download_from_w_and_b(zoo, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "wandb", None)  # from here, `import wandb` raises
+    for path in sorted(Path(zoo_package.__file__).parent.glob("*.py")):  # each module afresh
+        spec = importlib.util.spec_from_file_location(f"_probe_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look themselves up
+        spec.loader.exec_module(module)
+    zoo_main(["list", "--manifest", str(zoo)])
+    assert load(NAME, zoo).entry.name == NAME
+    with pytest.raises(ImportError, match="import of wandb halted"):
+        zoo_main(["publish", str(_bundled(zoo)), "--name", NAME, "--entity", "me", "--project",
+                  "zoo", "--manifest", str(zoo)])  # fmt: skip
+
+
+# --- the other commands ---------------------------------------------------------------------
+
+
+def test_list_info_download_and_table_commands(zoo, capsys, tmp_path):
+    entry = get_entry(NAME, zoo)
+    zoo_main(["list", "--manifest", str(zoo)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == [
+        "name",
+        "data",
+        "set",
+        "top-1",
+        "top-5",
+        "macro",
+        "F1",
+        "size",
+        "files",
+    ]
+    assert lines[1].split() == [
+        NAME, "Digits", f"{entry.metrics.top1:.2f}", f"{entry.metrics.top5:.2f}",
+        f"{entry.metrics.f1:.2f}", f"{entry.file_size / 1e6:.2f}", "MB", "bundled",
+    ]  # fmt: skip
+    zoo_main(["info", NAME, "--manifest", str(zoo)])
+    assert yaml.safe_load(capsys.readouterr().out) == entry.to_dict()
+    zoo_main(["download", NAME, "--manifest", str(zoo)])
+    assert capsys.readouterr().out == f"{zoo.parent / entry.file}\n"
+
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("entries: []\n")
+    zoo_main(["list", "--manifest", str(empty)])
+    assert capsys.readouterr().out == f"no zoo entries in {empty}\n"
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{TABLE_BEGIN}\nold\n{TABLE_END}\n")
+    with pytest.raises(SystemExit) as exit_info:
+        zoo_main(["table", "--check", "--table", str(readme), "--manifest", str(zoo)])
+    assert exit_info.value.code == 1
+    zoo_main(["table", "--table", str(readme), "--manifest", str(zoo)])
+    assert readme.read_text() == f"{TABLE_BEGIN}\n{render_table([entry])}\n{TABLE_END}\n"
+
+
+def test_evaluate_reports_json_and_fails_when_off_by_more_than_the_tolerance(zoo, tmp_path, capsys):
+    entry = get_entry(NAME, zoo)
+    zoo_main(["evaluate", NAME, "--root", str(tmp_path), "--manifest", str(zoo)])
+    report = json.loads(capsys.readouterr().out)
+    assert report == {
+        "name": NAME,
+        "measured": entry.metrics.to_dict(),
+        "manifest": entry.metrics.to_dict(),
+        "top1_difference": 0.0,
+        "tolerance": 0.1,
+        "ok": True,
+    }
+    off = dataclasses.replace(entry.metrics, top1=round(entry.metrics.top1 - 0.5, 2))
+    manifest = _copy_zoo(zoo, tmp_path, dataclasses.replace(entry, metrics=off))
+    with pytest.raises(SystemExit) as exit_info:
+        zoo_main(["evaluate", NAME, "--root", str(tmp_path), "--manifest", str(manifest)])
+    assert exit_info.value.code == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["top1_difference"] == 0.5
+    assert (
+        f"lightning-cv zoo evaluate: mlp.digits: measured top-1 {entry.metrics.top1:.2f} differs "
+        f"from the manifest's {off.top1:.2f} by more than 0.1 points"
+    ) in captured.err.splitlines()
+
+
+def test_export_command_writes_torchscript_that_matches_the_model(zoo, tmp_path, capsys):
+    output = tmp_path / "model.pt"
+    zoo_main(
+        ["export", NAME, "--format", "torchscript", "--output", str(output), "--manifest", str(zoo)]
+    )
+    entry = get_entry(NAME, zoo)
+    assert capsys.readouterr().out == (
+        f"wrote {output}: images (B, 1, 8, 8) normalized with mean {list(entry.mean)} and std "
+        f"{list(entry.std)} -> logits (B, 10)\n"
+    )
+    extra = {"lightning_cv.json": ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.load is deprecated"
+        scripted = torch.jit.load(str(output), _extra_files=extra)
+    metadata = json.loads(extra["lightning_cv.json"])
+    assert metadata["class_names"] == list("0123456789") and metadata["name"] == NAME
+    images = torch.randn(3, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            scripted(images), load(NAME, zoo).model(images), atol=1e-5, rtol=0
+        )
