@@ -41,7 +41,10 @@ def _eval_metrics(num_classes: int) -> MetricCollection:
     }
     if num_classes > 5:
         metrics["acc_top5"] = MulticlassAccuracy(num_classes, top_k=5, average="micro")
-    return MetricCollection(metrics)
+    # explicit groups: torchmetrics' automatic grouping merges metrics whose states are equal
+    # after the first update, which ties F1 to top-5 when the first batch is all correct
+    groups = [["acc"], ["precision", "recall", "f1"], *([["acc_top5"]] if num_classes > 5 else [])]
+    return MetricCollection(metrics, compute_groups=groups)
 
 
 class ClassificationTask(L.LightningModule):

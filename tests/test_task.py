@@ -127,3 +127,25 @@ def test_bad_optimizer_option_stops_the_fit_with_its_name(digits, tmp_path):
 def test_bad_values_name_the_value(kwargs, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         ImageClassifier(**kwargs)
+
+
+def test_metrics_stay_right_when_the_first_batch_is_perfect():
+    """A perfect first batch makes top-1 and top-5 states equal: they must not be merged."""
+    from sklearn.metrics import f1_score, precision_score
+
+    from lightning_cv.task import _eval_metrics
+
+    torch.manual_seed(0)
+    targets = torch.randint(0, 10, (300,))
+    logits = torch.randn(300, 10)
+    logits[:100] += 10 * torch.nn.functional.one_hot(targets[:100], 10)  # all right
+    metrics = _eval_metrics(10)
+    for start in range(0, 300, 100):
+        metrics.update(logits[start : start + 100], targets[start : start + 100])
+    values = metrics.compute()
+    preds = logits.argmax(1)
+    assert values["f1"] == pytest.approx(f1_score(targets, preds, average="macro"), abs=1e-6)
+    assert values["precision"] == pytest.approx(
+        precision_score(targets, preds, average="macro"), abs=1e-6
+    )
+    assert values["acc"] == pytest.approx((preds == targets).float().mean().item(), abs=1e-6)
