@@ -86,12 +86,26 @@ class ClassificationTask(L.LightningModule):
     def _evaluate(
         self, scores: torch.Tensor, targets: torch.Tensor, stage: str, loss: torch.Tensor | None
     ) -> dict[str, torch.Tensor]:
-        """Update and log the stage's metrics; callbacks get the scores as ``logits``."""
+        """Update and log the stage's metrics; callbacks get the scores as ``logits``.
+
+        Metric states accumulate every step; the training metrics are handed to the logger
+        once, on the epoch's last batch (each ``self.log`` call costs a few hundred
+        microseconds in Lightning, and the epoch value is the same).
+        """
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(scores, targets)
+        batch_size = len(targets)
+        training = stage == "train"
         if loss is not None:
-            self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True)
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "test")
+            self.log(
+                f"{stage}/loss", loss, on_step=training, on_epoch=True, prog_bar=True,
+                batch_size=batch_size,
+            )  # fmt: skip
+        if not training or self.trainer.is_last_batch:
+            self.log_dict(
+                metrics, on_step=False, on_epoch=True, prog_bar=stage != "test",
+                batch_size=batch_size,
+            )  # fmt: skip
         if stage == "test":
             self.test_confusion.update(scores, targets)
         return {"loss": loss, "logits": scores.detach()}
@@ -202,6 +216,8 @@ class ImageClassifier(ClassificationTask):
 
     def _penalties(self) -> dict[str, torch.Tensor]:
         """L1 and L2 penalties on the weights (not biases), each times its strength."""
+        if not (self.hparams.l1_strength or self.hparams.l2_strength):
+            return {}
         weights = [p for p in self.backbone.parameters() if p.ndim > 1]
         penalties = {}
         if self.hparams.l1_strength:
@@ -217,7 +233,7 @@ class ImageClassifier(ClassificationTask):
         logits = self(images)
         data_loss = self.loss(logits, targets)
         penalties = self._penalties()
-        loss = data_loss + sum(penalties.values())
+        loss = data_loss + sum(penalties.values()) if penalties else data_loss
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"training stopped: the loss is {loss.item()} at step {self.global_step} "

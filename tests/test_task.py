@@ -149,3 +149,46 @@ def test_metrics_stay_right_when_the_first_batch_is_perfect():
         precision_score(targets, preds, average="macro"), abs=1e-6
     )
     assert values["acc"] == pytest.approx((preds == targets).float().mean().item(), abs=1e-6)
+
+
+def test_l1_and_l2_penalties_are_added_and_logged_apart(digits, tmp_path):
+    model = _classifier(digits, backbone="linear", lr=1e-12, l1_strength=1e-3, l2_strength=1e-2)
+    weight = model.backbone.head.weight.detach().clone()
+    trainer = _trainer(tmp_path, enable_checkpointing=False, limit_val_batches=0)
+    trainer.fit(model, datamodule=digits)
+    logged = trainer.callback_metrics
+    # lr 1e-12: the weights stay put, so every step's penalty is the initial one
+    assert logged["train/l1_penalty"] == pytest.approx(1e-3 * weight.abs().sum().item(), rel=1e-4)
+    assert logged["train/l2_penalty"] == pytest.approx(
+        1e-2 * weight.square().sum().item(), rel=1e-4
+    )
+    total = logged["train/data_loss"] + logged["train/l1_penalty"] + logged["train/l2_penalty"]
+    assert logged["train/loss_epoch"] == pytest.approx(total.item(), rel=1e-5)
+
+
+def test_non_finite_loss_stops_at_once_and_keeps_the_last_checkpoint(tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from lightning_cv.errors import NonFiniteLossError
+
+    images, labels = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    good = DataLoader(TensorDataset(images, labels), batch_size=16)
+    poisoned = images.clone()
+    poisoned[40] = float("nan")  # in the third batch
+    bad = DataLoader(TensorDataset(poisoned, labels), batch_size=16)
+
+    def trainer(epochs):
+        checkpoint = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+        return _trainer(
+            tmp_path, max_epochs=epochs, callbacks=[checkpoint], limit_train_batches=None
+        )
+
+    model = ImageClassifier("lenet5")
+    trainer(1).fit(model, train_dataloaders=good)
+    last = tmp_path / "last.ckpt"
+    before = last.read_bytes()
+    message = "training stopped: the loss is nan at step 6 (epoch 1, batch 2)"
+    with pytest.raises(NonFiniteLossError, match=re.escape(message)):
+        trainer(2).fit(model, train_dataloaders=bad, ckpt_path=last)
+    assert last.read_bytes() == before
