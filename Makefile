@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: demo test lint bench
+.PHONY: demo test lint docs bench
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,5 +22,8 @@ lint: $(BIN)/.installed
 test: lint
 	WANDB_MODE=offline $(BIN)/python -m pytest
 
+docs: $(BIN)/.installed
+	$(BIN)/mkdocs build --strict
+
 bench: $(BIN)/.installed
-	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/run_all.py
