@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
-from lightning_cv import ImageClassifier
+from lightning_cv import DigitsDataModule, ImageClassifier
 from lightning_cv.cli import main
 
 from .conftest import REPO, require_shared_datasets
@@ -46,6 +47,11 @@ def test_fit_writes_the_run_folder(in_tmp, capsys):
     pictures = {"confusion_matrix", "class_report", "misclassified", "training_curves"}
     assert {f"{name}.png" for name in pictures} | {"learning_rate.csv"} <= files
     assert any(name.startswith("checkpoints/best-epoch") for name in files)
+
+    data = DigitsDataModule(image_size=28)
+    data.setup("fit")
+    hparams = yaml.safe_load((run / "hparams.yaml").read_text())
+    assert hparams["split_fingerprint"] == data.hparams["split_fingerprint"]
 
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     val_epochs = sorted({int(row["epoch"]) for row in rows if row.get("val/acc")})
@@ -157,3 +163,15 @@ def test_console_script_is_installed(in_tmp):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("lightning-cv: error: unknown model")
+
+
+def test_same_recipe_and_seed_give_identical_metrics(in_tmp):
+    recipe = str(REPO / "recipes" / "digits_mlp.yaml")
+    short = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "10", *QUICK]
+    for _ in range(2):
+        main(["fit", "--config", recipe, "--trainer.deterministic", "true", *short])
+    first, second = (
+        (in_tmp / "runs" / "digits_mlp" / version / "metrics.csv").read_text()
+        for version in ("version_0", "version_1")
+    )
+    assert first == second and "val/acc" in first

@@ -89,3 +89,12 @@ def test_no_validation_share_trains_on_the_whole_training_split():
     data.setup("fit")
     assert len(data.train_set) == 1437 and data.val_set is None
     assert data.val_dataloader() == []
+
+
+def test_augmentation_is_reproducible_from_the_seed(digits):
+    def samples(seed):
+        digits.train_set.reseed(seed)
+        return torch.stack([digits.train_set[i][0] for i in range(20)])
+
+    torch.testing.assert_close(samples(7), samples(7))
+    assert not torch.equal(samples(7), samples(8))

@@ -192,3 +192,10 @@ def test_non_finite_loss_stops_at_once_and_keeps_the_last_checkpoint(tmp_path):
     with pytest.raises(NonFiniteLossError, match=re.escape(message)):
         trainer(2).fit(model, train_dataloaders=bad, ckpt_path=last)
     assert last.read_bytes() == before
+
+
+def test_linear_scaling_rule_scales_lr_by_global_batch(digits, tmp_path):
+    model = _classifier(digits, optimizer="sgd", lr=0.1, lr_reference_batch_size=256)
+    trainer = _trainer(tmp_path, max_steps=1, enable_checkpointing=False)
+    trainer.fit(model, datamodule=digits)  # batch 64 on one device
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.1 * 64 / 256)

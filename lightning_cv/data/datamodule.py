@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,6 +44,15 @@ class SampleDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    def reseed(self, seed: int) -> None:
+        """Make the augmentation reproducible from ``seed``.
+
+        The whole pipeline shares one numpy and one Python generator (albumentations'
+        ``set_random_seed`` would give every transform the same seed, so their coin flips
+        would fire together).
+        """
+        self.transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         sample = self.indices[index]
@@ -172,6 +182,9 @@ class ImageDataModule(L.LightningDataModule):
         self.train_set = SampleDataset(images, labels, train_transform, train_idx)
         self.val_set = SampleDataset(images, labels, eval_transform, val_idx)
         self.hparams["split_fingerprint"] = fingerprint(train_idx, val_idx)
+        if self.trainer is not None:  # Lightning logs only the constructor's hyperparameters
+            for logger in self.trainer.loggers:
+                logger.log_hyperparams({"split_fingerprint": self.hparams["split_fingerprint"]})
 
     def split_train_val(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Training and validation indices into the training split, by the configured strategy."""
@@ -201,6 +214,7 @@ class ImageDataModule(L.LightningDataModule):
     def _loader(self, dataset: SampleDataset | None, *, train: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() must run before its loaders")
+        dataset.reseed(torch.initial_seed() % 2**32)  # seed_everything decides; workers below
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -209,4 +223,11 @@ class ImageDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
+            worker_init_fn=_reseed_worker,
         )
+
+
+def _reseed_worker(worker_id: int) -> None:
+    """Each loader worker augments from its own seed, which torch derives from the run's."""
+    info = torch.utils.data.get_worker_info()
+    info.dataset.reseed(info.seed % 2**32)
