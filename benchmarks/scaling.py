@@ -1,0 +1,177 @@
+"""Scaling: training images/s and time per epoch as the MNIST training set doubles, 1/8 to all.
+
+The recipe ``recipes/mnist_lenet5.yaml`` (LeNet-5, SGD Nesterov, one-cycle per step, batch 128,
+eval transform) trains under the Trainer for ``--epochs`` epochs on random subsets of all
+60,000 MNIST training images (the recipe's data module with ``val_fraction=0``): 7,500,
+15,000, 30,000 and 60,000 images, each subset the first N of one seeded permutation. The epoch
+is timed from Lightning's ``on_train_epoch_start`` to ``on_train_epoch_end`` (the Trainer's
+start-up, a fixed cost, is timed apart as ``fit`` seconds). Repeats alternate the order of the
+sizes so drift hits all of them; the median is kept. One torch thread by default: the cost per
+image, not how the shared machine's two cores are split.
+
+The cost must grow linearly with the data: images/s stays flat and the log-log slope of epoch
+seconds against images is 1. ``ratio`` = images/s on all the data / images/s on the smallest
+subset; target >= 0.9 (a cost per image at most 11% higher on 8x the data). The last line is
+one JSON object.
+
+    python benchmarks/scaling.py [--root ../shared/datasets] [--doublings 3] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import lightning.pytorch as L
+import numpy as np
+import torch
+from time_to_accuracy import (
+    DEFAULT_RECIPE,
+    DEFAULT_ROOT,
+    Recipe,
+    load_recipe,
+    make_trainer,
+    quiet_lightning,
+    train_loader,
+)
+
+from lightning_cv import ImageClassifier
+from lightning_cv.data import ImageDataModule, SampleDataset
+
+__all__ = [
+    "LINEAR_RATIO",
+    "loglog_slope",
+    "parse_args",
+    "subset_sizes",
+]
+
+LINEAR_RATIO = 0.9
+"""The least images/s on all the data / images/s on the smallest subset that counts as linear."""
+
+
+def subset_sizes(total: int, doublings: int) -> list[int]:
+    """Training-set sizes from ``total / 2**doublings`` up to ``total``, each twice the last.
+
+    Example:
+        >>> subset_sizes(60000, 3)
+        [7500, 15000, 30000, 60000]
+    """
+    return [total // 2**step for step in range(doublings, -1, -1)]
+
+
+def loglog_slope(sizes: list[int], seconds: list[float]) -> float:
+    """Least-squares slope of log(seconds) against log(size): 1 when the cost grows linearly.
+
+    Example:
+        >>> round(loglog_slope([1, 2, 4], [3.0, 6.0, 12.0]), 6)
+        1.0
+    """
+    x, y = np.log(sizes), np.log(seconds)
+    return float(np.polyfit(x, y, 1)[0])
+
+
+class _EpochTimer(L.Callback):
+    """Seconds of each training epoch, from its start hook to its end hook."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.seconds.append(time.perf_counter() - self.start)
+
+
+def train_epochs(
+    recipe: Recipe, data: ImageDataModule, dataset: SampleDataset, epochs: int
+) -> tuple[float, float]:
+    """Seconds of the last training epoch on ``dataset``, and of the whole ``fit``."""
+    torch.manual_seed(recipe.seed)
+    model = ImageClassifier(**recipe.model, **recipe.shape)
+    timer = _EpochTimer()
+    start = time.perf_counter()
+    make_trainer(epochs, [timer]).fit(model, train_loader(data, dataset, recipe.seed))
+    return timer.seconds[-1], time.perf_counter() - start
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command-line options (``sys.argv`` when ``argv`` is None)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="holds MNIST/raw")
+    parser.add_argument("--recipe", type=Path, default=DEFAULT_RECIPE)
+    parser.add_argument("--doublings", type=int, default=3, help="3: 1/8, 1/4, 1/2, all")
+    parser.add_argument("--limit", type=int, help="use N training images as 'all'")
+    parser.add_argument("--epochs", type=int, default=1, help="per fit; the last is timed")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
+    quiet_lightning()
+    torch.set_num_threads(args.threads)
+    recipe = load_recipe(args.recipe)
+    recipe = replace(recipe, data_kwargs={**recipe.data_kwargs, "val_fraction": 0.0})
+    data = recipe.data(args.root)
+    data.setup("fit")
+    full = data.train_set
+    order = np.random.default_rng(recipe.seed).permutation(full.indices)[: args.limit]
+    sizes = subset_sizes(len(order), args.doublings)
+    subsets = {n: SampleDataset(full.images, full.labels, full.transform, order[:n]) for n in sizes}
+    print(
+        f"{args.recipe.name}: {recipe.model['backbone']}, batch {data.batch_size}, "
+        f"{args.epochs} epoch(s) per fit, torch threads {args.threads}, sizes {sizes}"
+    )
+    warm = SampleDataset(full.images, full.labels, full.transform, order[: data.batch_size])
+    train_epochs(recipe, data, warm, 1)  # warm-up, not counted
+    epoch_seconds = {n: [] for n in sizes}
+    fit_seconds = {n: [] for n in sizes}
+    for repeat in range(args.repeats):
+        for n in sizes[:: 1 if repeat % 2 == 0 else -1]:
+            epoch, fit = train_epochs(recipe, data, subsets[n], args.epochs)
+            epoch_seconds[n].append(epoch)
+            fit_seconds[n].append(fit)
+            print(f"repeat {repeat}: {n:>6} images, epoch {epoch:6.2f} s, fit {fit:6.2f} s")
+    rows = []
+    print(f"{'images':>7} {'epoch s':>8} {'images/s':>9} {'fit s':>7}")
+    for n in sizes:
+        seconds = statistics.median(epoch_seconds[n])
+        row = {"images": n, "epoch_seconds": round(seconds, 3)}
+        row |= {"images_per_s": round(n / seconds, 1)}
+        row |= {"fit_seconds": round(statistics.median(fit_seconds[n]), 3)}
+        rows.append(row)
+        print(f"{n:>7} {seconds:>8.2f} {row['images_per_s']:>9.0f} {row['fit_seconds']:>7.2f}")
+    slope = loglog_slope(sizes, [row["epoch_seconds"] for row in rows])
+    ratio = rows[-1]["images_per_s"] / rows[0]["images_per_s"]
+    growth = rows[-1]["epoch_seconds"] / rows[0]["epoch_seconds"]
+    verdict = "linearly" if ratio >= LINEAR_RATIO else "faster than linearly"
+    print(
+        f"{sizes[-1] // sizes[0]}x the images: epoch time x{growth:.2f}, log-log slope "
+        f"{slope:.3f} (1 is linear), images/s all / smallest {ratio:.3f}: the cost grows {verdict}"
+    )
+    result = {
+        "benchmark": "scaling",
+        "recipe": f"recipes/{args.recipe.name}",
+        "model": recipe.model["backbone"],
+        "batch_size": data.batch_size,
+        "rows": rows,
+        "epoch_time_growth": round(growth, 3),
+        "loglog_slope": round(slope, 4),
+        "ratio": round(ratio, 4),
+        "linear": ratio >= LINEAR_RATIO,
+        "epochs": args.epochs,
+        "repeats": args.repeats,
+        "torch_threads": args.threads,
+        "device": "cpu",
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,336 @@
+"""Benchmark scripts: argument parsing, pure helpers, the RESULTS.md writer, a tiny run.
+
+The real-data runs are ``make bench``'s job; here one script runs on fake MNIST files.
+"""
+
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_cv.data import MNISTDataModule
+from lightning_cv.errors import ConfigError
+from tests.conftest import REPO
+from tests.fakes import write_idx_dataset
+
+BENCHMARKS = REPO / "benchmarks"
+
+
+def _import(name: str):
+    """A benchmark script as a module (they import each other by their bare names)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        with mock.patch.dict(os.environ):  # time_to_accuracy sets OMP_WAIT_POLICY for its runs
+            return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+run_all = _import("run_all")
+time_to_accuracy = _import("time_to_accuracy")
+scaling = _import("scaling")
+inference = _import("inference")
+SCRIPTS = {"time_to_accuracy": time_to_accuracy, "scaling": scaling, "inference": inference}
+
+
+# run_all: targets, JSON lines, the results file
+
+
+def test_every_benchmark_has_its_script_a_unique_name_and_a_quick_command():
+    names = [benchmark.name for benchmark in run_all.BENCHMARKS]
+    assert names == ["overhead", "time_to_accuracy", "dataloading", "inference", "scaling"]
+    for benchmark in run_all.BENCHMARKS:
+        assert benchmark.script == BENCHMARKS / f"{benchmark.name}.py"
+        assert benchmark.script.is_file()
+        command = benchmark.command(quick=True)
+        assert command[:2] == [sys.executable, str(benchmark.script)]
+        assert benchmark.command(quick=False) == command[:2]  # full runs use the defaults
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_the_quick_arguments_parse_in_each_script(name):
+    benchmark = next(b for b in run_all.BENCHMARKS if b.name == name)
+    args = SCRIPTS[name].parse_args(benchmark.command(quick=True)[2:])
+    assert args.repeats == 1
+
+
+def test_script_defaults_are_the_documented_full_runs():
+    tta = time_to_accuracy.parse_args([])
+    assert (tta.target, tta.threads, tta.repeats, tta.max_epochs) == (0.99, 2, 1, None)
+    assert tta.root == REPO.parent / "shared" / "datasets"
+    assert tta.recipe == REPO / "recipes" / "mnist_lenet5.yaml"
+    infer = inference.parse_args([])
+    assert infer.models == ["alexnet", "lenet5", "linear", "mlp"]
+    assert (infer.batch_sizes, infer.threads) == ([1, 256], 1)
+    scale = scaling.parse_args([])
+    assert (scale.doublings, scale.limit, scale.epochs, scale.threads) == (3, None, 1, 1)
+    assert run_all.parse_args([]).output == BENCHMARKS / "RESULTS.md"
+
+
+def test_a_target_accuracy_outside_zero_to_one_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        time_to_accuracy.parse_args(["--target", "99"])
+    assert "--target must be a test accuracy in [0, 1], got 99.0" in capsys.readouterr().err
+
+
+def test_check_target_passes_misses_and_misses_a_missing_figure():
+    at_least = run_all.Target("ratio", ">=", 0.95, "")
+    at_most = run_all.Target("lightning_cv_seconds", "<=", 20.0, "")
+    assert run_all.check_target(at_least, {"ratio": 0.95}) == "pass"
+    assert run_all.check_target(at_least, {"ratio": 0.949}) == "miss"
+    assert run_all.check_target(at_most, {"lightning_cv_seconds": 19.9}) == "pass"
+    assert run_all.check_target(at_most, {"lightning_cv_seconds": None}) == "miss"
+    assert run_all.check_target(at_least, {}) == "miss"
+    assert run_all.check_target(at_least, None) == "miss"
+    assert str(at_most) == "lightning_cv_seconds <= 20"
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ('figures\n{"benchmark": "x", "ratio": 1.02}\n\n', {"benchmark": "x", "ratio": 1.02}),
+        ('{"ratio": 1}\nTraceback ...\n', None),
+        ("[1, 2]\n", None),
+        ("", None),
+    ],
+)
+def test_last_json_reads_only_an_object_on_the_last_line(output, expected):
+    assert run_all.last_json(output) == expected
+
+
+def _outcome(name: str, result: dict | None, **kwargs) -> "run_all.Outcome":
+    benchmark = next(b for b in run_all.BENCHMARKS if b.name == name)
+    command = f".venv/bin/python benchmarks/{name}.py"
+    return run_all.Outcome(benchmark, command, result, f"{name} printed this", **kwargs)
+
+
+def test_render_results_states_machine_ratios_targets_verdicts_and_commands():
+    outcomes = [
+        _outcome("overhead", {"benchmark": "overhead", "ratio": 0.97}, load_before=6.5),
+        _outcome(
+            "time_to_accuracy",
+            {"ratio": 0.93, "lightning_cv_seconds": 18.2, "plain_seconds": 17.0},
+        ),
+        _outcome("dataloading", None, error="exit code 1, failed; stderr ends with:\nBoom"),
+        _outcome(
+            "inference",
+            {"ratio": 2.5, "models": ["lenet5"], "rows": [{"model": "lenet5", "eager": 10.0}]},
+        ),
+    ]
+    machine = {"CPU": "Test CPU", "GPU": "no GPU"}
+    text = run_all.render_results(outcomes, machine, "2025-01-02 03:04 UTC")
+    lines = text.splitlines()
+    assert lines[0] == run_all.BEGIN and lines[-1] == run_all.END
+    assert "Measured on 2025-01-02 03:04 UTC by `python benchmarks/run_all.py`" in text
+    assert "| CPU | Test CPU |" in lines and "| GPU | no GPU |" in lines
+    assert "| Trainer overhead | 0.97 | ratio >= 0.95 | ratio >= 0.95: pass |" in lines
+    assert (
+        "| Time to accuracy | 0.93 | ratio >= 0.95; lightning_cv_seconds <= 20 | "
+        "ratio >= 0.95: miss; lightning_cv_seconds <= 20: pass |"
+    ) in lines
+    assert (
+        "| Data loading | failed | ratio >= 1.5; lightning_cv_images_per_s_per_worker >= 15000 "
+        "| ratio >= 1.5: miss; lightning_cv_images_per_s_per_worker >= 15000: miss |"
+    ) in lines
+    assert "| Inference | 2.5 | none set (reported) | n/a |" in lines
+    assert "Command: `.venv/bin/python benchmarks/overhead.py`" in lines
+    assert "Ran 0 s; load average (1 min) 6.50 at the start, 0.00 at the end." in lines
+    assert (
+        "- target `ratio >= 0.95` (plain / ours: ours within 5% of the plain loop): **miss**"
+    ) in lines
+    assert "| plain_seconds | 17.0 |" in lines and "| models | lenet5 |" in lines
+    assert lines[lines.index("rows:") + 2 : lines.index("rows:") + 5] == [
+        "| model | eager |",
+        "| --- | --- |",
+        "| lenet5 | 10.0 |",
+    ]
+    failed = lines.index("**Failed**:")
+    error = ["```", "exit code 1, failed; stderr ends with:", "Boom", "```"]
+    assert lines[failed + 2 : failed + 6] == error
+    assert text.count("printed this") == 4
+
+
+def test_merge_results_replaces_only_the_generated_block():
+    generated = f"{run_all.BEGIN}\nnew figures\n{run_all.END}\n"
+    assert run_all.merge_results(None, generated) == generated
+    previous = f"Notes.\n{run_all.BEGIN}\nold figures\n{run_all.END}\n\n## GPU\n\nH100: 1e6 img/s\n"
+    assert run_all.merge_results(previous, generated) == (
+        f"Notes.\n{run_all.BEGIN}\nnew figures\n{run_all.END}\n\n## GPU\n\nH100: 1e6 img/s\n"
+    )
+    handwritten = "# Results\n\n## GPU\n\nH100: 1e6 img/s\n"
+    assert run_all.merge_results(handwritten, generated) == generated + "\n" + handwritten
+
+
+def _script(tmp_path: Path, body: str) -> "run_all.Benchmark":
+    script = tmp_path / "fake.py"
+    script.write_text(body)
+    return run_all.Benchmark("fake", "Fake", script, "nothing", quick_args="--small 1")
+
+
+def test_run_benchmark_keeps_the_printed_lines_and_the_json_result(tmp_path, capsys):
+    body = "import json, sys\nprint('figure 1', sys.argv[1:])\nprint(json.dumps({'ratio': 1.5}))\n"
+    outcome = run_all.run_benchmark(_script(tmp_path, body), quick=True)
+    assert outcome.result == {"ratio": 1.5}
+    assert outcome.output == "figure 1 ['--small', '1']"
+    assert outcome.error == ""
+    assert outcome.command.endswith(f"{tmp_path / 'fake.py'} --small 1")
+    assert "figure 1" in capsys.readouterr().out  # echoed as it came
+
+
+def test_run_benchmark_reports_a_failing_script_with_its_stderr(tmp_path):
+    body = "import sys\nprint('half way')\nsys.exit('data missing')\n"
+    outcome = run_all.run_benchmark(_script(tmp_path, body))
+    assert outcome.result is None
+    assert outcome.output == "half way"
+    assert outcome.error == "exit code 1, failed; stderr ends with:\ndata missing"
+    no_json = run_all.run_benchmark(_script(tmp_path, "print('no result')\n"))
+    assert no_json.result is None
+    assert no_json.error.startswith("exit code 0, no JSON object on its last line")
+
+
+def test_machine_info_names_cpu_cores_memory_gpu_and_versions():
+    info = run_all.machine_info()
+    assert list(info) == ["CPU", "cores", "memory", "GPU", "system", "libraries"]
+    assert info["GPU"] == (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU")
+    assert f"torch {torch.__version__}" in info["libraries"]
+    assert re.fullmatch(r"\d+ \(\d+ usable by this process\)", info["cores"])
+
+
+# time_to_accuracy: the recipe, the plain loop's options, the data order, the figures
+
+
+def test_load_recipe_reads_the_lenet5_recipe():
+    recipe = time_to_accuracy.load_recipe(REPO / "recipes" / "mnist_lenet5.yaml")
+    assert (recipe.max_epochs, recipe.seed, recipe.data_class) == (8, 0, MNISTDataModule)
+    assert recipe.data_kwargs["batch_size"] == 128
+    assert recipe.data_kwargs["train_transform"] == "eval"
+    assert recipe.shape == {"num_classes": 10, "in_channels": 1, "image_size": 28}
+    assert time_to_accuracy.plain_sgd_options(recipe.model) == {
+        "lr": 0.1,
+        "weight_decay": 0.0005,
+        "momentum": 0.9,
+        "nesterov": True,
+    }
+
+
+def test_load_recipe_names_what_a_recipe_lacks(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("model: {backbone: lenet5}\ndata: {init_args: {}}\n")
+    message = f"recipe {str(path)!r} lacks 'trainer'; expected model, data.class_path and "
+    with pytest.raises(ConfigError, match=re.escape(message + "trainer.max_epochs")):
+        time_to_accuracy.load_recipe(path)
+
+
+PLAIN = {"backbone": "lenet5", "optimizer": "sgd", "scheduler": "onecycle"}
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (
+            {**PLAIN, "scheduler_interval": "step", "loss": "hinge"},
+            "the plain loop does not implement model option 'loss'; expected some of "
+            "['backbone', 'lr', 'optimizer', 'optimizer_kwargs', 'scheduler', "
+            "'scheduler_interval', 'weight_decay']",
+        ),
+        (
+            {**PLAIN, "scheduler_interval": "step", "optimizer": "adam"},
+            "the plain loop implements optimizer='sgd', the recipe has optimizer='adam'",
+        ),
+        (
+            PLAIN,
+            "the plain loop implements scheduler_interval='step', the recipe sets no "
+            "scheduler_interval",
+        ),
+    ],
+)
+def test_plain_sgd_options_refuses_what_the_plain_loop_does_not_implement(model, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        time_to_accuracy.plain_sgd_options(model)
+
+
+def test_time_ratio_is_plain_over_ours_and_none_when_a_side_missed():
+    assert time_to_accuracy.time_ratio(19.0, 20.0) == 0.95
+    assert time_to_accuracy.time_ratio(None, 20.0) is None
+    assert time_to_accuracy.time_ratio(19.0, None) is None
+
+
+def test_epoch_shuffle_order_depends_on_the_pass_only():
+    stopped_early, ran_out = (time_to_accuracy.EpochShuffle(50, seed=3) for _ in range(2))
+    first = iter(stopped_early)
+    next(first)  # Lightning stops a pass after len(loader) batches; a for loop runs it out
+    first_full = list(ran_out)
+    assert list(stopped_early) == list(ran_out)  # the second passes agree
+    assert sorted(first_full) == list(range(50)) and first_full != list(range(50))
+    assert list(time_to_accuracy.EpochShuffle(50, seed=3)) == first_full
+    assert len(stopped_early) == 50
+
+
+def test_run_reaches_the_target_on_its_last_epoch_and_summarize_takes_medians():
+    missed = time_to_accuracy.Run(0.99, [0.97, 0.985], [1.0, 2.0], train_seconds=2.2)
+    assert not missed.reached and missed.seconds_to_target is None
+    runs = [
+        time_to_accuracy.Run(0.99, [0.98, 0.991], [1.0, 2.0], 2.1, eval_seconds=0.4),
+        time_to_accuracy.Run(0.99, [0.98, 0.992], [1.0, 2.4], 2.5, eval_seconds=0.6),
+        time_to_accuracy.Run(0.99, [0.995], [1.1], 1.2, eval_seconds=0.2),
+    ]
+    assert runs[0].reached and runs[0].seconds_to_target == 2.1
+    summary = time_to_accuracy.summarize({"plain": runs, "lightning_cv": [runs[0], missed]})
+    assert summary["plain"] == {"seconds": 2.1, "epochs": 2, "accuracy": 0.995, "eval_seconds": 0.4}
+    assert summary["lightning_cv"]["seconds"] is None
+
+
+def test_top1_accuracy_counts_correct_argmaxes_and_restores_training_mode():
+    logits = torch.tensor([[2.0, 1.0], [0.0, 3.0], [5.0, 1.0], [1.0, 0.0]])
+    loader = DataLoader(TensorDataset(logits, torch.tensor([0, 1, 1, 1])), batch_size=3)
+    model = nn.Identity().train()
+    assert time_to_accuracy.top1_accuracy(model, loader) == 0.5
+    assert model.training
+
+
+# inference and scaling helpers
+
+
+def test_inference_input_shapes_and_geometric_mean():
+    assert [inference.input_shape(name) for name in ("linear", "mlp", "lenet5", "alexnet")] == [
+        (1, 28, 28),
+        (1, 28, 28),
+        (1, 28, 28),
+        (3, 32, 32),
+    ]
+    assert inference.geometric_mean([4.0, 1.0]) == pytest.approx(2.0)
+    assert inference.images_per_second(nn.Identity(), torch.zeros(4, 1, 2, 2), 0.001) > 0
+
+
+def test_scaling_sizes_double_and_the_slope_of_a_linear_cost_is_one():
+    assert scaling.subset_sizes(60000, 3) == [7500, 15000, 30000, 60000]
+    assert scaling.subset_sizes(512, 1) == [256, 512]
+    assert scaling.loglog_slope([1000, 2000, 4000], [1.5, 3.0, 6.0]) == pytest.approx(1.0)
+    assert scaling.loglog_slope([1000, 2000, 4000], [1.0, 4.0, 16.0]) == pytest.approx(2.0)
+
+
+# one script end to end, tiny, on fake MNIST files
+
+
+def test_time_to_accuracy_runs_end_to_end_and_ends_with_a_json_ratio(tmp_path):
+    write_idx_dataset(tmp_path, "MNIST", sizes={"train": 300, "test": 60}, compress=False)
+    command = [sys.executable, str(BENCHMARKS / "time_to_accuracy.py"), "--root", str(tmp_path)]
+    command += ["--train-limit", "256", "--max-epochs", "2", "--target", "0", "--threads", "1"]
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["benchmark"] == "time_to_accuracy"
+    assert (result["train_images"], result["test_images"]) == (256, 60)
+    assert result["plain_epochs"] == result["lightning_cv_epochs"] == 1  # target 0: one epoch
+    assert result["plain_accuracy"] == result["lightning_cv_accuracy"]  # the same training
+    assert result["ratio"] > 0 and result["plain_seconds"] > 0
