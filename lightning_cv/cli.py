@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import warnings
 from typing import Any
@@ -10,7 +11,10 @@ import lightning.pytorch as L
 import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
+from lightning_cv._checkpoint import read_checkpoint
+from lightning_cv._resume import resume_last_run
 from lightning_cv.callbacks import (
     ClassReport,
     ConfusionMatrixPlot,
@@ -19,6 +23,7 @@ from lightning_cv.callbacks import (
     TrainingCurves,
     run_folder,
 )
+from lightning_cv.callbacks.interrupt import Resumable
 from lightning_cv.cross_validation import cv_main
 from lightning_cv.data import ImageDataModule
 from lightning_cv.errors import ConfigError, NonFiniteLossError
@@ -49,15 +54,20 @@ def _trainer_defaults() -> dict[str, Any]:
     }
 
 
-def _default_checkpoint() -> ModelCheckpoint:
-    """The best validation accuracy and the last state, in the run folder's ``checkpoints/``."""
-    return ModelCheckpoint(
+def _default_checkpoints() -> list[ModelCheckpoint]:
+    """The best validation accuracy, and the state after every epoch as ``last.ckpt``.
+
+    Lightning 2.6's ``save_last=True`` refreshes ``last.ckpt`` only when a best checkpoint is
+    saved, so a second callback without a monitor overwrites ``last.ckpt`` every epoch.
+    """
+    best = ModelCheckpoint(
         monitor="val/acc",
         mode="max",
-        save_last=True,
         filename="best-epoch{epoch:02d}-acc{val/acc:.4f}",
         auto_insert_metric_name=False,
     )
+    last = ModelCheckpoint(filename="last", enable_version_counter=False)
+    return [best, last]
 
 
 class SaveConfigToRunFolder(SaveConfigCallback):
@@ -65,6 +75,8 @@ class SaveConfigToRunFolder(SaveConfigCallback):
 
     def save_config(self, trainer, pl_module, stage: str) -> None:
         folder = run_folder(trainer)
+        if self.config.get("ckpt_path") and (folder / self.config_filename).is_file():
+            return  # resumed into its own run folder: keep the config the run started with
         folder.mkdir(parents=True, exist_ok=True)
         self.parser.save(
             self.config,
@@ -104,8 +116,14 @@ class LightningCVCLI(LightningCLI):
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> L.Trainer:
         """Add the default checkpointing unless the run turned it off (or is a fast_dev_run)."""
         if config.get("enable_checkpointing") is not False and not config.get("fast_dev_run"):
-            callbacks = [*callbacks, _default_checkpoint()]
-        return super()._instantiate_trainer(config, callbacks)
+            callbacks = [*callbacks, *_default_checkpoints()]
+            configured = config.get("callbacks") or []
+            if not any(isinstance(callback, Resumable) for callback in configured):
+                callbacks.append(Resumable())
+        try:
+            return super()._instantiate_trainer(config, callbacks)
+        except (MisconfigurationException, ValueError) as error:  # Lightning's option checks
+            raise ConfigError(f"trainer: {error}") from error
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.set_defaults(
@@ -123,6 +141,18 @@ class LightningCVCLI(LightningCLI):
             default=False,
             help="fit only: evaluate the best checkpoint on the test split when training ends.",
         )
+
+    def parse_arguments(self, parser, args) -> None:
+        """Parse, then check a ``--ckpt_path`` file before Lightning reads its hyperparameters."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path is not None and ckpt_path not in ("last", "best", "hpc"):
+            read_checkpoint(ckpt_path)
+
+    def before_instantiate_classes(self) -> None:
+        if self.subcommand == "fit":
+            resume_last_run(self.config.fit)
 
     def after_fit(self) -> None:
         if self.config.fit.test_after_fit:
@@ -192,6 +222,9 @@ def main(args: list[str] | None = None) -> None:
             EXTRA_COMMANDS[args[0]](args[1:])
         else:
             LightningCVCLI(args=args)
+    except SIGTERMException:
+        print("lightning-cv: stopped by SIGTERM", file=sys.stderr)
+        raise SystemExit(128 + signal.SIGTERM) from None
     except Exception as error:
         config_error = _find_config_error(error)
         if config_error is None:

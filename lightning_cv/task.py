@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 import lightning.pytorch as L
 import torch
 from torch import nn
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassConfusionMatrix,
@@ -17,6 +18,7 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
+from lightning_cv._checkpoint import read_checkpoint
 from lightning_cv.errors import ConfigError, NonFiniteLossError, check_choice
 from lightning_cv.losses import create_loss
 from lightning_cv.models import create_model
@@ -47,6 +49,17 @@ def _eval_metrics(num_classes: int) -> MetricCollection:
     return MetricCollection(metrics, compute_groups=groups)
 
 
+def _first_difference(saved: dict[str, tuple], own: dict[str, tuple]) -> str:
+    """The first weight whose name or shape differs, in words."""
+    for name, shape in saved.items():
+        if name not in own:
+            return f"the checkpoint has {name!r}, which this model lacks"
+        if shape != own[name]:
+            return f"{name!r} is {shape} in the checkpoint, {own[name]} in this model"
+    name = next(name for name in own if name not in saved)
+    return f"this model has {name!r}, which the checkpoint lacks"
+
+
 class ClassificationTask(L.LightningModule):
     """What every lightning-cv classifier shares: metrics, the test confusion matrix, checks
     against the data module, and prediction.
@@ -72,6 +85,9 @@ class ClassificationTask(L.LightningModule):
         self.val_metrics = _eval_metrics(num_classes).clone(prefix="val/")
         self.test_metrics = _eval_metrics(num_classes).clone(prefix="test/")
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
+        # the mean loss over every sample of all ranks (synced and weighted by batch size)
+        self.val_loss = MeanMetric()
+        self.test_loss = MeanMetric()
 
     def setup(self, stage: str) -> None:
         data = self.trainer.datamodule if self._trainer is not None else None
@@ -96,7 +112,11 @@ class ClassificationTask(L.LightningModule):
         metrics.update(scores, targets)
         batch_size = len(targets)
         training = stage == "train"
-        if loss is not None:
+        if loss is not None and not training:
+            mean = getattr(self, f"{stage}_loss")
+            mean.update(loss.detach(), weight=batch_size)
+            self.log(f"{stage}/loss", mean, on_step=False, on_epoch=True, prog_bar=True)
+        elif loss is not None:
             self.log(
                 f"{stage}/loss", loss, on_step=training, on_epoch=True, prog_bar=True,
                 batch_size=batch_size,
@@ -195,6 +215,8 @@ class ImageClassifier(ClassificationTask):
             check_choice("scheduler", scheduler, SCHEDULERS)
         if lr <= 0:
             raise ConfigError(f"lr must be > 0, got {lr}")
+        if warmup_steps < 0:
+            raise ConfigError(f"warmup_steps must be >= 0, got {warmup_steps}")
         for name, value in (("l1_strength", l1_strength), ("l2_strength", l2_strength)):
             if value < 0:
                 raise ConfigError(f"{name} must be >= 0, got {value}")
@@ -213,6 +235,26 @@ class ImageClassifier(ClassificationTask):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.backbone(images)
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):
+        """Lightning's loader, after :func:`read_checkpoint` has checked a checkpoint file."""
+        if isinstance(checkpoint_path, str | Path):
+            read_checkpoint(checkpoint_path)
+        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Refuse, naming the first difference, weights whose names or shapes do not fit."""
+        own = {name: tuple(value.shape) for name, value in self.state_dict().items()}
+        saved = {name: tuple(value.shape) for name, value in checkpoint["state_dict"].items()}
+        if saved == own:
+            return
+        keys = ("backbone", "num_classes", "in_channels", "image_size")
+        model = ", ".join(f"{key}={self.hparams.get(key)!r}" for key in keys)
+        raise ConfigError(
+            f"the checkpoint's weights do not fit this model ({model}): "
+            f"{_first_difference(saved, own)}"
+        )
 
     def _penalties(self) -> dict[str, torch.Tensor]:
         """L1 and L2 penalties on the weights (not biases), each times its strength."""

@@ -9,6 +9,7 @@ from lightning_cv.callbacks.curves import (
     plot_learning_rate,
     plot_training_curves,
 )
+from lightning_cv.callbacks.interrupt import Resumable
 from lightning_cv.callbacks.misclassified import (
     MisclassifiedGrid,
     plot_misclassified,
@@ -22,6 +23,7 @@ __all__ = [
     "LearningRatePlot",
     "LinearTemplates",
     "MisclassifiedGrid",
+    "Resumable",
     "TrainingCurves",
     "class_report",
     "linear_templates",

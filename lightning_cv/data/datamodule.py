@@ -10,6 +10,7 @@ import albumentations as A
 import lightning.pytorch as L
 import numpy as np
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_cv.data.splits import SplitStrategy, fingerprint, kfold_indices, split_indices
@@ -56,6 +57,9 @@ class SampleDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         sample = self.indices[index]
+        # per sample, from torch's generator: seed_everything, each loader worker's seed and a
+        # resumed run's restored state (Resumable) decide the augmentation
+        self.reseed(int(torch.randint(2**31 - 1, ())))
         image = self.transform(image=self.images[sample])["image"]
         return image, int(self.labels[sample])
 
@@ -214,20 +218,17 @@ class ImageDataModule(L.LightningDataModule):
     def _loader(self, dataset: SampleDataset | None, *, train: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() must run before its loaders")
-        dataset.reseed(torch.initial_seed() % 2**32)  # seed_everything decides; workers below
+        sampler = None
+        if not train and torch.distributed.is_available() and torch.distributed.is_initialized():
+            # Lightning's DistributedSampler would repeat samples to even out the ranks' shares
+            sampler = UnrepeatedDistributedSampler(dataset, shuffle=False)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
+            sampler=sampler,
             shuffle=train and self.shuffle,
             drop_last=train and self.drop_last,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
-            worker_init_fn=_reseed_worker,
         )
-
-
-def _reseed_worker(worker_id: int) -> None:
-    """Each loader worker augments from its own seed, which torch derives from the run's."""
-    info = torch.utils.data.get_worker_info()
-    info.dataset.reseed(info.seed % 2**32)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Literal
 
 import numpy as np
@@ -58,6 +59,16 @@ def split_indices(
         kept, held_out = next(splitter.split(indices, labels, groups))
     else:
         stratify = labels if strategy == "stratified" else None
+        if stratify is not None:
+            held_out = math.ceil(fraction * len(labels))
+            classes = len(np.unique(labels))
+            smaller = min(held_out, len(labels) - held_out)
+            if smaller < classes:
+                raise ConfigError(
+                    "a stratified split needs every class on both sides: holding out "
+                    f"{fraction} of {len(labels)} samples leaves {smaller} for {classes} "
+                    "classes; use a larger fraction, more samples or split 'random'"
+                )
         kept, held_out = train_test_split(
             indices, test_size=fraction, random_state=seed, stratify=stratify
         )

@@ -1,0 +1,136 @@
+"""Bad options and config files, through ``lightning-cv``: exit code 2 with the problem named,
+and the user's config file byte-identical afterwards.
+
+``{config}`` in an argument list is the path of the case's YAML file.
+"""
+
+import pytest
+
+from lightning_cv.cli import main
+
+from ..fake_folders import snapshot
+
+FAST = [
+    "--trainer.fast_dev_run", "true",
+    "--trainer.enable_progress_bar", "false",
+    "--trainer.enable_model_summary", "false",
+]  # fmt: skip
+
+OPTIMIZER_NAMES = ["adagrad", "adam", "adamw", "rmsprop", "sgd"]
+
+# (id, arguments, the config file's text or None, the message of the one line)
+ONE_LINE = [
+    ("val-fraction", ["fit", "--data.val_fraction", "1.5"], None,
+     "val_fraction must be in [0, 1), got 1.5"),
+    ("num-workers", ["fit", "--data.num_workers", "-1"], None, "num_workers must be >= 0, got -1"),
+    ("batch-size", ["fit", "--data.batch_size", "0"], None, "batch_size must be >= 1, got 0"),
+    ("lr", ["fit", "--model.lr", "0"], None, "lr must be > 0, got 0.0"),
+    ("weight-decay", ["fit", "--model.weight_decay", "-1"], None,
+     "weight_decay must be >= 0, got -1.0"),
+    ("l1-strength", ["fit", "--model.l1_strength", "-1"], None,
+     "l1_strength must be >= 0, got -1.0"),
+    ("fold", ["fit", "--data.num_folds", "5", "--data.fold", "7"], None,
+     "fold must be in [0, 5), got 7"),
+    ("num-folds", ["fit", "--data.num_folds", "1"], None, "num_folds must be >= 2, got 1"),
+    ("scheduler", ["fit", "--model.scheduler", "cosine_typo"], None,
+     "unknown scheduler 'cosine_typo'; expected one of ['constant', 'cosine', 'exponential', "
+     "'inverse_time', 'multistep', 'onecycle', 'plateau', 'step']"),
+    ("loss", ["fit", "--model.loss", "hinges"], None,
+     "unknown loss 'hinges'; expected one of ['bce', 'cross_entropy', 'hinge', 'mse', 'nll']"),
+    ("backbone", ["fit", "--model.backbone", "resnet9000"], None,
+     "unknown model 'resnet9000'; expected one of ['alexnet', 'lenet5', 'linear', 'mlp']"),
+    ("transform", ["fit", "--data.train_transform", "fancy"], None,
+     "unknown transform 'fancy'; expected a preset name ['cifar', 'digits', 'eval', 'imagenet'] "
+     "or a .yaml file"),
+    ("transform-file", ["fit", "--data.train_transform", "augment.yaml"], None,
+     "transform file 'augment.yaml' does not exist"),
+    ("image-size", ["fit", "--data.image_size", "4"], None,
+     "image_size must be >= 8 (the scans are 8x8), got 4"),
+    ("lenet-too-small", ["fit", "--data.image_size", "10"], None,
+     "lenet5 needs image_size >= 12x12, got 10x10"),
+    ("yaml-out-of-range", ["fit", "--config", "{config}"], "model:\n  init_args:\n    lr: -1\n",
+     "lr must be > 0, got -1.0"),
+    ("yaml-unknown-optimizer", ["fit", "--config", "{config}"],
+     "model:\n  init_args:\n    optimizer: adamw2\n",
+     f"unknown optimizer 'adamw2'; expected one of {OPTIMIZER_NAMES}"),
+]  # fmt: skip
+
+# (id, arguments, the config file's text or None, lines stderr must hold): errors of the
+# argument parser, which prints the usage first
+PARSER = [
+    ("unknown-yaml-key", ["fit", "--config", "{config}"], "trainer:\n  max_epoch: 3\n",
+     ["error: Subcommand 'fit' does not accept option 'trainer.max_epoch'"]),
+    ("unknown-option", ["fit", "--trainer.nonsense", "1"], None,
+     ["error: unrecognized arguments: --trainer.nonsense 1"]),
+    ("missing-config", ["fit", "--config", "nowhere.yaml"], None,
+     ["error: Parser key \"config\": File does not exist: '{cwd}/nowhere.yaml'"]),
+    ("yaml-syntax", ["fit", "--config", "{config}"], "trainer: [max_epochs: 3\n",
+     ["error: Problems parsing config: while parsing a flow sequence",
+      "did not find expected ',' or ']'"]),
+    ("yaml-not-a-mapping", ["fit", "--config", "{config}"], "- 1\n- 2\n",
+     ["error: Unexpected config: - 1"]),
+    ("yaml-wrong-type", ["fit", "--config", "{config}"], "trainer:\n  max_epochs: ten\n",
+     ["error: Parser key \"trainer.max_epochs\":", "Given value: ten"]),
+    ("option-wrong-type", ["fit", "--data.batch_size", "abc"], None,
+     ["Parser key \"batch_size\":", "Expected a <class 'int'>. Got value: abc"]),
+    ("option-not-a-choice", ["fit", "--data.split", "nope"], None,
+     ["Parser key \"split\":",
+      "Expected a typing.Literal['random', 'stratified', 'group']. Got value: nope"]),
+    ("unknown-data-class", ["fit", "--data", "NopeDataModule"], None,
+     ["error: Parser key \"data\":", "- Expected a dot import path string: NopeDataModule"]),
+    ("unknown-subcommand", ["fitt"], None,
+     ["error: argument subcommand: invalid choice: 'fitt' (choose from 'fit', 'validate', "
+      "'test', 'predict')"]),
+]  # fmt: skip
+
+# (id, arguments, the one-line message): Lightning's own checks and the trainer's options
+TRAINER_CASES = [
+    ("max-epochs", ["fit", "--trainer.max_epochs", "-5"],
+     "trainer: `max_epochs` must be a non-negative integer or -1. You passed in -5."),
+    ("clip-algorithm", ["fit", "--trainer.gradient_clip_algorithm", "clamp"],
+     "trainer: `gradient_clip_algorithm` clamp is invalid. Allowed algorithms: ['value', 'norm']."),
+    ("warmup-steps", ["fit", "--model.warmup_steps", "-3"], "warmup_steps must be >= 0, got -3"),
+]  # fmt: skip
+
+
+def run(args: list[str], text: str | None, folder, capsys) -> list[str]:
+    """Run ``lightning-cv`` with the case's config file; return stderr's lines after checking
+    the exit code is 2 and the config file is unchanged."""
+    config = folder / "configs" / "recipe.yaml"
+    config.parent.mkdir()
+    if text is not None:
+        config.write_text(text)
+    before = snapshot(config.parent)
+    args = [arg.replace("{config}", str(config)) for arg in args]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, *FAST] if args[0] == "fit" else args)
+    assert exit_info.value.code == 2
+    assert snapshot(config.parent) == before
+    return [line.strip() for line in capsys.readouterr().err.strip().splitlines()]
+
+
+@pytest.mark.parametrize(
+    ("args", "text", "message"), [case[1:] for case in ONE_LINE], ids=[case[0] for case in ONE_LINE]
+)
+def test_a_bad_value_ends_in_one_line(args, text, message, in_tmp, capsys):
+    lines = run(args, text, in_tmp, capsys)
+    assert lines[-1] == f"lightning-cv: error: {message}"
+
+
+@pytest.mark.parametrize(
+    ("args", "text", "expected"), [case[1:] for case in PARSER], ids=[case[0] for case in PARSER]
+)
+def test_the_parser_names_a_bad_option_or_config_file(args, text, expected, in_tmp, capsys):
+    lines = run(args, text, in_tmp, capsys)
+    for line in expected:
+        assert line.format(cwd=in_tmp) in lines
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [case[1:] for case in TRAINER_CASES],
+    ids=[case[0] for case in TRAINER_CASES],
+)
+def test_a_bad_trainer_option_ends_in_one_line(args, message, in_tmp, capsys):
+    lines = run(args, None, in_tmp, capsys)
+    assert lines[-1] == f"lightning-cv: error: {message}"
