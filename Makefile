@@ -23,7 +23,7 @@ test: lint
 	WANDB_MODE=offline $(BIN)/python -m pytest
 
 docs: $(BIN)/.installed
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/run_all.py

@@ -28,10 +28,14 @@ from lightning_cv.cross_validation import cv_main
 from lightning_cv.data import ImageDataModule
 from lightning_cv.errors import ConfigError, NonFiniteLossError
 from lightning_cv.preview import preview_main
+from lightning_cv.knn import KNNClassifier
 from lightning_cv.task import ClassificationTask
 from lightning_cv.zoo.cli import zoo_main
 
 __all__ = ["LightningCVCLI", "main"]
+
+# imported so that `--model KNNClassifier` resolves by its short name, like ImageClassifier
+MODELS = (KNNClassifier,)
 
 LINKED_FROM_DATA = ("num_classes", "in_channels", "image_size", "class_names")
 
