@@ -27,8 +27,8 @@ from lightning_cv.callbacks.interrupt import Resumable
 from lightning_cv.cross_validation import cv_main
 from lightning_cv.data import ImageDataModule
 from lightning_cv.errors import ConfigError, NonFiniteLossError
-from lightning_cv.preview import preview_main
 from lightning_cv.knn import KNNClassifier
+from lightning_cv.preview import preview_main
 from lightning_cv.task import ClassificationTask
 from lightning_cv.zoo.cli import zoo_main
 
