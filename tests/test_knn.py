@@ -9,10 +9,7 @@ import torch
 from sklearn.neighbors import KNeighborsClassifier
 
 from lightning_cv import ConfigError, DigitsDataModule, KNNClassifier
-from lightning_cv.cli import main
 from lightning_cv.knn import knn_votes
-
-from .conftest import REPO
 
 METRICS = {"l1": "manhattan", "l2": "euclidean"}
 
@@ -58,17 +55,15 @@ def test_trainer_accuracy_equals_scikit_learn_on_digits(distance, tmp_path):
     assert len(model.memory) == len(data.train_set) == 1293
 
 
-def test_checkpoint_keeps_the_memory(in_tmp):
-    main(
-        [
-            "fit",
-            "--config",
-            str(REPO / "recipes" / "digits_knn.yaml"),
-            "--trainer.enable_progress_bar",
-            "false",
-        ]
+def test_checkpoint_keeps_the_memory(tmp_path):
+    data = DigitsDataModule(image_size=8, batch_size=256, train_transform="eval")
+    model = KNNClassifier(k=1, num_classes=10, in_channels=1, image_size=8)
+    trainer = L.Trainer(
+        max_epochs=1, logger=False, enable_progress_bar=False, default_root_dir=tmp_path
     )
-    checkpoint = next((in_tmp / "runs").rglob("last.ckpt"))
+    trainer.fit(model, datamodule=data)
+    checkpoint = tmp_path / "knn.ckpt"
+    trainer.save_checkpoint(checkpoint)
     loaded = KNNClassifier.load_from_checkpoint(checkpoint, weights_only=True)
     assert loaded.memory.shape == (1293, 64) and loaded.hparams.k == 1
     images = torch.randn(5, 1, 8, 8)

@@ -5,6 +5,7 @@ step in the middle of an epoch so the signal lands there however busy the machin
 resumed and the reference runs go through the same ``main()`` in this process.
 """
 
+import contextlib
 import csv
 import os
 import random
@@ -139,6 +140,22 @@ def test_sigterm_saves_the_step_and_the_run_resumes_from_it(start, in_tmp, one_t
     assert saved_step(in_tmp / last) == (2 * STEPS_PER_EPOCH, 1)
 
 
+def end_wandb_service(pid: int) -> None:
+    """End the W&B service of a killed run, as a scheduler ending the whole job would.
+
+    ``wandb-core`` runs in its own session with ``--pid <trainer pid>`` and otherwise keeps
+    the run id busy until it notices that its parent is gone.
+    """
+    for entry in Path("/proc").iterdir():
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if args and args[0].endswith(b"wandb-core") and str(pid).encode() in args:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(entry.name), signal.SIGKILL)
+
+
 def test_a_wandb_run_resumes_under_the_same_run_id(start, in_tmp, one_thread):
     args = [
         *RUN, "--trainer.max_epochs", "2", "--test_after_fit", "false",
@@ -148,6 +165,7 @@ def test_a_wandb_run_resumes_under_the_same_run_id(start, in_tmp, one_thread):
     wait_until_paused(process, in_tmp)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
+    end_wandb_service(process.pid)
     (run_id,) = [path.name for path in (in_tmp / "runs" / "lcv-resume").iterdir()]
 
     main([*args, "--ckpt_path", "last"])

@@ -565,6 +565,9 @@ def test_a_checkpoint_that_would_run_code_is_refused_not_executed(zoo, trained, 
 
 
 def test_publish_offline_logs_the_file_and_its_metadata(zoo, tmp_path, monkeypatch, capsys):
+    import wandb
+
+    wandb.teardown()  # forget any earlier test's W&B settings: the folders below must apply
     for variable, folder in (("DIR", "runs"), ("DATA_DIR", "data"), ("CACHE_DIR", "cache")):
         monkeypatch.setenv(f"WANDB_{variable}", str(tmp_path / folder))
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "config"))
@@ -583,8 +586,6 @@ def test_publish_offline_logs_the_file_and_its_metadata(zoo, tmp_path, monkeypat
     assert "`wandb: me/zoo/mlp.digits:v<N>`" in out and zoo.read_text() == before
 
     # the run's log records the artifact with the entry as metadata and the staged file
-    import wandb
-
     wandb.teardown()  # wait for W&B's service to finish writing the run's log
     log = next(run.glob("run-*.wandb")).read_bytes().decode("latin-1")
     metadata, _ = json.JSONDecoder().raw_decode(log, log.index('{"name":'))
