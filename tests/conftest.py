@@ -1,6 +1,7 @@
 """Shared fixtures: every test runs offline, and file-writing tests run in a temporary folder."""
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,12 @@ def require_shared_datasets() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return SHARED_DATASETS
+
+
+@pytest.fixture(autouse=True)
+def _close_wandb_runs():
+    """Finish a W&B run a test left open: WandbLogger would reuse it in the next test."""
+    yield
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()

@@ -64,7 +64,9 @@ def start(in_tmp):
             f"init_args: {{step: {PAUSE_STEP}, marker: {in_tmp / 'paused'}}}}}"
         )
         env = {
-            **os.environ,
+            # a W&B service this test process started must not serve the run to be killed:
+            # a separate job has its own, and a shared one would keep the run id busy
+            **{key: value for key, value in os.environ.items() if key != "WANDB_SERVICE"},
             "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
             "OMP_NUM_THREADS": "1",
         }
