@@ -16,11 +16,11 @@ from lightning_cv.data.folder import (
     TEST_SEED,
     ImageFiles,
     check_image_files,
-    check_stats,
+    check_image_options,
     image_stats,
 )
 from lightning_cv.data.splits import split_indices
-from lightning_cv.errors import ConfigError, DataFileError
+from lightning_cv.errors import DataFileError
 
 __all__ = ["CSVDataModule"]
 
@@ -76,11 +76,7 @@ class CSVDataModule(ImageDataModule):
         test_fraction: float = 0.2,
         **kwargs,
     ) -> None:
-        if channels not in (1, 3):
-            raise ConfigError(f"channels must be 1 or 3, got {channels}")
-        if not 0 < test_fraction < 1:
-            raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
-        stats = check_stats(mean, std, channels)
+        stats = check_image_options(mean, std, channels, test_fraction)
         super().__init__(**kwargs)
         self.csv_file = Path(csv_file)
         self.image_size = image_size

@@ -40,7 +40,7 @@ __all__ = [
     "ImageFolderDataModule",
     "cache_home",
     "check_image_files",
-    "check_stats",
+    "check_image_options",
     "image_stats",
     "scan_class_folders",
 ]
@@ -227,14 +227,19 @@ def scan_class_folders(folder: Path, *, dataset: str) -> FolderScan:
     return FolderScan(paths, np.asarray(labels, dtype=np.int64), tuple(classes), num_bytes)
 
 
-def check_stats(
-    mean: Sequence[float] | None, std: Sequence[float] | None, channels: int
+def check_image_options(
+    mean: Sequence[float] | None, std: Sequence[float] | None, channels: int, test_fraction: float
 ) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
-    """Validate user-given ``mean`` and ``std`` (both or neither, one value per channel).
+    """Validate the options of data read from image files; return ``(mean, std)`` as tuples.
 
     Raises:
-        ConfigError: only one given, the wrong length, or a std that is not positive.
+        ConfigError: ``channels`` not 1 or 3, ``test_fraction`` outside (0, 1), only one of
+            ``mean`` and ``std`` given, the wrong length, or a std that is not positive.
     """
+    if channels not in (1, 3):
+        raise ConfigError(f"channels must be 1 or 3, got {channels}")
+    if not 0 < test_fraction < 1:
+        raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
     if mean is None and std is None:
         return None, None
     if mean is None or std is None:
@@ -338,11 +343,7 @@ class ImageFolderDataModule(ImageDataModule):
         test_fraction: float = 0.2,
         **kwargs,
     ) -> None:
-        if channels not in (1, 3):
-            raise ConfigError(f"channels must be 1 or 3, got {channels}")
-        if not 0 < test_fraction < 1:
-            raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
-        stats = check_stats(mean, std, channels)
+        stats = check_image_options(mean, std, channels, test_fraction)
         super().__init__(root=root, **kwargs)
         self.image_size = image_size
         self.in_channels = channels
