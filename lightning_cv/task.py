@@ -86,6 +86,7 @@ class ClassificationTask(L.LightningModule):
         self.test_metrics = _eval_metrics(num_classes).clone(prefix="test/")
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
         # the mean loss over every sample of all ranks (synced and weighted by batch size)
+        self.train_loss = MeanMetric()
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
 
@@ -104,24 +105,25 @@ class ClassificationTask(L.LightningModule):
     ) -> dict[str, torch.Tensor]:
         """Update and log the stage's metrics; callbacks get the scores as ``logits``.
 
-        Metric states accumulate every step; the training metrics are handed to the logger
-        once, on the epoch's last batch (each ``self.log`` call costs a few hundred
-        microseconds in Lightning, and the epoch value is the same).
+        Metric states (the loss's mean too) accumulate every step and reach the logger once,
+        on the epoch's last batch: each ``self.log`` call costs a few hundred microseconds in
+        Lightning, and the epoch value is the same. The training loss of single steps goes
+        out as ``train/loss_step`` only on steps a logger writes or a progress bar shows.
         """
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(scores, targets)
         batch_size = len(targets)
         training = stage == "train"
-        if loss is not None and not training:
+        epoch_ends = not training or self.trainer.is_last_batch
+        if loss is not None:
             mean = getattr(self, f"{stage}_loss")
             mean.update(loss.detach(), weight=batch_size)
-            self.log(f"{stage}/loss", mean, on_step=False, on_epoch=True, prog_bar=True)
-        elif loss is not None:
-            self.log(
-                f"{stage}/loss", loss, on_step=training, on_epoch=True, prog_bar=True,
-                batch_size=batch_size,
-            )  # fmt: skip
-        if not training or self.trainer.is_last_batch:
+            if training and self._step_is_shown():
+                self.log("train/loss_step", loss, prog_bar=True, on_step=True, on_epoch=False)
+            if epoch_ends:
+                name = "train/loss_epoch" if training else f"{stage}/loss"
+                self.log(name, mean, on_step=False, on_epoch=True, prog_bar=True)
+        if epoch_ends:
             self.log_dict(
                 metrics, on_step=False, on_epoch=True, prog_bar=stage != "test",
                 batch_size=batch_size,
@@ -129,6 +131,13 @@ class ClassificationTask(L.LightningModule):
         if stage == "test":
             self.test_confusion.update(scores, targets)
         return {"loss": loss, "logits": scores.detach()}
+
+    def _step_is_shown(self) -> bool:
+        """Whether this training step's values reach a logger or a progress bar."""
+        trainer = self.trainer
+        if trainer.progress_bar_callback is not None or trainer.fast_dev_run:
+            return True
+        return trainer.loggers != [] and (self.global_step + 1) % trainer.log_every_n_steps == 0
 
     def on_test_epoch_start(self) -> None:
         self.test_confusion.reset()

@@ -1,6 +1,7 @@
 """ImageClassifier: forward, metrics, prediction, checkpoints and bad values."""
 
 import re
+from pathlib import Path
 
 import lightning.pytorch as L
 import pytest
@@ -164,6 +165,42 @@ def test_l1_and_l2_penalties_are_added_and_logged_apart(digits, tmp_path):
     )
     total = logged["train/data_loss"] + logged["train/l1_penalty"] + logged["train/l2_penalty"]
     assert logged["train/loss_epoch"] == pytest.approx(total.item(), rel=1e-5)
+
+
+def test_step_losses_reach_the_logger_on_its_steps_and_the_epoch_mean_is_exact(tmp_path):
+    """No progress bar: ``train/loss_step`` goes out every ``log_every_n_steps``, and
+    ``train/loss_epoch`` is the sample-weighted mean of every step's loss."""
+    import csv
+
+    from lightning.pytorch.callbacks import Callback
+    from lightning.pytorch.loggers import CSVLogger
+    from torch.utils.data import DataLoader, TensorDataset
+
+    class RecordLosses(Callback):
+        def __init__(self):
+            self.losses = []
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.losses.append((outputs["loss"].item(), len(batch[1])))
+
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(70, 1, 28, 28), torch.randint(0, 10, (70,)))
+    record = RecordLosses()
+    model = ImageClassifier("lenet5", num_classes=10, in_channels=1, image_size=28)
+    trainer = _trainer(
+        tmp_path, limit_train_batches=None, limit_val_batches=0, log_every_n_steps=2,
+        logger=CSVLogger(tmp_path), callbacks=[record], enable_checkpointing=False,
+    )  # fmt: skip
+    trainer.fit(model, DataLoader(data, batch_size=16))  # 5 steps, the last of 6 images
+    rows = list(csv.DictReader((Path(trainer.log_dir) / "metrics.csv").open()))
+    step_rows = {int(row["step"]): float(row["train/loss_step"]) for row in rows
+                 if row["train/loss_step"]}  # fmt: skip
+    assert sorted(step_rows) == [1, 3]
+    for step, value in step_rows.items():
+        assert value == pytest.approx(record.losses[step][0], rel=1e-6)
+    epoch_loss = next(float(row["train/loss_epoch"]) for row in rows if row["train/loss_epoch"])
+    mean = sum(loss * n for loss, n in record.losses) / 70
+    assert epoch_loss == pytest.approx(mean, rel=1e-6)
 
 
 def test_non_finite_loss_stops_at_once_and_keeps_the_last_checkpoint(tmp_path):
