@@ -164,7 +164,7 @@ class CIFAR10DataModule(ImageDataModule):
         )
         safe_extract(self.root / self.archive, self.root)
 
-    def load_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+    def read_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         if (self.root / self.base_folder).is_dir():
             return self._load_batches(split)
         if (self.root / "train").is_dir():

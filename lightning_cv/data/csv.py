@@ -161,7 +161,7 @@ class CSVDataModule(ImageDataModule):
             self.mean, self.std = image_stats(files, source=self.csv_file)
         super().setup(stage)
 
-    def load_split(self, split: str) -> tuple[ImageFiles, np.ndarray]:
+    def read_split(self, split: str) -> tuple[ImageFiles, np.ndarray]:
         rows = self._rows[split]
         return ImageFiles(self._paths[rows], self.in_channels), self._labels[rows]
 

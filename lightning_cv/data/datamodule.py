@@ -69,7 +69,7 @@ class ImageDataModule(L.LightningDataModule):
 
     A subclass declares the data set's facts as class attributes (``num_classes``,
     ``class_names``, ``in_channels``, ``image_size``, ``mean``, ``std``) and implements
-    :meth:`load_split`; everything else (validation split, transforms, loaders) lives here.
+    :meth:`read_split`; everything else (validation split, transforms, loaders) lives here.
 
     Args:
         root: folder that holds (or will hold) the files.
@@ -140,13 +140,20 @@ class ImageDataModule(L.LightningDataModule):
         self.train_set: SampleDataset | None = None
         self.val_set: SampleDataset | None = None
         self.test_set: SampleDataset | None = None
+        self._loaded_splits: dict[str, tuple] = {}
 
-    def load_split(self, split: str) -> tuple[Sequence[np.ndarray] | np.ndarray, np.ndarray]:
-        """Return ``(images, labels)`` of an official split (``train``, ``test``, maybe ``val``).
+    def read_split(self, split: str) -> tuple[Sequence[np.ndarray] | np.ndarray, np.ndarray]:
+        """Read ``(images, labels)`` of an official split (``train``, ``test``, maybe ``val``).
 
         ``images`` yields ``(H, W, C)`` uint8 arrays; ``labels`` holds class indices.
         """
         raise NotImplementedError
+
+    def load_split(self, split: str) -> tuple[Sequence[np.ndarray] | np.ndarray, np.ndarray]:
+        """:meth:`read_split`, read once per data module and then kept."""
+        if split not in self._loaded_splits:
+            self._loaded_splits[split] = self.read_split(split)
+        return self._loaded_splits[split]
 
     def load_groups(self, split: str) -> np.ndarray | None:
         """Group id per sample of ``split`` for the ``group`` split strategy; none by default."""

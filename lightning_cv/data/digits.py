@@ -63,6 +63,6 @@ class DigitsDataModule(ImageDataModule):
         train, test = split_indices(labels, fraction=TEST_FRACTION, seed=TEST_SEED)
         return {"train": train, "test": test, "labels": labels}
 
-    def load_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+    def read_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         indices = self._split[split]
         return self._images[indices], self._split["labels"][indices]

@@ -395,6 +395,6 @@ class ImageFolderDataModule(ImageDataModule):
             )
         super().setup(stage)
 
-    def load_split(self, split: str) -> tuple[ImageFiles, np.ndarray]:
+    def read_split(self, split: str) -> tuple[ImageFiles, np.ndarray]:
         paths, labels = self._splits[split]
         return ImageFiles(paths, self.in_channels), labels

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import struct
 import zlib
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -114,17 +113,9 @@ class _IDXDataModule(ImageDataModule):
             urls = [mirror + name for mirror in self.mirrors]
             download_file(urls, self.raw_folder / name, md5, dataset=self.folder)
 
-    def load_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+    def read_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """``(N, 28, 28, 1)`` uint8 images and ``(N,)`` int64 labels of ``train`` or ``test``."""
-        return self._train if split == "train" else self._test
-
-    @cached_property
-    def _train(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._read("train")
-
-    @cached_property
-    def _test(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._read("t10k")  # LeCun named the test files t10k-*
+        return self._read("train" if split == "train" else "t10k")  # LeCun's test files: t10k-*
 
     def _read(self, prefix: str) -> tuple[np.ndarray, np.ndarray]:
         # every .gz is required, unless its unpacked copy is there instead

@@ -115,7 +115,7 @@ class OxfordIIITPetDataModule(ImageDataModule):
             download_file(url, archive, md5, dataset="Oxford-IIIT Pet")
             safe_extract(archive, self.folder)
 
-    def load_split(self, split: str) -> tuple[ImageFiles, np.ndarray]:
+    def read_split(self, split: str) -> tuple[ImageFiles, np.ndarray]:
         require_files(
             self.folder / "annotations",
             _ANNOTATIONS.values(),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -86,19 +85,8 @@ class STL10DataModule(ImageDataModule):
                 if not (self.folder / file.name).exists():
                     os.replace(file, self.folder / file.name)
 
-    def load_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+    def read_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """``(N, 96, 96, 3)`` uint8 images and ``(N,)`` int64 labels of ``train`` or ``test``."""
-        return self._train if split == "train" else self._test
-
-    @cached_property
-    def _train(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._read("train")
-
-    @cached_property
-    def _test(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._read("test")
-
-    def _read(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         require_files(self.folder, self.file_names, dataset="STL10", hint=_HINT)
         images_path, labels_path = self.folder / f"{split}_X.bin", self.folder / f"{split}_y.bin"
         for path in (images_path, labels_path):

@@ -7,7 +7,6 @@ and decoded once into uint8 arrays.
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -66,20 +65,12 @@ class SVHNDataModule(ImageDataModule):
         for name in self.file_names:
             download_file(self.urls[name], self.folder / name, self.md5s[name], dataset="SVHN")
 
-    def load_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+    def read_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """``(N, 32, 32, 3)`` uint8 images and ``(N,)`` int64 labels of ``train`` or ``test``."""
-        return self._train if split == "train" else self._test
-
-    @cached_property
-    def _train(self) -> tuple[np.ndarray, np.ndarray]:
-        if not self.use_extra:
-            return self._read("train")
+        if split != "train" or not self.use_extra:
+            return self._read(split)
         parts = [self._read("train"), self._read("extra")]
         return tuple(np.concatenate(arrays) for arrays in zip(*parts, strict=True))
-
-    @cached_property
-    def _test(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._read("test")
 
     def _read(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         require_files(self.folder, self.file_names, dataset="SVHN", hint=_HINT)
