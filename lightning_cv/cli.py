@@ -91,6 +91,14 @@ class SaveConfigToRunFolder(SaveConfigCallback):
         )
 
 
+_DESCRIPTION = "Train, evaluate and ship image classifiers (lightning-cv)."
+_EPILOG = (
+    "more commands: 'preview' draws augmented training samples, 'cv' cross-validates "
+    "hyperparameters, 'zoo' lists, loads, evaluates, exports and publishes pretrained "
+    "checkpoints; add --help after any of them"
+)
+
+
 class LightningCVCLI(LightningCLI):
     """``fit | validate | test | predict`` with lightning-cv's defaults.
 
@@ -112,7 +120,7 @@ class LightningCVCLI(LightningCLI):
             seed_everything_default=0,
             load_from_checkpoint_support=False,
             auto_configure_optimizers=False,
-            parser_kwargs={"prog": "lightning-cv"},
+            parser_kwargs={"prog": "lightning-cv", "description": _DESCRIPTION, "epilog": _EPILOG},
             args=args,
             run=run,
         )

@@ -156,6 +156,16 @@ def test_bad_values_end_with_one_line(args, message, in_tmp, capsys):
     assert last_line.startswith(f"lightning-cv: error: {message}")
 
 
+def test_help_names_every_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "{fit,validate,test,predict}" in out
+    for command in ("'preview'", "'cv'", "'zoo'"):
+        assert command in out
+
+
 def test_console_script_is_installed(in_tmp):
     script = Path(sys.executable).with_name("lightning-cv")
     result = subprocess.run(
