@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+import lightning.pytorch as L
 import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from lightning_cv.errors import ConfigError
 from lightning_cv.task import ClassificationTask
@@ -155,8 +157,25 @@ class KNNClassifier(ClassificationTask):
     def configure_optimizers(self) -> None:
         return None  # nothing to optimise: fitting is memorising
 
+    def configure_callbacks(self) -> list[Callback]:
+        return [SaveMemory()]
+
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Size the memory buffers to the checkpoint's before loading them."""
         self.memory = torch.empty_like(state_dict["memory"])
         self.memory_labels = torch.empty_like(state_dict["memory_labels"])
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+
+class SaveMemory(Callback):
+    """Write the fitted memory as ``last.ckpt`` where the run's ModelCheckpoint writes.
+
+    ModelCheckpoint saves only after optimizer steps, and fitting a kNN takes none.
+    """
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        checkpoint = trainer.checkpoint_callback
+        if checkpoint is None or checkpoint.dirpath is None or trainer.fast_dev_run:
+            return
+        name = ModelCheckpoint.CHECKPOINT_NAME_LAST + ModelCheckpoint.FILE_EXTENSION
+        trainer.save_checkpoint(f"{checkpoint.dirpath}/{name}")

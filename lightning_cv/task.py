@@ -142,6 +142,14 @@ class ClassificationTask(L.LightningModule):
     def on_test_epoch_start(self) -> None:
         self.test_confusion.reset()
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Name the class beside the hyperparameters (LightningCLI's ``_class_path``), so
+        ``lightning-cv test --ckpt_path`` rebuilds this model, not the CLI's default one."""
+        model_class = type(self)
+        checkpoint["hyper_parameters"]["_class_path"] = (
+            f"{model_class.__module__}.{model_class.__qualname__}"
+        )
+
     def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
         """Class probabilities (B, num_classes): the softmax of :meth:`forward`'s scores."""
         return self(images).softmax(dim=1)

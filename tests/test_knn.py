@@ -10,6 +10,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from lightning_cv import ConfigError, DigitsDataModule, KNNClassifier
 from lightning_cv.knn import knn_votes
+from tests.conftest import REPO
 
 METRICS = {"l1": "manhattan", "l2": "euclidean"}
 
@@ -55,15 +56,14 @@ def test_trainer_accuracy_equals_scikit_learn_on_digits(distance, tmp_path):
     assert len(model.memory) == len(data.train_set) == 1293
 
 
-def test_checkpoint_keeps_the_memory(tmp_path):
+def test_fitting_writes_a_last_checkpoint_that_keeps_the_memory(tmp_path):
     data = DigitsDataModule(image_size=8, batch_size=256, train_transform="eval")
     model = KNNClassifier(k=1, num_classes=10, in_channels=1, image_size=8)
     trainer = L.Trainer(
         max_epochs=1, logger=False, enable_progress_bar=False, default_root_dir=tmp_path
     )
     trainer.fit(model, datamodule=data)
-    checkpoint = tmp_path / "knn.ckpt"
-    trainer.save_checkpoint(checkpoint)
+    checkpoint = tmp_path / "checkpoints" / "last.ckpt"  # written by the model's SaveMemory
     loaded = KNNClassifier.load_from_checkpoint(checkpoint, weights_only=True)
     assert loaded.memory.shape == (1293, 64) and loaded.hparams.k == 1
     images = torch.randn(5, 1, 8, 8)
@@ -86,3 +86,18 @@ def test_bad_values(kwargs, message):
 def test_predicting_before_fitting_says_so():
     with pytest.raises(RuntimeError, match="no memory yet: fit it on a training set first"):
         KNNClassifier()(torch.zeros(1, 1, 28, 28))
+
+
+def test_cli_fit_saves_the_memory_and_test_reuses_it(in_tmp, capsys):
+    from lightning_cv.cli import main
+
+    recipe = str(REPO / "recipes" / "digits_knn.yaml")
+    main(["fit", "--config", recipe, "--trainer.enable_progress_bar", "false"])
+    fitted = capsys.readouterr().out
+    checkpoint = in_tmp / "runs" / "digits_knn" / "version_0" / "checkpoints" / "last.ckpt"
+    assert checkpoint.is_file()
+    # no recipe: the checkpoint names its class (the CLI's default model is ImageClassifier)
+    main(["test", "--ckpt_path", str(checkpoint), "--data.image_size", "8"])
+    tested = capsys.readouterr().out
+    accuracy = re.compile(r"test top-1 accuracy: ([0-9.]+)%")
+    assert accuracy.search(tested).group(1) == accuracy.search(fitted).group(1) == "98.61"
