@@ -1,4 +1,5 @@
-"""The zoo's MNIST-family entries, re-measured on the real test sets, match the manifest."""
+"""The zoo's MNIST, Fashion-MNIST and CIFAR-10 entries, re-measured on the real test sets,
+match the manifest."""
 
 import pytest
 
@@ -7,7 +8,9 @@ from lightning_cv.zoo.evaluate import TOLERANCE, build_datamodule, compare, meas
 
 from .conftest import require_shared_datasets
 
-REAL = [entry.name for entry in list_entries() if entry.dataset in ("MNIST", "FashionMNIST")]
+# where each data set lies under ../shared/datasets
+FOLDERS = {"MNIST": ".", "FashionMNIST": ".", "CIFAR10": "CIFAR-10-images"}
+REAL = [entry.name for entry in list_entries() if entry.dataset in FOLDERS]
 
 
 def test_the_zoo_has_mnist_entries():
@@ -16,7 +19,7 @@ def test_the_zoo_has_mnist_entries():
 
 @pytest.mark.parametrize("name", REAL)
 def test_entry_reproduces_its_manifest_top1(name):
-    root = require_shared_datasets()
     entry = get_entry(name)
+    root = require_shared_datasets() / FOLDERS[entry.dataset]
     report = compare(entry, measure(load(name).model, build_datamodule(entry, root)))
     assert report["ok"], f"{name}: measured {report} differs by more than {TOLERANCE} points"
