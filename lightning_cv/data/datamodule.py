@@ -20,6 +20,8 @@ from lightning_cv.models._registry import to_size
 
 __all__ = ["ImageDataModule", "SampleDataset"]
 
+_PCG64_INCREMENT = 0xDA3E39CB94B95BDB  # any odd number: PCG64's stream
+
 
 class SampleDataset(Dataset):
     """Images indexed from memory (or decoded lazily), passed through one albumentations pipeline.
@@ -42,24 +44,36 @@ class SampleDataset(Dataset):
         self.labels = np.asarray(labels, dtype=np.int64)
         self.transform = transform
         self.indices = np.arange(len(self.labels)) if indices is None else np.asarray(indices)
+        self._generators = (np.random.Generator(np.random.PCG64()), random.Random())
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def reseed(self, seed: int) -> None:
-        """Make the augmentation reproducible from ``seed``.
+        """Make the augmentation reproducible from ``seed`` (an int of up to 128 bits).
 
         The whole pipeline shares one numpy and one Python generator (albumentations'
         ``set_random_seed`` would give every transform the same seed, so their coin flips
-        would fire together).
+        would fire together). They are made once and re-seeded in place: building new ones
+        for every sample took a fifth of the time per sample of the CIFAR preset.
         """
-        self.transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
+        numpy_random, python_random = self._generators
+        if self.transform.random_generator is not numpy_random:  # first use, or taken over
+            self.transform.set_random_state(numpy_random, python_random)
+        numpy_random.bit_generator.state = {
+            "bit_generator": "PCG64",
+            "state": {"state": seed % 2**128, "inc": _PCG64_INCREMENT},
+            "has_uint32": 0,
+            "uinteger": 0,
+        }
+        python_random.seed(seed)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         sample = self.indices[index]
         # per sample, from torch's generator: seed_everything, each loader worker's seed and a
         # resumed run's restored state (Resumable) decide the augmentation
-        self.reseed(int(torch.randint(2**31 - 1, ())))
+        high, low = torch.randint(2**63 - 1, (2,)).tolist()
+        self.reseed(high << 63 | low)
         image = self.transform(image=self.images[sample])["image"]
         return image, int(self.labels[sample])
 
