@@ -6,6 +6,7 @@ array to a normalized ``(C, H, W)`` float tensor.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -126,4 +127,7 @@ def load_transform(path: str | Path) -> A.Compose:
     """Read a pipeline written by :func:`save_transform` (or by ``albumentations.save``)."""
     if not Path(path).is_file():
         raise ConfigError(f"transform file {str(path)!r} does not exist")
-    return A.load(str(path), data_format="yaml")
+    with warnings.catch_warnings():
+        # albumentations 2.0 writes PadIfNeeded's derived `padding` but does not take it back
+        warnings.filterwarnings("ignore", r"Argument\(s\) 'padding' .*PadIfNeeded")
+        return A.load(str(path), data_format="yaml")
