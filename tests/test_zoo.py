@@ -218,6 +218,26 @@ def test_register_again_without_bundle_keeps_the_w_and_b_source_of_the_same_file
     assert not (tmp_path / "zoo" / "checkpoints").exists()
 
 
+def test_register_half_stores_float16_weights_and_measures_them(zoo, trained, tmp_path):
+    paths = _new_zoo(tmp_path / "zoo")
+    zoo_main([*_register_args(trained, paths), "--bundle", "--half"])
+    entry, full = get_entry(NAME, paths["manifest.yaml"]), get_entry(NAME, zoo)
+    assert (entry.weights_dtype, full.weights_dtype) == ("float16", "float32")
+    stored = torch.load(tmp_path / "zoo" / entry.file, weights_only=True)["state_dict"]
+    assert {tensor.dtype for tensor in stored.values()} == {torch.float16}
+    assert entry.file_size < full.file_size  # (the weights take half; pickling adds a fixed part)
+
+    # the model holds float32 weights equal to the float16 ones, and the entry measured them
+    pretrained = load(NAME, manifest=paths["manifest.yaml"])
+    for name, tensor in pretrained.model.state_dict().items():
+        assert tensor.dtype == torch.float32 and torch.equal(tensor, stored[name].float())
+    images, labels = _test_split()
+    batch = torch.stack([pretrained.transform(image=image)["image"] for image in images])
+    with torch.no_grad():
+        predictions = pretrained.model(batch).argmax(1).numpy()
+    assert entry.metrics.top1 == round(100 * float((predictions == labels).mean()), 2)
+
+
 def test_register_refuses_bad_input_before_writing(trained, tmp_path, monkeypatch):
     paths = _new_zoo(tmp_path / "zoo", hidden=64)
     before = paths["manifest.yaml"].read_text()
@@ -258,6 +278,7 @@ BAD_VALUES = [
     ({"file": "../m.ckpt"}, "file must be a .ckpt path relative to the manifest's folder"),
     ({"datamodule_kwargs": {"root": "data"}}, "datamodule_kwargs must not hold root"),
     ({"training_time_s": -1}, "training_time_s must be a number >= 0, got -1"),
+    ({"weights_dtype": "int8"}, "weights_dtype must be one of ['float32', 'float16'], got 'int8'"),
 ]
 
 

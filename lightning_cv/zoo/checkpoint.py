@@ -93,10 +93,11 @@ def _summary(error: BaseException) -> str:
     return " ".join(str(error).split()[:12])
 
 
-def strip_checkpoint(checkpoint: dict[str, Any]) -> dict[str, Any]:
+def strip_checkpoint(checkpoint: dict[str, Any], *, half: bool = False) -> dict[str, Any]:
     """Keep the weights and hyperparameters of a checkpoint (:data:`KEPT_KEYS`), on the CPU.
 
-    Every tensor is cloned, so views save only their own elements.
+    Every tensor is cloned, so views save only their own elements. ``half`` stores the
+    floating-point tensors as float16: half the file; they load into float32 models.
 
     Example:
         >>> clean = strip_checkpoint(read_checkpoint("last.ckpt"))  # doctest: +SKIP
@@ -105,9 +106,14 @@ def strip_checkpoint(checkpoint: dict[str, Any]) -> dict[str, Any]:
     """
     clean = {key: checkpoint[key] for key in KEPT_KEYS if key in checkpoint}
     clean["state_dict"] = {
-        name: tensor.detach().cpu().clone() for name, tensor in checkpoint["state_dict"].items()
+        name: _stored(tensor.detach().cpu(), half)
+        for name, tensor in checkpoint["state_dict"].items()
     }
     return clean
+
+
+def _stored(tensor: torch.Tensor, half: bool) -> torch.Tensor:
+    return tensor.half() if half and tensor.is_floating_point() else tensor.clone()
 
 
 def classifier_from_checkpoint(checkpoint: dict[str, Any], *, source: str) -> ImageClassifier:

@@ -196,6 +196,7 @@ def _register(options: argparse.Namespace) -> None:
         recipe=options.recipe,
         root=options.root,
         bundle=options.bundle,
+        half=options.half,
         training_time_s=options.training_time_s,
         note=options.note,
         reference=options.reference,
@@ -293,6 +294,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--recipe", type=Path, required=True, help="the recipe that trained it")
     sub.add_argument("--root", type=Path, required=True, help="the data set's folder")
     sub.add_argument("--bundle", action="store_true", help="keep the file in the package")
+    sub.add_argument("--half", action="store_true", help="store the weights as float16")
     sub.add_argument("--training_time_s", type=float, default=None)
     sub.add_argument("--note", default=None, help="e.g. why the target was missed")
     sub.add_argument("--reference", default=None, help="where the target top-1 comes from")

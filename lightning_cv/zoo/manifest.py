@@ -61,6 +61,7 @@ REQUIRED_KEYS = (
 )
 OPTIONAL_KEYS = (
     "architecture_kwargs",
+    "weights_dtype",
     "datamodule_kwargs",
     "training_time_s",
     "reference_top1",
@@ -70,6 +71,7 @@ OPTIONAL_KEYS = (
     "wandb",
     "url",
 )
+WEIGHTS_DTYPES = ("float32", "float16")
 NOT_APPLICABLE = "n/a"  # table cell of a value an entry does not have
 _NAME = re.compile(r"[a-z0-9]+(_[a-z0-9]+)*\.[a-z0-9_]+")
 _CLASS_PATH = re.compile(r"[A-Za-z_][\w.]*\.[A-Za-z_]\w*")
@@ -128,6 +130,9 @@ class ZooEntry:
         file_size: bytes of the checkpoint file.
         architecture_kwargs: the architecture options it was built with.
         datamodule_kwargs: the data module's init arguments except ``root``.
+        weights_dtype: how the file stores the floating-point weights: ``float32``, or
+            ``float16`` to halve a large file (the metrics are measured on those weights; they
+            load into float32 models).
         training_time_s: wall-clock training time in seconds, when recorded.
         reference_top1: the published or target top-1 it is compared against, in percent.
         reference: where ``reference_top1`` comes from (paper, table, leaderboard).
@@ -159,6 +164,7 @@ class ZooEntry:
     file_size: int
     architecture_kwargs: dict[str, Any] = field(default_factory=dict)
     datamodule_kwargs: dict[str, Any] = field(default_factory=dict)
+    weights_dtype: str = "float32"
     training_time_s: float | None = None
     reference_top1: float | None = None
     reference: str | None = None
@@ -229,6 +235,7 @@ class ZooEntry:
             file_size=check.integer("file_size"),
             architecture_kwargs=check.mapping("architecture_kwargs"),
             datamodule_kwargs=datamodule_kwargs,
+            weights_dtype=check.choice("weights_dtype", WEIGHTS_DTYPES, default="float32"),
             training_time_s=check.optional_number("training_time_s", upper=None),
             reference_top1=check.optional_number("reference_top1", upper=100.0),
             reference=check.optional_text("reference"),
@@ -254,6 +261,7 @@ class ZooEntry:
             "mean": list(self.mean),
             "std": list(self.std),
             "transform": self.transform,
+            "weights_dtype": self.weights_dtype,
             "metrics": self.metrics.to_dict(),
             "reference_top1": self.reference_top1,
             "reference": self.reference,
@@ -294,6 +302,12 @@ class _Checker:
 
     def optional_text(self, key: str, pattern: re.Pattern | None = None, expected: str = ""):
         return None if self.record.get(key) is None else self.text(key, pattern, expected)
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.record.get(key, default)
+        if value not in choices:
+            raise self.fail(key, f"one of {list(choices)}")
+        return value
 
     def integer(self, key: str) -> int:
         value = self.record[key]

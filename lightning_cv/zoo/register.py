@@ -96,6 +96,7 @@ def register_checkpoint(
     recipe: str | Path,
     root: str | Path,
     bundle: bool = False,
+    half: bool = False,
     training_time_s: float | None = None,
     note: str | None = None,
     reference: str | None = None,
@@ -117,6 +118,7 @@ def register_checkpoint(
         recipe: the recipe that trained it (recorded as given, so pass a repository path).
         root: the data folder of the recipe's data set.
         bundle: keep the file in the package (all bundled files together <= 30 MB).
+        half: store the weights as float16 (half the file; measured as stored).
         training_time_s: wall-clock training time, if known.
         note: an honest remark, e.g. why a target was missed.
         reference: where ``reference_top1`` comes from.
@@ -147,7 +149,7 @@ def register_checkpoint(
     raw = read_checkpoint(checkpoint)
     hparams = raw["hyper_parameters"]
     check_name(name, hparams["backbone"])
-    clean = strip_checkpoint(raw)
+    clean = strip_checkpoint(raw, half=half)
     with tempfile.TemporaryDirectory() as staging:
         staged = Path(staging) / f"{name}.ckpt"
         torch.save(clean, staged)
@@ -174,6 +176,7 @@ def register_checkpoint(
             "dataset": type(data).__name__.removesuffix("DataModule"),
             "datamodule": data_config["class_path"],
             "datamodule_kwargs": _plain(data_config["init_args"]),
+            "weights_dtype": "float16" if half else "float32",
             "num_classes": model.hparams.num_classes,
             "class_names": list(model.class_names or data.class_names),
             "in_channels": model.hparams.in_channels,
