@@ -131,6 +131,18 @@ def test_alexnet_picks_variant_from_image_size():
     ).shape == (BATCH, 64)
 
 
+def test_small_alexnet_starts_with_signal_through_its_relus():
+    """He initialisation: features of unit-variance input keep a unit-order scale (PyTorch's
+    default initialisation shrinks them about 100-fold, and SGD then sat at chance)."""
+    torch.manual_seed(0)
+    model = _build("alexnet", in_channels=3, image_size=32).eval()
+    with torch.no_grad():
+        features = model.forward_features(torch.randn(64, 3, 32, 32))
+        logits = model.forward_head(features)
+    assert 0.5 < features.std().item() < 10
+    assert 0.1 < logits.std().item() < 5
+
+
 def test_unknown_model():
     message = f"unknown model 'nope'; expected one of {list_models()}"
     with pytest.raises(ConfigError, match=re.escape(message)):
