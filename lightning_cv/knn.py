@@ -12,7 +12,7 @@ from typing import Literal
 
 import lightning.pytorch as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback
 
 from lightning_cv.errors import ConfigError
 from lightning_cv.task import ClassificationTask
@@ -177,5 +177,5 @@ class SaveMemory(Callback):
         checkpoint = trainer.checkpoint_callback
         if checkpoint is None or checkpoint.dirpath is None or trainer.fast_dev_run:
             return
-        name = ModelCheckpoint.CHECKPOINT_NAME_LAST + ModelCheckpoint.FILE_EXTENSION
-        trainer.save_checkpoint(f"{checkpoint.dirpath}/{name}")
+        last = checkpoint.format_checkpoint_name({}, checkpoint.CHECKPOINT_NAME_LAST)
+        trainer.save_checkpoint(last)
