@@ -1,29 +1,34 @@
 """Trainer overhead: ImageClassifier under the Lightning Trainer vs a plain PyTorch loop.
 
-Both sides train LeNet-5 (``create_model("lenet5", num_classes=10, in_channels=1,
+Three sides train LeNet-5 (``create_model("lenet5", num_classes=10, in_channels=1,
 image_size=28)``) from the same seed with SGD (lr 0.05, momentum 0.9) for the same steps, over
 one shared ``DataLoader`` (batch 256, no shuffle, no workers) on a ``TensorDataset`` of
 normalized random (1, 28, 28) images and int64 labels in 0..9, built once in memory. The
-warm-up checks that both sides end with the same weights.
+warm-up checks that all three end with the same weights.
 
 - plain: ``model.train()``; per batch ``zero_grad(set_to_none=True)``, ``cross_entropy``,
   ``backward``, ``step``. Nothing else.
 - lightning_cv: ``Trainer(...).fit(ImageClassifier(...))`` on one CPU device, with everything
-  the product does per step: the non-finite loss check, the loss's running mean and
-  ``train/acc`` updated through torchmetrics (logged per epoch; ``train/loss_step`` goes out on
-  the steps a logger writes), Lightning's hooks and optimizer closure. Logger, progress bar,
-  checkpointing, model summary and validation are off: they are I/O or extra work, not
-  framework overhead. Trainer construction is timed.
+  the product does per step: the non-finite loss check, the running sums behind the epoch's
+  ``train/loss_epoch`` and ``train/acc`` (``train/loss_step`` goes out on the steps a logger
+  writes), Lightning's hooks and optimizer closure.
+- lightning: the same ``Trainer`` fitting the smallest LightningModule that trains LeNet-5
+  (``training_step`` returns the cross-entropy; ``configure_optimizers`` the SGD): what the
+  Trainer's loop costs by itself, so ``ours_vs_lightning`` is what lightning-cv adds to it.
+
+Logger, progress bar, checkpointing, model summary and validation are off for both Trainer
+sides: they are I/O or extra work, not framework overhead. Trainer construction is timed.
 
 ``time.perf_counter`` spans the whole loop or the whole ``fit``, after one untimed warm-up of
-each; repeats alternate who goes first (plain, ours, ours, plain, ...) so drift hits both
-sides. One torch thread by default: on a small shared machine two threads slow down 5-10x
-whenever another process takes a core. When other jobs load the machine, ``--clock cpu``
-(process time; use it with one thread) leaves out the time this process waits for a core.
-Result: images/s per side, median over repeats; ``ratio`` = the median over repeats of
-ours / plain within the repeat (a repeat's two runs are neighbours in time, so a slow spell of
-the machine hits both); ``ratio_of_medians`` beside it. Target ratio >= 0.95 (aim 0.97). The
-last line is one JSON object.
+each; the sides take turns going first (plain, ours, lightning; ours, lightning, plain; ...) so
+drift hits all of them. One torch thread by default: on a small shared machine two threads
+slow down 5-10x whenever another process takes a core. When other jobs load the machine,
+``--clock cpu`` (process time; use it with one thread) leaves out the time this process waits
+for a core. Result: images/s per side, median over repeats; ``ratio`` = the median over
+repeats of ours / plain within the repeat (a repeat's runs are neighbours in time, so a slow
+spell of the machine hits all of them); ``ratio_of_medians`` beside it; ``lightning_ratio``
+(bare Lightning / plain) and ``ours_vs_lightning`` (ours / bare Lightning) the same way.
+Target ratio >= 0.95 (aim 0.97). The last line is one JSON object.
 
     python benchmarks/overhead.py --repeats 9 --batches 200 --threads 1 --clock wall
 """
@@ -76,12 +81,38 @@ def run_plain(loader: DataLoader, clock=time.perf_counter) -> tuple[float, nn.Mo
     return clock() - start, model
 
 
+class BareLeNet(L.LightningModule):
+    """The smallest LightningModule that trains LeNet-5: the Trainer's cost by itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = create_model("lenet5", **MODEL)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        images, labels = batch
+        return F.cross_entropy(self.backbone(images), labels)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=LR, momentum=MOMENTUM)
+
+
 def run_ours(loader: DataLoader, clock=time.perf_counter) -> tuple[float, nn.Module]:
     """Seconds for one epoch of ``Trainer.fit`` on ``ImageClassifier``, and its backbone."""
     torch.manual_seed(SEED)
     model = ImageClassifier(
         "lenet5", **MODEL, optimizer="sgd", lr=LR, optimizer_kwargs={"momentum": MOMENTUM}
     )
+    return fit(model, loader, clock)
+
+
+def run_lightning(loader: DataLoader, clock=time.perf_counter) -> tuple[float, nn.Module]:
+    """Seconds for one epoch of ``Trainer.fit`` on :class:`BareLeNet`, and its backbone."""
+    torch.manual_seed(SEED)
+    return fit(BareLeNet(), loader, clock)
+
+
+def fit(model: L.LightningModule, loader: DataLoader, clock) -> tuple[float, nn.Module]:
+    """Seconds to build a Trainer and fit ``model`` for one epoch, and the trained backbone."""
     start = clock()
     trainer = L.Trainer(
         max_epochs=1,
@@ -114,31 +145,45 @@ def main() -> None:
     images = args.batches * args.batch_size
     print(f"lenet5, {args.batches} steps x batch {args.batch_size}, torch threads {args.threads}")
 
-    # warm-up, not counted; it also checks that both sides train the same weights
+    # warm-up, not counted; it also checks that all sides train the same weights
     warm = make_loader(2, args.batch_size)
-    torch.testing.assert_close(run_ours(warm)[1].state_dict(), run_plain(warm)[1].state_dict())
+    plain_weights = run_plain(warm)[1].state_dict()
+    for run in (run_ours, run_lightning):
+        torch.testing.assert_close(run(warm)[1].state_dict(), plain_weights)
     loader = make_loader(args.batches, args.batch_size)
-    plain, ours = [], []
-    print(f"{'repeat':>6} {'plain img/s':>12} {'ours img/s':>12} {'ratio':>6}")
+    sides = {"plain": run_plain, "ours": run_ours, "lightning": run_lightning}
+    rates = {name: [] for name in sides}
+    print(f"{'repeat':>6} {'plain img/s':>12} {'ours img/s':>12} {'lightning':>10} {'ratio':>6}")
     for repeat in range(args.repeats):
-        sides = [(plain, run_plain), (ours, run_ours)]
-        for results, run in sides if repeat % 2 == 0 else sides[::-1]:  # who goes first alternates
-            results.append(images / run(loader, CLOCKS[args.clock])[0])
-        print(f"{repeat:>6} {plain[-1]:>12.0f} {ours[-1]:>12.0f} {ours[-1] / plain[-1]:>6.3f}")
-    plain_median, ours_median = statistics.median(plain), statistics.median(ours)
-    ratio = statistics.median(o / p for o, p in zip(ours, plain, strict=True))
-    print(f"{'median':>6} {plain_median:>12.0f} {ours_median:>12.0f} {ratio:>6.3f}")
-    print(f"{'best':>6} {max(plain):>12.0f} {max(ours):>12.0f} {max(ours) / max(plain):>6.3f}")
+        names = list(sides)
+        for name in names[repeat % 3 :] + names[: repeat % 3]:  # who goes first rotates
+            rates[name].append(images / sides[name](loader, CLOCKS[args.clock])[0])
+        plain, ours, lightning = (rates[name][-1] for name in sides)
+        print(f"{repeat:>6} {plain:>12.0f} {ours:>12.0f} {lightning:>10.0f} {ours / plain:>6.3f}")
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+
+    def paired(top: str, bottom: str) -> float:
+        """The median over repeats of ``top`` / ``bottom`` within the repeat."""
+        return statistics.median(t / b for t, b in zip(rates[top], rates[bottom], strict=True))
+
+    ratio = paired("ours", "plain")
+    print(
+        f"{'median':>6} {medians['plain']:>12.0f} {medians['ours']:>12.0f} "
+        f"{medians['lightning']:>10.0f} {ratio:>6.3f}"
+    )
     result = {
         "benchmark": "overhead",
         "model": "lenet5",
         "batch_size": args.batch_size,
         "steps": args.batches,
         "repeats": args.repeats,
-        "plain_images_per_s": round(plain_median, 1),
-        "lightning_cv_images_per_s": round(ours_median, 1),
+        "plain_images_per_s": round(medians["plain"], 1),
+        "lightning_cv_images_per_s": round(medians["ours"], 1),
+        "lightning_images_per_s": round(medians["lightning"], 1),
         "ratio": round(ratio, 4),
-        "ratio_of_medians": round(ours_median / plain_median, 4),
+        "ratio_of_medians": round(medians["ours"] / medians["plain"], 4),
+        "lightning_ratio": round(paired("lightning", "plain"), 4),
+        "ours_vs_lightning": round(paired("ours", "lightning"), 4),
         "torch_threads": args.threads,
         "device": "cpu",
         "clock": args.clock,

@@ -115,7 +115,11 @@ def _outcome(name: str, result: dict | None, **kwargs) -> "run_all.Outcome":
 
 def test_render_results_states_machine_ratios_targets_verdicts_and_commands():
     outcomes = [
-        _outcome("overhead", {"benchmark": "overhead", "ratio": 0.97}, load_before=6.5),
+        _outcome(
+            "overhead",
+            {"benchmark": "overhead", "ratio": 0.97, "ours_vs_lightning": 0.97},
+            load_before=6.5,
+        ),
         _outcome(
             "time_to_accuracy",
             {"ratio": 0.93, "lightning_cv_seconds": 18.2, "plain_seconds": 17.0},
@@ -132,7 +136,10 @@ def test_render_results_states_machine_ratios_targets_verdicts_and_commands():
     assert lines[0] == run_all.BEGIN and lines[-1] == run_all.END
     assert "Measured on 2025-01-02 03:04 UTC by `python benchmarks/run_all.py`" in text
     assert "| CPU | Test CPU |" in lines and "| GPU | no GPU |" in lines
-    assert "| Trainer overhead | 0.97 | ratio >= 0.95 | ratio >= 0.95: pass |" in lines
+    assert (
+        "| Trainer overhead | 0.97 | ratio >= 0.95; ours_vs_lightning >= 0.98 | "
+        "ratio >= 0.95: pass; ours_vs_lightning >= 0.98: miss |"
+    ) in lines
     assert (
         "| Time to accuracy | 0.93 | ratio >= 0.95; lightning_cv_seconds <= 20 | "
         "ratio >= 0.95: miss; lightning_cv_seconds <= 20: pass |"

@@ -167,40 +167,50 @@ def test_l1_and_l2_penalties_are_added_and_logged_apart(digits, tmp_path):
     assert logged["train/loss_epoch"] == pytest.approx(total.item(), rel=1e-5)
 
 
-def test_step_losses_reach_the_logger_on_its_steps_and_the_epoch_mean_is_exact(tmp_path):
-    """No progress bar: ``train/loss_step`` goes out every ``log_every_n_steps``, and
-    ``train/loss_epoch`` is the sample-weighted mean of every step's loss."""
+def test_step_losses_reach_the_logger_on_its_steps_and_the_epoch_means_are_exact(tmp_path):
+    """No progress bar: ``train/loss_step`` goes out every ``log_every_n_steps``;
+    ``train/loss_epoch`` and ``train/acc`` are the sample-weighted means over each epoch's
+    steps (the running sums start again every epoch)."""
     import csv
 
     from lightning.pytorch.callbacks import Callback
     from lightning.pytorch.loggers import CSVLogger
     from torch.utils.data import DataLoader, TensorDataset
 
-    class RecordLosses(Callback):
+    class RecordSteps(Callback):
         def __init__(self):
-            self.losses = []
+            self.steps = []  # (epoch, loss, samples, correct)
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            self.losses.append((outputs["loss"].item(), len(batch[1])))
+            correct = (outputs["logits"].argmax(1) == batch[1]).sum().item()
+            step = (trainer.current_epoch, outputs["loss"].item(), len(batch[1]), correct)
+            self.steps.append(step)
 
     torch.manual_seed(0)
     data = TensorDataset(torch.randn(70, 1, 28, 28), torch.randint(0, 10, (70,)))
-    record = RecordLosses()
-    model = ImageClassifier("lenet5", num_classes=10, in_channels=1, image_size=28)
+    record = RecordSteps()
+    model = ImageClassifier("lenet5", num_classes=10, in_channels=1, image_size=28, lr=0.01)
     trainer = _trainer(
-        tmp_path, limit_train_batches=None, limit_val_batches=0, log_every_n_steps=2,
-        logger=CSVLogger(tmp_path), callbacks=[record], enable_checkpointing=False,
+        tmp_path, max_epochs=2, limit_train_batches=None, limit_val_batches=0,
+        log_every_n_steps=2, logger=CSVLogger(tmp_path), callbacks=[record],
+        enable_checkpointing=False,
     )  # fmt: skip
-    trainer.fit(model, DataLoader(data, batch_size=16))  # 5 steps, the last of 6 images
+    trainer.fit(model, DataLoader(data, batch_size=16))  # 5 steps an epoch, the last of 6 images
     rows = list(csv.DictReader((Path(trainer.log_dir) / "metrics.csv").open()))
     step_rows = {int(row["step"]): float(row["train/loss_step"]) for row in rows
                  if row["train/loss_step"]}  # fmt: skip
-    assert sorted(step_rows) == [1, 3]
+    assert sorted(step_rows) == [1, 3, 5, 7, 9]
     for step, value in step_rows.items():
-        assert value == pytest.approx(record.losses[step][0], rel=1e-6)
-    epoch_loss = next(float(row["train/loss_epoch"]) for row in rows if row["train/loss_epoch"])
-    mean = sum(loss * n for loss, n in record.losses) / 70
-    assert epoch_loss == pytest.approx(mean, rel=1e-6)
+        assert value == pytest.approx(record.steps[step][1], rel=1e-6)
+    epoch_rows = [row for row in rows if row["train/loss_epoch"]]
+    assert [int(row["epoch"]) for row in epoch_rows] == [0, 1]
+    for epoch, row in enumerate(epoch_rows):
+        steps = [step for step in record.steps if step[0] == epoch]
+        mean_loss = sum(loss * n for _, loss, n, _ in steps) / 70
+        accuracy = sum(correct for *_, correct in steps) / 70
+        assert float(row["train/loss_epoch"]) == pytest.approx(mean_loss, rel=1e-6)
+        assert float(row["train/acc"]) == pytest.approx(accuracy, abs=1e-7)
+    assert {step[3] for step in record.steps} != {0}  # some right answers to count
 
 
 def test_non_finite_loss_stops_at_once_and_keeps_the_last_checkpoint(tmp_path):
