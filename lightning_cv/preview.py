@@ -10,6 +10,7 @@ import torch
 from matplotlib.figure import Figure
 
 from lightning_cv.data import ImageDataModule
+from lightning_cv.data.batches import to_image_tensor
 
 __all__ = ["plot_samples", "preview_main", "to_display"]
 
@@ -27,25 +28,44 @@ def plot_samples(
 ) -> None:
     """Draw ``num_images`` random training samples, as the model sees them, titled by class.
 
-    Each sample goes through the training transform, so the grid shows the augmentation.
+    The samples go through the training augmentation of the data module's pipeline: per sample
+    (albumentations) or as one batch (the batch path's ``transform_batch``).
     """
     data.setup("fit")
     dataset = data.train_set
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(dataset), size=min(num_images, len(dataset)), replace=False)
+    images, labels = _augmented(data, picks, seed)
     rows = -(-len(picks) // columns)
     figure = Figure(figsize=(1.6 * columns, 1.8 * rows), layout="constrained")
-    figure.suptitle(f"{type(data).__name__}: training samples after {data.train_transform!r}")
+    pipeline = "batch" if data.uses_batches else "sample"
+    transform = data.train_transform
+    name = transform if isinstance(transform, str) else type(transform).__name__
+    figure.suptitle(f"{type(data).__name__}: training samples after {name!r} ({pipeline} path)")
     for slot, axis in enumerate(figure.subplots(rows, columns, squeeze=False).flat):
         axis.set_axis_off()
         if slot >= len(picks):
             continue
-        image, label = dataset[int(picks[slot])]
-        pixels = to_display(image, data.mean, data.std)
+        pixels = to_display(images[slot], data.mean, data.std)
+        label = labels[slot]
         axis.imshow(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels, cmap="gray")
         axis.set_title(data.class_names[label], fontsize=9)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
+
+
+def _augmented(data: ImageDataModule, picks: np.ndarray, seed: int) -> tuple[torch.Tensor, list]:
+    """The training samples ``picks`` after the training augmentation, normalised."""
+    dataset = data.train_set
+    if not data.uses_batches:
+        samples = [dataset[int(pick)] for pick in picks]
+        return torch.stack([image for image, _ in samples]), [label for _, label in samples]
+    chosen = dataset.indices[picks]
+    uint8 = to_image_tensor(np.asarray(dataset.images)[chosen])
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        images = data.transform_batch(uint8, train=True)
+    return images, dataset.labels[chosen].tolist()
 
 
 def preview_main(args: list[str]) -> None:

@@ -258,7 +258,10 @@ def test_run_misclassified_keeps_the_most_confident_mistakes(run):
     # oracle: the same selection over the whole test set at once
     model.eval()
     with torch.no_grad():
-        batches = [(model(x), y) for x, y in run[0].datamodule.test_dataloader()]
+        data = run[0].datamodule
+        batches = [
+            (model(data.transform_batch(x, train=False)), y) for x, y in data.test_dataloader()
+        ]
     all_logits, all_targets = (torch.cat(part) for part in zip(*batches, strict=True))
     best = select_misclassified(all_logits, all_targets, 32)
     torch.testing.assert_close(logits, all_logits[best])

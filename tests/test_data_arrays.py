@@ -138,15 +138,24 @@ def test_splits_decode_to_the_written_arrays_once(fake):
     assert (data.in_channels, data.image_size) == (case.shape[2], case.shape[0])
 
 
-def test_loaders_yield_channels_first_batches(fake):
+@pytest.mark.parametrize("pipeline", ["batch", "sample"])
+def test_loaders_yield_channels_first_batches(fake, pipeline):
     case, root, _ = fake
     height, width, channels = case.shape
-    data = case.module(root=root, batch_size=8, val_fraction=0.2)
+    data = case.module(root=root, batch_size=8, val_fraction=0.2, pipeline=pipeline)
     data.setup("fit")
     data.setup("test")
+    assert data.uses_batches == (pipeline == "batch")
     assert (len(data.train_set), len(data.val_set), len(data.test_set)) == (40, 10, 20)
-    for loader in (data.train_dataloader(), data.val_dataloader(), data.test_dataloader()):
+    for train, loader in (
+        (True, data.train_dataloader()),
+        (False, data.val_dataloader()),
+        (False, data.test_dataloader()),
+    ):
         images, labels = next(iter(loader))
+        if data.uses_batches:  # uint8 from the loader; floats after transfer
+            assert images.dtype == torch.uint8
+            images = data.transform_batch(images, train=train)
         assert images.shape == (8, channels, height, width) and images.dtype == torch.float32
         assert labels.dtype == torch.int64 and labels.min() >= 0 and labels.max() < 10
 

@@ -52,9 +52,13 @@ def pixels(seed: int, size: int = 12, channels: int = 3) -> np.ndarray:
 
 
 def first_batch_shape(data) -> tuple[int, ...]:
-    """``(B, C, H, W)`` of the first training batch after ``setup("fit")``."""
+    """``(B, C, H, W)`` of the first training batch after ``setup("fit")``, as the model gets it
+    (on the batch path, after ``transform_batch``)."""
     data.setup("fit")
     images, labels = next(iter(data.train_dataloader()))
+    if data.uses_batches:
+        assert images.dtype == torch.uint8
+        images = data.transform_batch(images, train=True)
     assert labels.dtype == torch.int64 and images.dtype == torch.float32
     return tuple(images.shape)
 

@@ -125,3 +125,34 @@ def test_ddp_tests_each_image_once_as_one_process_does(ddp_run, one_process):
 
 def test_ddp_test_loss_is_the_mean_over_all_test_images(ddp_run, one_process):
     assert ddp_metrics(ddp_run)["test/loss"] == pytest.approx(one_process["test/loss"], abs=1e-6)
+
+
+def test_ddp_ranks_train_on_disjoint_equal_shares_with_their_own_augmentation(mnist_root, tmp_path):
+    probe = (
+        "--trainer.callbacks+={class_path: tests.probes.RecordBatchPath, "
+        f"init_args: {{folder: {tmp_path / 'probe'}}}}}"
+    )
+    args = [
+        "fit", "--config", str(REPO / "recipes" / "quickstart.yaml"),
+        "--data", "MNISTDataModule", "--data.root", str(mnist_root),
+        "--data.train_transform", "digits", "--trainer.accelerator", "cpu",
+        "--trainer.devices", "2", "--trainer.strategy", "ddp", "--trainer.max_steps", "1",
+        "--trainer.limit_val_batches", "0", "--test_after_fit", "false",
+        "--trainer.logger.name", "probe", probe, *QUICK,
+    ]  # fmt: skip
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "lightning_cv", *args],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=500,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    first, second = (torch.load(tmp_path / "probe" / f"rank{rank}.pt") for rank in (0, 1))
+    assert first["uses_batches"] and second["uses_batches"]
+    shares = [set(record["samples"].tolist()) for record in (first, second)]
+    assert len(shares[0]) == len(shares[1]) == 54_000 // 2  # 90% of 60,000 kept for training
+    assert not shares[0] & shares[1]
+    assert not torch.equal(first["augmented"], second["augmented"])

@@ -47,9 +47,18 @@ def test_same_seed_same_split_and_test_split_never_moves(digits):
 
 
 def test_batches_are_normalized_tensors(digits):
-    images, labels = next(iter(digits.val_dataloader()))
+    # the batch path (the default for in-memory data): uint8 batches, normalised after transfer
+    uint8, labels = next(iter(digits.val_dataloader()))
+    assert uint8.shape == (32, 1, 28, 28) and uint8.dtype == torch.uint8
+    images = digits.transform_batch(uint8, train=False)
     assert images.shape == (32, 1, 28, 28) and images.dtype == torch.float32
     assert labels.dtype == torch.int64 and labels.max() < 10
+    # the sample path gives the same normalised images straight from its loader
+    per_sample = DigitsDataModule(image_size=28, batch_size=32, pipeline="sample")
+    per_sample.setup("fit")
+    sample_images, sample_labels = next(iter(per_sample.val_dataloader()))
+    torch.testing.assert_close(sample_images, images, atol=1e-5, rtol=0)
+    assert torch.equal(sample_labels, labels)
     # validation samples get the deterministic eval transform
     torch.testing.assert_close(digits.val_set[0][0], digits.val_set[0][0])
 
@@ -58,7 +67,9 @@ def test_statistics_are_those_of_the_training_images(digits):
     train_images = digits.train_set.images
     assert (digits.mean, digits.std) == channel_stats(train_images)
     assert 0.05 < digits.mean[0] < 0.5 and 0.1 < digits.std[0] < 0.5
-    loader_images = torch.cat([images for images, _ in digits.test_dataloader()])
+    loader_images = torch.cat(
+        [digits.transform_batch(images, train=False) for images, _ in digits.test_dataloader()]
+    )
     assert abs(loader_images.mean().item()) < 0.1 and abs(loader_images.std().item() - 1) < 0.1
 
 
@@ -91,7 +102,10 @@ def test_no_validation_share_trains_on_the_whole_training_split():
     assert data.val_dataloader() == []
 
 
-def test_augmentation_is_reproducible_from_the_seed(digits):
+def test_augmentation_is_reproducible_from_the_seed():
+    digits = DigitsDataModule(image_size=28, pipeline="sample")
+    digits.setup("fit")
+
     def samples(seed):
         torch.manual_seed(seed)  # each sample's augmentation seed is drawn from torch
         return torch.stack([digits.train_set[i][0] for i in range(20)])

@@ -29,8 +29,11 @@ def digits_tensors() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Te
     """One augmented pass of the 8x8 digits training set and the validation set, as tensors."""
     data = DigitsDataModule(image_size=8, batch_size=64)
     data.setup("fit")
+    torch.manual_seed(0)
     train_x, train_y = map(torch.cat, zip(*data.train_dataloader(), strict=True))
     val_x, val_y = map(torch.cat, zip(*data.val_dataloader(), strict=True))
+    train_x = data.transform_batch(train_x, train=True)  # the batch path: augmented, normalised
+    val_x = data.transform_batch(val_x, train=False)
     return train_x, train_y, val_x, val_y  # (1293, 1, 8, 8), (1293,), (144, 1, 8, 8), (144,)
 
 

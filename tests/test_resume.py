@@ -103,8 +103,11 @@ def final_test_metrics(folder: Path) -> dict[str, float]:
     return {key: float(row[key]) for key in ("test/acc", "test/loss")}
 
 
-def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(start, in_tmp, one_thread):
-    args = [*RUN, "--trainer.max_epochs", "2"]
+@pytest.mark.parametrize("pipeline", ["batch", "sample"])
+def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(
+    start, in_tmp, one_thread, pipeline
+):
+    args = [*RUN, "--trainer.max_epochs", "2", "--data.pipeline", pipeline]
     killed = [*args, "--trainer.logger.name", "killed"]
     process = start(killed)
     main([*args, "--trainer.logger.name", "reference"])  # meanwhile, on the other core
@@ -219,11 +222,13 @@ def test_last_checkpoint_holds_the_last_epoch_when_val_acc_stalls(in_tmp, one_th
     assert saved_step(folder / "last.ckpt") == (4, 1)
 
 
-def test_a_resumed_run_repeats_the_augmentations(in_tmp, one_thread):
+@pytest.mark.parametrize("pipeline", ["batch", "sample"])
+def test_a_resumed_run_repeats_the_augmentations(in_tmp, one_thread, pipeline):
     args = [
         "fit", "--config", str(REPO / "recipes" / "quickstart.yaml"),
         "--trainer.limit_train_batches", "4", "--trainer.limit_val_batches", "1",
         "--trainer.deterministic", "true", "--test_after_fit", "false", *QUICK,
+        "--data.pipeline", pipeline,
     ]  # fmt: skip
     args += ["--trainer.max_epochs", "2"]
     main([*args, "--trainer.logger.name", "reference"])

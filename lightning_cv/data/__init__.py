@@ -1,5 +1,14 @@
 """DataModules: one shared base and a short spec per data set."""
 
+from lightning_cv.data.batch_transforms import (
+    BATCH_PRESETS,
+    BatchAugment,
+    HorizontalFlip,
+    PadCrop,
+    RandomApply,
+    build_batch_transform,
+)
+from lightning_cv.data.batches import BatchLoader, BatchOrder
 from lightning_cv.data.cifar import CIFAR10DataModule, CIFAR100DataModule
 from lightning_cv.data.csv import CSVDataModule
 from lightning_cv.data.datamodule import ImageDataModule, SampleDataset
@@ -14,21 +23,29 @@ from lightning_cv.data.svhn import SVHNDataModule
 from lightning_cv.data.transforms import PRESETS, build_transform, load_transform, save_transform
 
 __all__ = [
+    "BATCH_PRESETS",
     "PRESETS",
+    "BatchAugment",
+    "BatchLoader",
+    "BatchOrder",
     "CIFAR10DataModule",
     "CIFAR100DataModule",
     "CSVDataModule",
     "DigitsDataModule",
     "FashionMNISTDataModule",
+    "HorizontalFlip",
     "ImageDataModule",
     "ImageFiles",
     "ImageFolderDataModule",
     "KMNISTDataModule",
     "MNISTDataModule",
     "OxfordIIITPetDataModule",
+    "PadCrop",
+    "RandomApply",
     "STL10DataModule",
     "SVHNDataModule",
     "SampleDataset",
+    "build_batch_transform",
     "build_transform",
     "channel_stats",
     "class_counts",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 import albumentations as A
 import lightning.pytorch as L
@@ -13,14 +15,24 @@ import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 
+from lightning_cv.data.batch_transforms import (
+    BATCH_PRESETS,
+    BatchAugment,
+    build_batch_transform,
+    to_floats,
+)
+from lightning_cv.data.batches import BatchLoader, BatchOrder, to_image_tensor
 from lightning_cv.data.splits import SplitStrategy, fingerprint, kfold_indices, split_indices
 from lightning_cv.data.transforms import build_transform
 from lightning_cv.errors import ConfigError
 from lightning_cv.models._registry import to_size
 
-__all__ = ["ImageDataModule", "SampleDataset"]
+__all__ = ["ImageDataModule", "Pipeline", "SampleDataset"]
 
 _PCG64_INCREMENT = 0xDA3E39CB94B95BDB  # any odd number: PCG64's stream
+_RANK_STRIDE = 0x9E3779B97F4A7C15  # an odd 64-bit constant: ranks' augmentation seeds differ
+Pipeline = Literal["auto", "batch", "sample"]
+PIPELINES = ("auto", "batch", "sample")
 
 
 class SampleDataset(Dataset):
@@ -96,12 +108,21 @@ class ImageDataModule(L.LightningDataModule):
         num_folds: with a value, validate on fold ``fold`` of a k-fold split of the training
             split instead of a ``val_fraction`` share (cross-validation).
         fold: which fold is validated, in ``[0, num_folds)``.
-        train_transform: preset name or albumentations YAML file for training samples
-            (default: the data set's own preset).
-        eval_transform: the same for validation, test and prediction samples.
+        train_transform: training augmentation (default: the data set's own preset): a preset
+            name (``digits``, ``cifar``, ``imagenet``, ``eval``, the same on both pipelines),
+            an albumentations YAML file (sample pipeline) or a :class:`BatchAugment` (batch
+            pipeline).
+        eval_transform: the same for validation, test and prediction batches.
         download: fetch missing files (never done unless asked).
         shuffle: shuffle the training samples every epoch.
         drop_last: drop the last incomplete training batch.
+        pipeline: ``batch`` keeps the images as one uint8 tensor (on the GPU when training
+            runs there), indexes whole batches and augments them after transfer to the
+            model's device (kornia); ``sample`` runs albumentations per sample in loader
+            workers; ``auto`` (default) picks ``batch`` for data sets held in memory and
+            ``sample`` for image files decoded one at a time (image folders, CSV lists) or
+            when a transform is an albumentations YAML file. ``num_workers`` applies to
+            ``sample`` only.
     """
 
     num_classes: int
@@ -124,20 +145,33 @@ class ImageDataModule(L.LightningDataModule):
         split_seed: int = 0,
         num_folds: int | None = None,
         fold: int = 0,
-        train_transform: str | None = None,
-        eval_transform: str | None = None,
+        train_transform: str | BatchAugment | None = None,
+        eval_transform: str | BatchAugment | None = None,
         download: bool = False,
         shuffle: bool = True,
         drop_last: bool = False,
+        pipeline: Pipeline = "auto",
     ) -> None:
         super().__init__()
+        if pipeline not in PIPELINES:
+            raise ConfigError(f"unknown pipeline {pipeline!r}; expected one of {list(PIPELINES)}")
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         if num_workers < 0:
             raise ConfigError(f"num_workers must be >= 0, got {num_workers}")
         if not 0 <= val_fraction < 1:
             raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
-        self.save_hyperparameters()
+        modules = {
+            name: value
+            for name, value in (
+                ("train_transform", train_transform),
+                ("eval_transform", eval_transform),
+            )
+            if isinstance(value, BatchAugment)
+        }
+        self.save_hyperparameters(ignore=list(modules))
+        for name, module in modules.items():  # a module would stop weights_only loading
+            self.hparams[name] = [repr(step) for step in module.steps]
         self.root = Path(root)
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -151,6 +185,10 @@ class ImageDataModule(L.LightningDataModule):
         self.download = download
         self.shuffle = shuffle
         self.drop_last = drop_last
+        self.pipeline = pipeline
+        self.uses_batches: bool | None = None  # the pipeline in use, known after setup()
+        self._batch_transforms: dict[str, BatchAugment] = {}
+        self._tensors: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
         self.train_set: SampleDataset | None = None
         self.val_set: SampleDataset | None = None
         self.test_set: SampleDataset | None = None
@@ -181,23 +219,66 @@ class ImageDataModule(L.LightningDataModule):
             self.download_files()
 
     def build_transform(self, spec: str | A.Compose) -> A.Compose:
-        """The pipeline for ``spec`` at this data set's size and statistics."""
+        """The per-sample pipeline for ``spec`` at this data set's size and statistics."""
+        if isinstance(spec, BatchAugment):
+            raise ConfigError(
+                f"{type(self).__name__}: a BatchAugment runs on the batch pipeline only; pass "
+                "pipeline='batch' (--data.pipeline batch) or a preset name or YAML file"
+            )
         return build_transform(spec, size=to_size(self.image_size), mean=self.mean, std=self.std)
 
     def setup(self, stage: str | None = None) -> None:
         if stage in ("fit", "validate", None) and self.train_set is None:
             self._setup_train_and_val()
         if stage in ("test", "predict", None) and self.test_set is None:
-            images, labels = self.load_split("test")
-            self.test_set = SampleDataset(images, labels, self.build_transform(self.eval_transform))
+            images, labels = self._split_for_pipeline("test")
+            self.test_set = SampleDataset(images, labels, self._sample_transform(train=False))
+
+    def _split_for_pipeline(self, split: str) -> tuple:
+        """:meth:`load_split`, decided for a pipeline: the batch path decodes files once."""
+        images, labels = self.load_split(split)
+        if self.uses_batches is None:
+            self.uses_batches = self._chooses_batches(in_memory=isinstance(images, np.ndarray))
+            if self.uses_batches:
+                shape = {"size": to_size(self.image_size), "channels": self.in_channels}
+                self._batch_transforms = {
+                    "train": build_batch_transform(self.train_transform, **shape),
+                    "eval": build_batch_transform(self.eval_transform, **shape),
+                }
+        if self.uses_batches and not isinstance(images, np.ndarray):
+            images = images.to_array(size=to_size(self.image_size))  # ImageFiles: decode once
+            self._loaded_splits[split] = (images, labels)
+        return images, labels
+
+    def _chooses_batches(self, *, in_memory: bool) -> bool:
+        """``auto``: the batch path for in-memory data, unless a transform is per-sample only
+        (an albumentations YAML file or ``Compose``); a ``BatchAugment`` always picks it."""
+        if self.pipeline != "auto":
+            return self.pipeline == "batch"
+        specs = (self.train_transform, self.eval_transform)
+        if any(isinstance(spec, BatchAugment) for spec in specs):
+            return True
+        presets = all(isinstance(spec, str) and spec in BATCH_PRESETS for spec in specs)
+        return in_memory and presets
+
+    def _sample_transform(self, *, train: bool) -> A.Compose:
+        """The per-sample pipeline of the split's samples.
+
+        On the batch path the sample views keep the evaluation pipeline (``dataset[i]`` is the
+        plain normalised image): augmentation runs on whole batches, after transfer.
+        """
+        if self.uses_batches:
+            spec = self.eval_transform
+            return self.build_transform(spec if isinstance(spec, str) else "eval")
+        return self.build_transform(self.train_transform if train else self.eval_transform)
 
     def _setup_train_and_val(self) -> None:
-        images, labels = self.load_split("train")
-        train_transform = self.build_transform(self.train_transform)
-        eval_transform = self.build_transform(self.eval_transform)
+        images, labels = self._split_for_pipeline("train")
+        train_transform = self._sample_transform(train=True)
+        eval_transform = self._sample_transform(train=False)
         if self.has_val_split:
             self.train_set = SampleDataset(images, labels, train_transform)
-            self.val_set = SampleDataset(*self.load_split("val"), eval_transform)
+            self.val_set = SampleDataset(*self._split_for_pipeline("val"), eval_transform)
             return
         if self.num_folds is None and self.val_fraction == 0:
             self.train_set = SampleDataset(images, labels, train_transform)
@@ -236,9 +317,11 @@ class ImageDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, train=False)
 
-    def _loader(self, dataset: SampleDataset | None, *, train: bool) -> DataLoader:
+    def _loader(self, dataset: SampleDataset | None, *, train: bool) -> DataLoader | BatchLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() must run before its loaders")
+        if self.uses_batches:
+            return self._batch_loader(dataset, train=train)
         sampler = None
         if not train and torch.distributed.is_available() and torch.distributed.is_initialized():
             # Lightning's DistributedSampler would repeat samples to even out the ranks' shares
@@ -253,3 +336,74 @@ class ImageDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
         )
+
+    def _batch_loader(self, dataset: SampleDataset, *, train: bool) -> BatchLoader:
+        trainer = self.trainer
+        device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        images, labels = self._device_tensors(dataset, device)
+        order = BatchOrder(
+            dataset.indices,
+            self.batch_size,
+            shuffle=train and self.shuffle,
+            drop_last=train and self.drop_last,
+            rank=rank,
+            world_size=world_size,
+        )
+        return BatchLoader(images, labels, order)
+
+    def _device_tensors(
+        self, dataset: SampleDataset, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A split's images as one ``(N, C, H, W)`` uint8 tensor and its labels, on ``device``;
+        made once per split and device (training and validation views share one)."""
+        key = (id(dataset.images), str(device))
+        if key not in self._tensors:
+            images = to_image_tensor(np.asarray(dataset.images)).to(device)
+            self._tensors[key] = images, torch.from_numpy(dataset.labels).to(device)
+        return self._tensors[key]
+
+    def transform_batch(self, images: torch.Tensor, *, train: bool) -> torch.Tensor:
+        """The batch path: uint8 ``(B, C, H, W)`` -> floats at ``image_size``, augmented when
+        ``train``, normalised with the data set's ``mean`` and ``std``.
+
+        Augmentation draws come from a generator seeded per batch by one draw of torch's
+        global generator (so ``seed_everything`` and a resumed run's restored state decide
+        them) and by the rank (so DDP ranks augment differently).
+
+        Example:
+            >>> data = DigitsDataModule(); data.setup("fit")  # doctest: +SKIP
+            >>> images, labels = next(iter(data.train_dataloader()))  # doctest: +SKIP
+            >>> data.transform_batch(images, train=True).dtype  # doctest: +SKIP
+            torch.float32
+        """
+        if not self.uses_batches:
+            raise RuntimeError(
+                f"{type(self).__name__}.transform_batch is the batch pipeline's; call setup() "
+                f"first (pipeline={self.pipeline!r}, in use: "
+                f"{'sample' if self.uses_batches is False else 'not decided yet'})"
+            )
+        floats = to_floats(images, to_size(self.image_size))
+        augment = self._batch_transforms["train" if train else "eval"]
+        if len(augment.steps):
+            with self._augmentation_seed():
+                floats = augment(floats)
+        mean = torch.tensor(self.mean, device=floats.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=floats.device).view(1, -1, 1, 1)
+        return floats.sub_(mean).div_(std)  # in place: a new batch-sized tensor costs 10x more
+
+    @contextmanager
+    def _augmentation_seed(self) -> Iterator[None]:
+        seed = int(torch.randint(2**62, ()))
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        with torch.random.fork_rng(devices=[]):  # the CPU generator, where every draw is made
+            torch.default_generator.manual_seed((seed + rank * _RANK_STRIDE) % 2**63)
+            yield
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """The batch path's augmentation and normalisation, on the model's device."""
+        if not self.uses_batches:
+            return batch
+        images, labels = batch
+        training = self.trainer is not None and self.trainer.training
+        return self.transform_batch(images, train=training), labels

@@ -125,12 +125,18 @@ class ImageFiles(Sequence):
             image = Image.fromarray(np.rint(pixels).astype(np.uint8))
         return image.convert(target)
 
-    def to_array(self, threads: int = 8) -> np.ndarray:
+    def to_array(self, size: tuple[int, int] | None = None, threads: int = 8) -> np.ndarray:
         """Decode every file once into one ``(N, H, W, C)`` uint8 array, with a thread pool.
+
+        Args:
+            size: ``(height, width)`` to resize every image to (default: this sequence's own).
+            threads: decoding threads.
 
         Raises:
             DataFileError: a file that cannot be decoded, or whose shape differs from the first.
         """
+        if size is not None and size != self.size:
+            return ImageFiles(self.paths, self.channels, size).to_array(threads=threads)
         first = self[0]
         images = np.empty((len(self), *first.shape), dtype=np.uint8)
 
