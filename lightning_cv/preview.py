@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from lightning_cv.data import ImageDataModule
 from lightning_cv.data.batches import to_image_tensor
 
-__all__ = ["plot_samples", "preview_main", "to_display"]
+__all__ = ["augmented_samples", "plot_samples", "preview_main", "to_display"]
 
 
 def to_display(image: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
@@ -35,7 +35,7 @@ def plot_samples(
     dataset = data.train_set
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(dataset), size=min(num_images, len(dataset)), replace=False)
-    images, labels = _augmented(data, picks, seed)
+    images, labels = augmented_samples(data, picks, seed)
     rows = -(-len(picks) // columns)
     figure = Figure(figsize=(1.6 * columns, 1.8 * rows), layout="constrained")
     pipeline = "batch" if data.uses_batches else "sample"
@@ -54,18 +54,20 @@ def plot_samples(
     figure.savefig(path, dpi=100)
 
 
-def _augmented(data: ImageDataModule, picks: np.ndarray, seed: int) -> tuple[torch.Tensor, list]:
-    """The training samples ``picks`` after the training augmentation, normalised."""
+def augmented_samples(
+    data: ImageDataModule, picks: np.ndarray, seed: int
+) -> tuple[torch.Tensor, list]:
+    """The training samples ``picks`` after the training augmentation, normalised; the same
+    ``seed`` draws the same augmentation (torch's generator is left as it was)."""
     dataset = data.train_set
-    if not data.uses_batches:
-        samples = [dataset[int(pick)] for pick in picks]
-        return torch.stack([image for image, _ in samples]), [label for _, label in samples]
-    chosen = dataset.indices[picks]
-    uint8 = to_image_tensor(np.asarray(dataset.images)[chosen])
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(seed)
-        images = data.transform_batch(uint8, train=True)
-    return images, dataset.labels[chosen].tolist()
+        if not data.uses_batches:
+            samples = [dataset[int(pick)] for pick in picks]
+            return torch.stack([image for image, _ in samples]), [label for _, label in samples]
+        chosen = dataset.indices[picks]
+        uint8 = to_image_tensor(np.asarray(dataset.images)[chosen])
+        return data.transform_batch(uint8, train=True), dataset.labels[chosen].tolist()
 
 
 def preview_main(args: list[str]) -> None:
