@@ -1,7 +1,7 @@
 """Scaling: training images/s and time per epoch as the MNIST training set doubles, 1/8 to all.
 
 The recipe ``recipes/mnist_lenet5_fast.yaml`` (LeNet-5, SGD Nesterov, one-cycle per step,
-batch 64, eval transform, the batch pipeline) trains under the Trainer for ``--epochs`` epochs
+batch 128, eval transform, the batch pipeline) trains under the Trainer for ``--epochs`` epochs
 on random subsets of all 60,000 MNIST training images (the recipe's data module with
 ``val_fraction=0``): 7,500,
 15,000, 30,000 and 60,000 images, each subset the first N of one seeded permutation. The epoch

@@ -2,13 +2,14 @@
 user writes by hand.
 
 Both sides train what the recipe states (default ``recipes/mnist_lenet5_fast.yaml``: LeNet-5,
-SGD with Nesterov momentum, one-cycle schedule stepped every batch, batch 128) from the
-recipe's seed, on the 54,000 training images of the recipe's ``MNISTDataModule``.
+SGD with Nesterov momentum, one-cycle schedule stepped every batch, label smoothing 0.1,
+batch 128) from the recipe's seed, on the 54,000 training images of the recipe's
+``MNISTDataModule``.
 
 - plain: the training images as one normalised float tensor in memory; each epoch one
   ``torch.randperm`` order (drawn from seed + epoch) cut into batches; per batch
-  ``zero_grad``, ``cross_entropy``, ``backward``, ``step`` and schedule ``step``. No
-  DataLoader, no Trainer.
+  ``zero_grad``, ``cross_entropy`` (with the recipe's label smoothing), ``backward``, ``step``
+  and schedule ``step``. No DataLoader, no Trainer.
 - lightning_cv: ``Trainer.fit(ImageClassifier(...), datamodule=data)``: the product's data
   path (the batch pipeline: uint8 batches by one index each, converted and normalised per
   batch after transfer) and its per-step work (loss check, running training metrics).
@@ -84,6 +85,7 @@ PLAIN_OPTIONS = {
     "optimizer_kwargs": None,
     "scheduler": "onecycle",
     "scheduler_interval": "step",
+    "loss_kwargs": None,  # label_smoothing only: F.cross_entropy's own option
 }
 # the data options the plain loop implements: no augmentation, every batch kept
 PLAIN_DATA = {"train_transform": "eval", "drop_last": False, "shuffle": True}
@@ -217,6 +219,12 @@ def plain_sgd_options(model: dict) -> dict:
             raise ConfigError(
                 f"the plain loop implements {key}={expected!r}, the recipe has {key}={value!r}"
             )
+    unknown = set(model.get("loss_kwargs") or {}) - {"label_smoothing"}
+    if unknown:
+        raise ConfigError(
+            f"the plain loop implements loss_kwargs label_smoothing only, the recipe has "
+            f"{sorted(unknown)}"
+        )
     for key in ("optimizer", "scheduler", "scheduler_interval"):
         if key not in model:
             raise ConfigError(
@@ -273,6 +281,7 @@ def top1_accuracy(model: nn.Module, test: Tensors, batch_size: int = 1000) -> fl
 def train_plain(recipe: Recipe, train: Tensors, test: Tensors, target: float) -> Run:
     """Train with a hand-written loop until ``target`` test accuracy or ``recipe.max_epochs``."""
     options = plain_sgd_options(recipe.model)
+    loss_options = recipe.model.get("loss_kwargs") or {}
     batch_size = recipe.data_kwargs["batch_size"]
     images, labels = train
     run = Run(target)
@@ -287,7 +296,7 @@ def train_plain(recipe: Recipe, train: Tensors, test: Tensors, target: float) ->
         generator = torch.Generator().manual_seed(recipe.seed + epoch)
         for batch in torch.randperm(len(labels), generator=generator).split(batch_size):
             optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(images[batch]), labels[batch])
+            loss = F.cross_entropy(model(images[batch]), labels[batch], **loss_options)
             loss.backward()
             optimizer.step()
             schedule.step()

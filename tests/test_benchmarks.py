@@ -248,8 +248,12 @@ PLAIN = {"backbone": "lenet5", "optimizer": "sgd", "scheduler": "onecycle"}
         (
             {**PLAIN, "scheduler_interval": "step", "loss": "hinge"},
             "the plain loop does not implement model option 'loss'; expected some of "
-            "['backbone', 'lr', 'optimizer', 'optimizer_kwargs', 'scheduler', "
+            "['backbone', 'loss_kwargs', 'lr', 'optimizer', 'optimizer_kwargs', 'scheduler', "
             "'scheduler_interval', 'weight_decay']",
+        ),
+        (
+            {**PLAIN, "scheduler_interval": "step", "loss_kwargs": {"weight": [1.0, 2.0]}},
+            "the plain loop implements loss_kwargs label_smoothing only, the recipe has ['weight']",
         ),
         (
             {**PLAIN, "scheduler_interval": "step", "optimizer": "adam"},
