@@ -11,17 +11,24 @@ import torch
 
 from lightning_cv.errors import ConfigError
 
-__all__ = ["read_checkpoint"]
+__all__ = ["check_finite_weights", "is_own_class", "read_checkpoint"]
 
 _NOT_TORCH = "is not a complete PyTorch file (truncated, or not written by torch.save)"
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
+def read_checkpoint(path: str | Path, *, model_class: str | None = None) -> dict[str, Any]:
     """Load a Lightning checkpoint with ``weights_only=True``, naming the problem of a bad file.
+
+    Args:
+        path: the checkpoint.
+        model_class: a class path the user named (``--model``), accepted as the checkpoint's
+            ``_class_path`` besides lightning_cv's own classes.
 
     Raises:
         ConfigError: the file is missing or empty, is not a complete PyTorch file, holds
-            pickled objects beyond tensors and plain values, or is not a Lightning checkpoint.
+            pickled objects beyond tensors and plain values, is not a Lightning checkpoint,
+            names a model class outside lightning_cv (which LightningCLI would import), or
+            holds NaN or infinite weights.
 
     Example:
         >>> path = "runs/quickstart/version_0/checkpoints/last.ckpt"
@@ -54,4 +61,40 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"checkpoint {name} is not a Lightning checkpoint (no 'state_dict' and "
             "'pytorch-lightning_version'); expected a file written by lightning-cv fit"
         )
+    class_path = (checkpoint.get("hyper_parameters") or {}).get("_class_path")
+    if class_path is not None and not is_own_class(class_path, also=model_class):
+        raise ConfigError(
+            f"checkpoint {name} names the model class {class_path!r}, outside lightning_cv; "
+            "refusing to import it (its module's code would run): pass --model with that "
+            "class to trust it"
+        )
+    check_finite_weights(checkpoint["state_dict"], source=f"checkpoint {name}")
     return checkpoint
+
+
+def is_own_class(class_path: object, *, also: str | None = None) -> bool:
+    """Whether a class path read from a data file may be imported: one of lightning_cv's, or
+    the one the user named. Decided on the string alone, before anything is imported."""
+    return isinstance(class_path, str) and (
+        class_path.startswith("lightning_cv.") or class_path == also
+    )
+
+
+def check_finite_weights(state_dict: dict[str, Any], *, source: str) -> None:
+    """Refuse weights holding NaN or infinity, naming the first such tensor.
+
+    Such a checkpoint comes from a run that diverged or a damaged file: every prediction made
+    with it would be garbage, so it is refused when it is read, once, not per batch.
+
+    Raises:
+        ConfigError: ``"<source>: weight 'backbone.fc.weight' holds 3 NaN/inf values ..."``.
+    """
+    for key, tensor in state_dict.items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
+            bad = int((~torch.isfinite(tensor)).sum())
+            if bad:
+                raise ConfigError(
+                    f"{source}: weight {key!r} holds {bad} NaN/inf value(s) of {tensor.numel()}; "
+                    "the run that wrote it diverged or the file is damaged: retrain, or pass "
+                    "another checkpoint"
+                )

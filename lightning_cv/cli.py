@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import re
 import signal
 import sys
 import warnings
@@ -9,6 +11,7 @@ from typing import Any
 
 import lightning.pytorch as L
 import torch
+from jsonargparse import Namespace
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
@@ -58,19 +61,35 @@ def _trainer_defaults() -> dict[str, Any]:
     }
 
 
+class _Checkpoint(ModelCheckpoint):
+    """ModelCheckpoint whose write errors name the file: fsspec's (full disk) do not.
+
+    Lightning writes through an fsspec transaction, so a failed write leaves no file under
+    the checkpoint's name and an earlier checkpoint of that name untouched.
+    """
+
+    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        try:
+            super()._save_checkpoint(trainer, filepath)
+        except OSError as error:
+            if error.filename:
+                raise
+            raise OSError(error.errno, error.strerror or str(error), filepath) from error
+
+
 def _default_checkpoints() -> list[ModelCheckpoint]:
     """The best validation accuracy, and the state after every epoch as ``last.ckpt``.
 
     Lightning 2.6's ``save_last=True`` refreshes ``last.ckpt`` only when a best checkpoint is
     saved, so a second callback without a monitor overwrites ``last.ckpt`` every epoch.
     """
-    best = ModelCheckpoint(
+    best = _Checkpoint(
         monitor="val/acc",
         mode="max",
         filename="best-epoch{epoch:02d}-acc{val/acc:.4f}",
         auto_insert_metric_name=False,
     )
-    last = ModelCheckpoint(filename="last", enable_version_counter=False)
+    last = _Checkpoint(filename="last", enable_version_counter=False)
     return [best, last]
 
 
@@ -160,11 +179,23 @@ class LightningCVCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if ckpt_path is not None and ckpt_path not in ("last", "best", "hpc"):
-            read_checkpoint(ckpt_path)
+            model = self.config[subcommand].get("model")
+            named = model.get("class_path") if isinstance(model, Namespace) else None
+            read_checkpoint(ckpt_path, model_class=named)
 
     def before_instantiate_classes(self) -> None:
-        if self.subcommand == "fit":
-            resume_last_run(self.config.fit)
+        if self.subcommand != "fit":
+            return
+        checkpoint = resume_last_run(self.config.fit)
+        if checkpoint is None:
+            return
+        try:  # the same checks as an explicit --ckpt_path, with what to do about a bad file
+            read_checkpoint(checkpoint)
+        except ConfigError as error:
+            raise ConfigError(
+                f"{error}; --ckpt_path last picked it: delete it to resume from an earlier "
+                "run, or pass another checkpoint with --ckpt_path"
+            ) from None
 
     def after_fit(self) -> None:
         if self.config.fit.test_after_fit:
@@ -210,6 +241,32 @@ EXTRA_COMMANDS = {"preview": preview_main, "cv": cv_main, "zoo": zoo_main}
 warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
 
 
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _find_write_error(error: BaseException | None) -> OSError | None:
+    """A full disk, a read-only or forbidden folder behind ``error``, if that is its cause."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in _WRITE_ERRORS:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+_WORKER_ERROR = re.compile(r"^[\w.]+(?:Error|Exception): (.*)$")
+
+
+def _one_line(error: Exception) -> str:
+    """The message, also for an error raised in a DataLoader worker: torch re-raises it with
+    the worker's whole traceback as its text, whose last line holds the original message."""
+    text = str(error)
+    if "Original Traceback" not in text:
+        return text
+    last = text.strip().splitlines()[-1]
+    match = _WORKER_ERROR.match(last)
+    return match[1] if match else last
+
+
 def _find_config_error(error: BaseException | None) -> Exception | None:
     """The user-facing error behind ``error``, also when jsonargparse or Lightning wrapped it."""
     while error is not None:
@@ -238,8 +295,17 @@ def main(args: list[str] | None = None) -> None:
         print("lightning-cv: stopped by SIGTERM", file=sys.stderr)
         raise SystemExit(128 + signal.SIGTERM) from None
     except Exception as error:
-        config_error = _find_config_error(error)
+        config_error, write_error = _find_config_error(error), _find_write_error(error)
+        if write_error is not None and config_error is None:
+            where = repr(str(write_error.filename)) if write_error.filename else "a file"
+            print(
+                f"lightning-cv: error: {where}: {write_error.strerror}; free space, fix the "
+                "folder's permissions, or write elsewhere (--trainer.default_root_dir, the "
+                "logger's save_dir)",
+                file=sys.stderr,
+            )
+            raise SystemExit(2) from None
         if config_error is None:
             raise
-        print(f"lightning-cv: error: {config_error}", file=sys.stderr)
+        print(f"lightning-cv: error: {_one_line(config_error)}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -20,7 +20,8 @@ class DataFileError(ConfigError):
 
 
 class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite loss; the message names the step."""
+    """Training produced a NaN or infinite loss, or evaluation NaN or infinite scores; the
+    message names the step or the batch."""
 
 
 def check_choice(option: str, value: str, choices: Collection[str]) -> None:

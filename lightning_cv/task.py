@@ -90,6 +90,10 @@ class ClassificationTask(L.LightningModule):
         self.test_loss = MeanMetric()
         self._train_sums: torch.Tensor | None = None  # this epoch's (loss x samples, correct)
         self._train_samples = 0
+        # the first evaluation batch with a NaN/inf score, as a device tensor (-1: none yet),
+        # checked once per epoch: a check per batch would sync a GPU every step
+        self._first_nonfinite: torch.Tensor | None = None
+        self._eval_batches = 0
 
     def setup(self, stage: str) -> None:
         data = self.trainer.datamodule if self._trainer is not None else None
@@ -138,6 +142,7 @@ class ClassificationTask(L.LightningModule):
     ) -> dict[str, torch.Tensor]:
         """Update the validation or test metrics (Lightning computes and logs them at the
         epoch's end); callbacks get the scores as ``logits``."""
+        self._note_nonfinite(scores)
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(scores, targets)
         batch_size = len(targets)
@@ -159,8 +164,37 @@ class ClassificationTask(L.LightningModule):
             return True
         return trainer.loggers != [] and (self.global_step + 1) % trainer.log_every_n_steps == 0
 
+    def _note_nonfinite(self, scores: torch.Tensor) -> None:
+        """Remember the first evaluation batch whose scores hold NaN or inf (no sync)."""
+        if self._first_nonfinite is None:
+            self._first_nonfinite = torch.full((), -1, device=scores.device)
+        bad = ~torch.isfinite(scores).all() & (self._first_nonfinite < 0)
+        self._first_nonfinite = torch.where(bad, self._eval_batches, self._first_nonfinite)
+        self._eval_batches += 1
+
+    def _refuse_nonfinite(self, stage: str) -> None:
+        """Stop, naming the batch, when an evaluation epoch produced NaN or inf scores."""
+        first, self._first_nonfinite, self._eval_batches = self._first_nonfinite, None, 0
+        if first is not None and int(first) >= 0:
+            split = {"val": "validation", "test": "test"}[stage]
+            raise NonFiniteLossError(
+                f"{split} stopped: the model's scores are NaN or infinite from {split} batch "
+                f"{int(first)} on; the input images or the weights hold NaN/inf (check the "
+                "data's mean and std, and the checkpoint)"
+            )
+
+    def on_validation_epoch_start(self) -> None:
+        self._first_nonfinite, self._eval_batches = None, 0
+
+    def on_validation_epoch_end(self) -> None:
+        self._refuse_nonfinite("val")
+
     def on_test_epoch_start(self) -> None:
         self.test_confusion.reset()
+        self._first_nonfinite, self._eval_batches = None, 0
+
+    def on_test_epoch_end(self) -> None:
+        self._refuse_nonfinite("test")
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Name the class beside the hyperparameters (LightningCLI's ``_class_path``), so

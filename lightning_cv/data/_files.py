@@ -74,11 +74,14 @@ def download_file(urls: str | Sequence[str], path: Path, md5: str, *, dataset: s
 
 
 def safe_extract(archive: Path, folder: Path) -> None:
-    """Unpack a tar or zip archive, refusing members with absolute paths, ``..`` or links."""
+    """Unpack a tar or zip archive, refusing members with absolute paths, ``..`` or links, and
+    members that would replace a file already in ``folder`` (nothing is unpacked then)."""
     folder.mkdir(parents=True, exist_ok=True)
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as bundle:
             _check_member_names(archive, bundle.namelist())
+            files = [name for name in bundle.namelist() if not name.endswith("/")]
+            _refuse_replacing(archive, folder, files)
             bundle.extractall(folder)
         return
     with tarfile.open(archive) as bundle:
@@ -87,7 +90,19 @@ def safe_extract(archive: Path, folder: Path) -> None:
         links = [member.name for member in members if member.issym() or member.islnk()]
         if links:
             raise DataFileError(f"{str(archive)!r}: refusing to unpack links {links}")
+        _refuse_replacing(archive, folder, [member.name for member in members if member.isfile()])
         bundle.extractall(folder, filter="data")
+
+
+def _refuse_replacing(archive: Path, folder: Path, names: list[str]) -> None:
+    existing = [name for name in names if (folder / name).exists()]
+    if existing:
+        shown = ", ".join(repr(str(folder / name)) for name in existing[:3])
+        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        raise DataFileError(
+            f"{str(archive)!r}: refusing to unpack over files that are already there: "
+            f"{shown}{more}; move them away or unpack into an empty folder"
+        )
 
 
 def _check_member_names(archive: Path, names: list[str]) -> None:

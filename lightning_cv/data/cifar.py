@@ -19,7 +19,7 @@ from torchvision.datasets import CIFAR10, CIFAR100
 
 from lightning_cv.data._files import download_file, require_files, safe_extract, verify_md5
 from lightning_cv.data.datamodule import ImageDataModule
-from lightning_cv.data.folder import ImageFiles, cache_home, scan_class_folders
+from lightning_cv.data.folder import FolderScan, ImageFiles, cache_home, scan_class_folders
 from lightning_cv.errors import ConfigError, DataFileError
 
 __all__ = [
@@ -218,8 +218,7 @@ class CIFAR10DataModule(ImageDataModule):
                 f"{self.dataset_name}: class folders in {str(folder)!r} are "
                 f"{list(scan.class_names)}, expected {list(self.class_names)}"
             )
-        key = f"{folder.resolve()}|{len(scan.paths)}|{scan.num_bytes}"
-        cache = cache_home() / "cifar" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
+        cache = cache_home() / "cifar" / f"{_folder_key(folder, scan)}.npy"
         images = _read_cache(cache, (len(scan.paths), 32, 32, 3))
         if images is None:
             log.info("decoding %d images of %s once; cached in %s", len(scan.paths), folder, cache)
@@ -231,6 +230,23 @@ class CIFAR10DataModule(ImageDataModule):
                 )
             _write_cache(cache, images)
         return images, scan.labels
+
+
+_CACHE_FORMAT = 2  # bump when the decoded arrays change meaning (resizing, channel order)
+
+
+def _folder_key(folder: Path, scan: FolderScan) -> str:
+    """What the decoded arrays were made from: every file's name, class, size and mtime, and
+    the code's format, hashed. Renamed, swapped, added, removed or edited files give another
+    key, so a stale cache is never served."""
+    digest = hashlib.sha256(f"{folder.resolve()}|format {_CACHE_FORMAT}".encode())
+    for path, label in zip(scan.paths, scan.labels.tolist(), strict=True):
+        stat = path.stat()
+        name = path.relative_to(folder).as_posix()
+        digest.update(
+            f"|{name}|{scan.class_names[label]}|{stat.st_size}|{stat.st_mtime_ns}".encode()
+        )
+    return digest.hexdigest()[:16]
 
 
 def _read_cache(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:

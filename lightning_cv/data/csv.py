@@ -107,10 +107,16 @@ class CSVDataModule(ImageDataModule):
         path = self.csv_file
         if not path.is_file():
             raise DataFileError(f"CSV file {str(path)!r} does not exist")
-        with open(path, newline="", encoding="utf-8-sig") as file:
-            reader = csv.DictReader(file)
-            rows = list(reader)
-            present = reader.fieldnames or []
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as file:
+                reader = csv.DictReader(file)
+                rows = list(reader)
+                present = reader.fieldnames or []
+        except UnicodeDecodeError as error:
+            raise DataFileError(
+                f"CSV file {str(path)!r} is not UTF-8 text (byte {error.object[error.start]:#04x} "
+                f"at offset {error.start} is not UTF-8); save it as UTF-8"
+            ) from None
         missing = [name for name in columns.values() if name not in present]
         if missing:
             names = ", ".join(repr(name) for name in missing)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -228,11 +229,38 @@ class ImageDataModule(L.LightningDataModule):
         return build_transform(spec, size=to_size(self.image_size), mean=self.mean, std=self.std)
 
     def setup(self, stage: str | None = None) -> None:
+        self._check_std()
+        self._check_batch_fits()
         if stage in ("fit", "validate", None) and self.train_set is None:
             self._setup_train_and_val()
         if stage in ("test", "predict", None) and self.test_set is None:
             images, labels = self._split_for_pipeline("test")
             self.test_set = SampleDataset(images, labels, self._sample_transform(train=False))
+
+    def _check_batch_fits(self) -> None:
+        """Refuse an ``image_size`` whose one float batch is larger than this machine's memory,
+        before any image is resized to it."""
+        height, width = to_size(self.image_size)
+        needed = self.batch_size * self.in_channels * height * width * 4  # float32
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        if needed > memory:
+            raise ConfigError(
+                f"{type(self).__name__}: image_size {height}x{width} needs {needed / 2**30:,.1f} "
+                f"GiB for one batch of {self.batch_size} float images; this machine has "
+                f"{memory / 2**30:,.1f} GiB"
+            )
+
+    def _check_std(self) -> None:
+        """Normalising by a std of 0 (a channel every pixel shares) makes every input NaN."""
+        if self.std is None:  # not computed yet
+            return
+        for channel, (mean, std) in enumerate(zip(self.mean, self.std, strict=True)):
+            if not std > 0:  # also NaN
+                raise ConfigError(
+                    f"{type(self).__name__}: the std of channel {channel} is {std} (mean "
+                    f"{mean}): every training pixel of that channel has one value, and "
+                    "normalising by it would give NaN; pass mean and std, or check the images"
+                )
 
     def _split_for_pipeline(self, split: str) -> tuple:
         """:meth:`load_split`, decided for a pipeline: the batch path decodes files once."""

@@ -47,6 +47,7 @@ class DigitsDataModule(ImageDataModule):
             raise ConfigError(f"image_size must be >= 8 (the scans are 8x8), got {image_size}")
         super().__init__(**kwargs)
         self.image_size = image_size
+        self._check_batch_fits()  # before the scans are resized to it
         self.mean, self.std = channel_stats(self._images[self._split["train"]])
 
     @cached_property

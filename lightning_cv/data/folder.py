@@ -189,6 +189,15 @@ def check_image_files(paths: Sequence[Path], *, dataset: str) -> int:
     return total
 
 
+def _refuse_broken_link(path: Path, what: str, dataset: str) -> None:
+    """A symbolic link whose target is gone would be skipped unseen: refuse it, naming both."""
+    if path.is_symlink() and not path.exists():
+        raise DataFileError(
+            f"{dataset}: {what} {str(path)!r} is a link to {os.readlink(path)!r}, which does "
+            "not exist; fix or remove the link"
+        )
+
+
 class FolderScan(NamedTuple):
     """The image files of one folder with a sub-folder per class."""
 
@@ -205,21 +214,28 @@ def scan_class_folders(folder: Path, *, dataset: str) -> FolderScan:
         DataFileError: no class folders, a class folder without images, or missing or empty
             image files.
     """
-    classes = sorted(
-        entry.name
-        for entry in folder.iterdir()
-        if entry.is_dir() and not entry.name.startswith(".")
-    )
+    entries = [entry for entry in sorted(folder.iterdir()) if not entry.name.startswith(".")]
+    for entry in entries:
+        _refuse_broken_link(entry, "class folder", dataset)
+    classes = [entry.name for entry in entries if entry.is_dir()]
     if not classes:
         raise DataFileError(
             f"{dataset}: no class folders in {str(folder)!r}; expected one sub-folder per class"
         )
     paths, labels, ignored = [], [], []
     for label, name in enumerate(classes):
+        if not os.access(folder / name, os.R_OK | os.X_OK):  # rglob would skip it silently
+            raise DataFileError(
+                f"{dataset}: cannot read class folder {str(folder / name)!r} (permission "
+                "denied); make it readable or move it out of the data folder"
+            )
         images = []
         for path in sorted((folder / name).rglob("*")):
             hidden = any(part.startswith(".") for part in path.relative_to(folder).parts)
-            if hidden or not path.is_file():
+            if hidden:
+                continue
+            _refuse_broken_link(path, "image file", dataset)
+            if not path.is_file():
                 continue
             (images if path.suffix.lower() in IMAGE_EXTENSIONS else ignored).append(path)
         if not images:

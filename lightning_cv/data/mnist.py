@@ -67,6 +67,7 @@ def read_idx(path: Path, *, magic: int, item_shape: tuple[int, ...], dataset: st
                     f"{dataset}: {str(path)!r} states {count} {kind} of shape {tuple(dims)}, "
                     f"expected {kind} of shape {item_shape}"
                 )
+            _check_claimed_size(path, count * int(np.prod(dims, dtype=np.int64)), kind, dataset)
             array = np.empty((count, *dims), dtype=np.uint8)
             size = file.readinto(array) + len(file.read())
     except EOFError as error:  # the compressed stream ends early
@@ -85,6 +86,21 @@ def read_idx(path: Path, *, magic: int, item_shape: tuple[int, ...], dataset: st
             f"{array.size} ({count} x {item_shape}); delete it and download it again"
         )
     return array
+
+
+_GZIP_MAX_RATIO = 1032  # deflate cannot shrink data more than about 1032:1
+
+
+def _check_claimed_size(path: Path, claimed: int, kind: str, dataset: str) -> None:
+    """Refuse a header that claims more bytes than the file can hold, before allocating them:
+    an unpacked file holds exactly what it claims; a .gz at most 1032 times its size."""
+    size = path.stat().st_size
+    limit = size * _GZIP_MAX_RATIO if path.suffix == ".gz" else size
+    if claimed > limit:
+        raise DataFileError(
+            f"{dataset}: {str(path)!r} claims {claimed:,} bytes of {kind}, more than its "
+            f"{size:,} bytes can hold; delete it and download it again"
+        )
 
 
 class _IDXDataModule(ImageDataModule):

@@ -6,17 +6,25 @@ array to a normalized ``(C, H, W)`` float tensor.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import albumentations as A
 import cv2
+import yaml
 from albumentations.pytorch import ToTensorV2
 
 from lightning_cv.errors import ConfigError
 
-__all__ = ["PRESETS", "build_transform", "load_transform", "save_transform"]
+__all__ = [
+    "PRESETS",
+    "build_transform",
+    "load_transform",
+    "save_transform",
+    "transform_from_dict",
+]
 
 Size = tuple[int, int]
 Stats = Sequence[float]
@@ -118,16 +126,80 @@ def build_transform(
     )
 
 
+def _first_problem(error: Exception) -> str:
+    """One line from albumentations' error: its parameter schema (pydantic) says which
+    parameter and why over several lines, which it re-raises as a plain ValueError."""
+    text = str(error)
+    schema = re.match(
+        r"\d+ validation errors? for \w+\n(\S+)\n\s+(.+?) \[.*?input_value=([^,\]]+)", text
+    )
+    if schema:
+        field, problem, value = schema.groups()
+        return f"invalid parameter {field}={value}: {problem}"
+    first_line = text.splitlines()[0] if text else type(error).__name__
+    return f"not a valid albumentations pipeline: {first_line}"
+
+
 def save_transform(transform: A.Compose, path: str | Path) -> None:
     """Write ``transform`` as albumentations YAML."""
     A.save(transform, str(path), data_format="yaml")
 
 
 def load_transform(path: str | Path) -> A.Compose:
-    """Read a pipeline written by :func:`save_transform` (or by ``albumentations.save``)."""
+    """Read a pipeline written by :func:`save_transform` (or by ``albumentations.save``).
+
+    Raises:
+        ConfigError: a missing file, YAML that is not a pipeline (a tag such as
+            ``!!python/object``, a list or an empty file, an unknown transform, an invalid
+            parameter), or a pipeline that does not end in ``ToTensorV2``.
+    """
+    name = repr(str(path))
     if not Path(path).is_file():
-        raise ConfigError(f"transform file {str(path)!r} does not exist")
-    with warnings.catch_warnings():
-        # albumentations 2.0 writes PadIfNeeded's derived `padding` but does not take it back
-        warnings.filterwarnings("ignore", r"Argument\(s\) 'padding' .*PadIfNeeded")
-        return A.load(str(path), data_format="yaml")
+        raise ConfigError(f"transform file {name} does not exist")
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except yaml.constructor.ConstructorError as error:
+        raise ConfigError(
+            f"transform file {name}: YAML tags are not allowed ({error.problem}); expected a "
+            "pipeline written by save_transform"
+        ) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ConfigError(f"transform file {name} is not valid YAML: {error}") from None
+    return transform_from_dict(data, source=f"transform file {name}")
+
+
+def transform_from_dict(data: object, *, source: str) -> A.Compose:
+    """Build a pipeline from ``A.to_dict`` data, checked: one line names what is wrong.
+
+    Args:
+        data: the parsed mapping (``{"__version__": ..., "transform": {...}}``).
+        source: what it came from, for messages (a file, a zoo entry).
+
+    Raises:
+        ConfigError: not a mapping with a ``transform`` mapping, a transform albumentations
+            cannot build, or a pipeline that does not end in ``ToTensorV2``.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("transform"), dict):
+        found = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise ConfigError(
+            f"{source} holds {found}; expected an albumentations pipeline (a mapping with a "
+            "'transform' entry, as written by save_transform)"
+        )
+    try:
+        with warnings.catch_warnings():
+            # albumentations 2.0 writes PadIfNeeded's derived `padding` but does not take it back
+            warnings.filterwarnings("ignore", r"Argument\(s\) 'padding' .*PadIfNeeded")
+            transform = A.from_dict(data)
+    except KeyError as error:  # albumentations looks the class name up in its registry
+        raise ConfigError(
+            f"{source}: unknown transform {error.args[0]!r}; expected an albumentations class name"
+        ) from None
+    except (ValueError, TypeError, AttributeError) as error:
+        raise ConfigError(f"{source}: {_first_problem(error)}") from None
+    steps = getattr(transform, "transforms", [])
+    if not isinstance(transform, A.Compose) or not steps or not isinstance(steps[-1], ToTensorV2):
+        raise ConfigError(
+            f"{source} does not end in ToTensorV2; a pipeline must map an image to a tensor "
+            "(end it with Normalize and ToTensorV2)"
+        )
+    return transform

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from lightning_cv._checkpoint import check_finite_weights
 from lightning_cv.errors import DataFileError
 from lightning_cv.task import ImageClassifier
 
@@ -85,6 +86,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"checkpoint {str(path)!r} is not an ImageClassifier checkpoint with a registry "
             "backbone (expected state_dict and hyper_parameters with a backbone name)"
         )
+    check_finite_weights(checkpoint["state_dict"], source=f"checkpoint {str(path)!r}")
     return checkpoint
 
 

@@ -6,10 +6,11 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-import albumentations as A
 import lightning.pytorch as L
 
+from lightning_cv._checkpoint import is_own_class
 from lightning_cv.data import ImageDataModule
+from lightning_cv.data.transforms import transform_from_dict
 from lightning_cv.errors import DataFileError
 from lightning_cv.task import ImageClassifier
 from lightning_cv.zoo.manifest import Metrics, ZooEntry
@@ -37,6 +38,11 @@ def build_datamodule(
     Example:
         >>> data = build_datamodule(get_entry("lenet5.mnist"), "data")  # doctest: +SKIP
     """
+    if not is_own_class(entry.datamodule):  # refused before its module is imported
+        raise DataFileError(
+            f"zoo entry {entry.name!r}: datamodule {entry.datamodule!r} is not one of "
+            "lightning_cv's data modules; a manifest may name lightning_cv classes only"
+        )
     module, _, name = entry.datamodule.rpartition(".")
     try:
         datamodule_class = getattr(importlib.import_module(module), name)
@@ -50,7 +56,9 @@ def build_datamodule(
     options = {
         **entry.datamodule_kwargs,
         "root": root,
-        "eval_transform": A.from_dict(entry.transform),
+        "eval_transform": transform_from_dict(
+            entry.transform, source=f"zoo entry {entry.name!r}'s transform"
+        ),
     }
     if download:
         options["download"] = True

@@ -9,6 +9,7 @@ import albumentations as A
 import numpy as np
 import torch
 
+from lightning_cv.data.transforms import transform_from_dict
 from lightning_cv.errors import ConfigError, DataFileError, check_choice
 from lightning_cv.models._registry import to_size
 from lightning_cv.task import ImageClassifier
@@ -171,7 +172,7 @@ def load(name: str, manifest: str | Path | None = None) -> Pretrained:
     entry = get_entry(name, manifest)
     checkpoint = _checked_checkpoint(entry, manifest)
     model = classifier_from_checkpoint(checkpoint, source=repr(entry.name))
-    transform = A.from_dict(entry.transform)
+    transform = transform_from_dict(entry.transform, source=f"zoo entry {entry.name!r}'s transform")
     return Pretrained(model, transform, entry.class_names, entry)
 
 
