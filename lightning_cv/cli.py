@@ -17,6 +17,11 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from lightning_cv._checkpoint import read_checkpoint
+from lightning_cv._conflicts import (
+    check_linked_values,
+    given_model_options,
+    notice_checkpoint_values,
+)
 from lightning_cv._resume import resume_last_run
 from lightning_cv.callbacks import (
     ClassReport,
@@ -178,10 +183,16 @@ class LightningCVCLI(LightningCLI):
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        seed = self.config[subcommand].get("seed_everything") if subcommand else None
+        if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed < 2**32:
+            raise ConfigError(f"seed_everything must be in [0, 2**32 - 1], got {seed}")
+        model = self.config[subcommand].get("model") if subcommand else None
+        self._given_model = given_model_options(model)
         if ckpt_path is not None and ckpt_path not in ("last", "best", "hpc"):
-            model = self.config[subcommand].get("model")
             named = model.get("class_path") if isinstance(model, Namespace) else None
-            read_checkpoint(ckpt_path, model_class=named)
+            checkpoint = read_checkpoint(ckpt_path, model_class=named)
+            hparams = checkpoint.get("hyper_parameters") or {}
+            notice_checkpoint_values(self._given_model, hparams, ckpt_path)
 
     def before_instantiate_classes(self) -> None:
         if self.subcommand != "fit":
@@ -196,6 +207,10 @@ class LightningCVCLI(LightningCLI):
                 f"{error}; --ckpt_path last picked it: delete it to resume from an earlier "
                 "run, or pass another checkpoint with --ckpt_path"
             ) from None
+
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        check_linked_values(self._given_model, self.datamodule, LINKED_FROM_DATA)
 
     def after_fit(self) -> None:
         if self.config.fit.test_after_fit:

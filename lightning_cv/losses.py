@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lightning_cv._options import check_option_types
 from lightning_cv.errors import ConfigError
 
 __all__ = [
@@ -296,4 +297,5 @@ def create_loss(name: str, **kwargs) -> nn.Module:
         raise ConfigError(
             f"loss {name!r} has no option {unknown}; expected some of {sorted(options)}"
         )
+    check_option_types("loss", name, loss, kwargs)
     return loss(**kwargs)

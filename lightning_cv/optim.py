@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.optim import lr_scheduler
 
+from lightning_cv._options import check_option_types
 from lightning_cv.errors import ConfigError
 
 __all__ = [
@@ -54,6 +55,25 @@ def _check_options(kind: str, name: str, kwargs: dict, options: Iterable[str]) -
         raise ConfigError(
             f"{kind} {name!r} has no option {unknown}; expected some of {sorted(options)}"
         )
+
+
+def check_optimizer_options(name: str, kwargs: dict) -> None:
+    """Refuse an unknown optimizer, an option it lacks, or a value of the wrong type."""
+    if name not in _OPTIMIZERS:
+        raise ConfigError(f"unknown optimizer {name!r}; expected one of {list(OPTIMIZERS)}")
+    optimizer = _OPTIMIZERS[name]
+    options = set(inspect.signature(optimizer).parameters) - {"params", "lr", "weight_decay"}
+    _check_options("optimizer", name, kwargs, options)
+    check_option_types("optimizer", name, optimizer, kwargs)
+
+
+def check_scheduler_options(name: str, kwargs: dict) -> None:
+    """Refuse an unknown schedule, an option it lacks, or a value of the wrong type."""
+    if name not in _SCHEDULERS:
+        raise ConfigError(f"unknown scheduler {name!r}; expected one of {list(SCHEDULERS)}")
+    parameters = set(inspect.signature(_SCHEDULERS[name]).parameters) - {"optimizer", "total_steps"}
+    _check_options("scheduler", name, kwargs, parameters)
+    check_option_types("scheduler", name, _SCHEDULERS[name], kwargs)
 
 
 def create_optimizer(
@@ -92,11 +112,8 @@ def create_optimizer(
         >>> [group["weight_decay"] for group in optimizer.param_groups]
         [0.05, 0.0]
     """
-    if name not in _OPTIMIZERS:
-        raise ConfigError(f"unknown optimizer {name!r}; expected one of {list(OPTIMIZERS)}")
+    check_optimizer_options(name, kwargs)
     optimizer = _OPTIMIZERS[name]
-    options = set(inspect.signature(optimizer).parameters) - {"params", "lr", "weight_decay"}
-    _check_options("optimizer", name, kwargs, options)
     if not lr > 0:
         raise ConfigError(f"lr must be > 0, got {lr}")
     if not weight_decay >= 0:
@@ -278,13 +295,11 @@ def create_scheduler(
         >>> scheduler.get_last_lr()  # 0.1 / (1 + 1.0 * 1)
         [0.05]
     """
-    if name not in _SCHEDULERS:
-        raise ConfigError(f"unknown scheduler {name!r}; expected one of {list(SCHEDULERS)}")
+    check_scheduler_options(name, kwargs)
     builder = _SCHEDULERS[name]
     parameters = dict(inspect.signature(builder).parameters)
     del parameters["optimizer"]
     needs_total = parameters.pop("total_steps", None) is not None
-    _check_options("scheduler", name, kwargs, parameters)
     missing = [key for key, p in parameters.items() if p.default is p.empty and key not in kwargs]
     if missing:
         raise ConfigError(f"scheduler {name!r} needs {missing}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -19,12 +20,12 @@ from torchmetrics.classification import (
 )
 
 from lightning_cv._checkpoint import read_checkpoint
-from lightning_cv.errors import ConfigError, NonFiniteLossError, check_choice
+from lightning_cv.errors import ConfigError, NonFiniteLossError
 from lightning_cv.losses import create_loss
 from lightning_cv.models import create_model
 from lightning_cv.optim import (
-    OPTIMIZERS,
-    SCHEDULERS,
+    check_optimizer_options,
+    check_scheduler_options,
     create_optimizer,
     create_scheduler,
     scale_lr,
@@ -281,9 +282,11 @@ class ImageClassifier(ClassificationTask):
         lr_reference_batch_size: int | None = None,
     ) -> None:
         super().__init__(num_classes, class_names)
-        check_choice("optimizer", optimizer, OPTIMIZERS)
+        check_optimizer_options(optimizer, optimizer_kwargs or {})  # before anything is built
         if scheduler is not None:
-            check_choice("scheduler", scheduler, SCHEDULERS)
+            check_scheduler_options(scheduler, scheduler_kwargs or {})
+        if not math.isfinite(lr):
+            raise ConfigError(f"lr must be a finite number, got {lr}")
         if lr <= 0:
             raise ConfigError(f"lr must be > 0, got {lr}")
         if warmup_steps < 0:

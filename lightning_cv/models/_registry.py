@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from torch import nn
 
+from lightning_cv._options import check_option_types
 from lightning_cv.errors import ConfigError
 
 __all__ = ["create_model", "list_models", "register_model", "to_size"]
@@ -83,6 +84,7 @@ def create_model(
         raise ConfigError(
             f"model {name!r} has no option {unknown}; expected some of {sorted(options)}"
         )
+    check_option_types("model", name, builder, kwargs)
     model = builder(
         num_classes=num_classes, in_channels=in_channels, image_size=to_size(image_size), **kwargs
     )

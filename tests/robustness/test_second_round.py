@@ -6,6 +6,7 @@ checkpoints, image folders).
 """
 
 import errno
+import logging
 import os
 import re
 import struct
@@ -463,3 +464,57 @@ def test_an_image_size_whose_batch_cannot_fit_in_memory_is_refused_in_one_line(i
         "DigitsDataModule: image_size 200000x200000 needs 9,536.7 GiB for one batch of 64 "
         "float images; this machine has "
     )
+
+
+# ---------------------------------------------------------------- 4: another architecture
+
+
+def test_a_checkpoint_of_another_backbone_wins_with_a_notice(trained_checkpoint, in_tmp, caplog):
+    quiet = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+    with caplog.at_level(logging.WARNING, logger="lightning_cv"):
+        main(["test", "--ckpt_path", str(trained_checkpoint), "--model.backbone", "mlp", *quiet])
+    notice = (
+        f"--ckpt_path {trained_checkpoint}: the checkpoint's backbone='linear' is used, not "
+        "backbone='mlp'"
+    )
+    assert notice in caplog.messages
+    config = yaml.safe_load(next((in_tmp / "runs").rglob("config.yaml")).read_text())
+    assert config["model"]["init_args"]["backbone"] == "linear"  # what ran, not what was asked
+
+
+def test_a_class_count_that_contradicts_the_data_stops_naming_both(in_tmp, capsys):
+    assert one_line_error(capsys, ["fit", "--model.num_classes", "5", *FAST]) == (
+        "--model.num_classes 5 contradicts the data: DigitsDataModule has num_classes=10, "
+        "which is linked into the model; leave --model.num_classes out"
+    )
+
+
+# ---------------------------------------------------------------- 6: option values of a wrong type
+
+WRONG_TYPES = [
+    ("optimizer", ["--model.optimizer", "sgd", "--model.optimizer_kwargs", "{momentum: fast}"],
+     "optimizer 'sgd': momentum='fast' is a str; expected float"),
+    ("optimizer-bool", ["--model.optimizer", "sgd", "--model.optimizer_kwargs",
+                        "{momentum: 0.9, nesterov: maybe}"],
+     "optimizer 'sgd': nesterov='maybe' is a str; expected bool"),
+    ("scheduler", ["--model.scheduler", "step", "--model.scheduler_kwargs",
+                   "{step_size: ten, gamma: 0.5}"],
+     "scheduler 'step': step_size='ten' is a str; expected int"),
+    ("loss", ["--model.loss", "hinge", "--model.loss_kwargs", "{margin: wide}"],
+     "loss 'hinge': margin='wide' is a str; expected float"),
+    ("backbone", ["--model.backbone", "mlp", "--model.backbone_kwargs", "{hidden_sizes: 300}"],
+     "model 'mlp': hidden_sizes=300 is an int; expected"),
+    ("lr-inf", ["--model.lr", ".inf"], "lr must be a finite number, got inf"),
+    ("lr-nan", ["--model.lr", ".nan"], "lr must be a finite number, got nan"),
+    ("momentum-inf", ["--model.optimizer", "sgd", "--model.optimizer_kwargs", "{momentum: .inf}"],
+     "optimizer 'sgd': momentum=inf is not a finite number"),
+    ("seed", ["--seed_everything", "-3"], "seed_everything must be in [0, 2**32 - 1], got -3"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "message"), [c[1:] for c in WRONG_TYPES],
+                         ids=[c[0] for c in WRONG_TYPES])  # fmt: skip
+def test_an_option_value_of_the_wrong_type_ends_in_one_line(in_tmp, capsys, args, message):
+    line = one_line_error(capsys, ["fit", *args, *FAST])
+    assert line.startswith(message), line
+    assert not (in_tmp / "runs").exists()  # refused before anything was built or written
