@@ -346,9 +346,14 @@ def test_scaling_sizes_double_and_the_slope_of_a_linear_cost_is_one():
 
 def test_time_to_accuracy_runs_end_to_end_and_ends_with_a_json_ratio(tmp_path):
     write_idx_dataset(tmp_path, "MNIST", sizes={"train": 300, "test": 60}, compress=False)
+    recipe = (REPO / "recipes" / "mnist_lenet5_fast.yaml").read_text()
+    (tmp_path / "fake.yaml").write_text(  # fake unpacked files: no official MD5 to match
+        recipe.replace("lightning_cv.data.MNISTDataModule", "tests.fakes.UncheckedMNIST")
+    )
     command = [sys.executable, str(BENCHMARKS / "time_to_accuracy.py"), "--root", str(tmp_path)]
-    command += ["--train-limit", "256", "--max-epochs", "2", "--target", "0", "--threads", "1"]
-    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
+    command += ["--recipe", str(tmp_path / "fake.yaml"), "--train-limit", "256"]
+    command += ["--max-epochs", "2", "--target", "0", "--threads", "1"]
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONPATH": str(REPO)}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -16,11 +16,10 @@ import pytest
 import torch
 
 from lightning_cv import ImageClassifier
-from lightning_cv.data import MNISTDataModule
 from lightning_cv.data.mnist import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 
 from .conftest import REPO, SHARED_DATASETS
-from .fakes import write_idx
+from .fakes import UncheckedMNIST, write_idx
 
 MNIST_RAW = SHARED_DATASETS / "MNIST" / "raw"
 TEST_IMAGES = 9_999
@@ -30,7 +29,8 @@ QUICK = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summa
 @pytest.fixture(scope="module")
 def mnist_root(tmp_path_factory) -> Path:
     """``root/MNIST/raw``: the official training files (linked, read in place) and the first
-    9,999 test images and labels, unpacked (an unpacked copy needs no MD5)."""
+    9,999 test images and labels, unpacked (read by UncheckedMNIST, which knows no MD5 of the
+    unpacked content)."""
     if not MNIST_RAW.is_dir():
         if os.environ.get("CI"):
             pytest.fail(f"the MNIST files are missing in {MNIST_RAW}")
@@ -55,12 +55,16 @@ def ddp_run(mnist_root, tmp_path_factory) -> Path:
     cwd = tmp_path_factory.mktemp("ddp")
     args = [
         "fit", "--config", str(REPO / "recipes" / "quickstart.yaml"),
-        "--data", "MNISTDataModule", "--data.root", str(mnist_root),
+        "--data", "tests.fakes.UncheckedMNIST", "--data.root", str(mnist_root),
         "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp",
         "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "20",
         "--trainer.limit_val_batches", "4", "--trainer.logger.name", "ddp", *QUICK,
     ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
     result = subprocess.run(
         [sys.executable, "-m", "lightning_cv", *args],
         cwd=cwd,
@@ -88,7 +92,7 @@ def one_process(ddp_run, mnist_root) -> dict[str, float]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        (metrics,) = trainer.test(model, datamodule=MNISTDataModule(mnist_root), verbose=False)
+        (metrics,) = trainer.test(model, datamodule=UncheckedMNIST(mnist_root), verbose=False)
     finally:
         torch.set_num_threads(threads)
     return {**metrics, "evaluated": int(model.test_confusion.compute().sum())}

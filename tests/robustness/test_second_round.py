@@ -6,6 +6,8 @@ checkpoints, image folders).
 """
 
 import errno
+import gzip
+import hashlib
 import logging
 import os
 import re
@@ -30,7 +32,9 @@ from lightning_cv.cli import main
 from lightning_cv.data import (
     CIFAR10DataModule,
     CSVDataModule,
+    FashionMNISTDataModule,
     ImageFolderDataModule,
+    KMNISTDataModule,
     MNISTDataModule,
     load_transform,
     save_transform,
@@ -43,7 +47,7 @@ from lightning_cv.zoo import get_entry
 from lightning_cv.zoo.checkpoint import read_checkpoint as zoo_read_checkpoint
 from lightning_cv.zoo.evaluate import build_datamodule
 
-from ..conftest import REPO
+from ..conftest import REPO, require_shared_datasets
 from ..fake_folders import snapshot, write_image_folder
 
 FAST = [
@@ -438,7 +442,7 @@ def test_a_csv_file_that_is_not_utf8_is_named_with_its_encoding_problem(tmp_path
 
 
 def test_an_idx_header_claiming_billions_of_images_is_refused_before_allocating(tmp_path):
-    raw = tmp_path / "MNIST" / "raw"
+    raw = tmp_path / "KMNIST" / "raw"  # unpacked KMNIST: no content MD5 known, the header read
     raw.mkdir(parents=True)
     for stem, magic, dims in (
         ("train-images-idx3-ubyte", 2051, (2_000_000_000, 28, 28)),
@@ -450,11 +454,11 @@ def test_an_idx_header_claiming_billions_of_images_is_refused_before_allocating(
         (raw / stem).write_bytes(b"")
     before = snapshot(tmp_path)
     message = (
-        f"MNIST: {str(raw / 'train-images-idx3-ubyte')!r} claims 1,568,000,000,000 bytes of "
+        f"KMNIST: {str(raw / 'train-images-idx3-ubyte')!r} claims 1,568,000,000,000 bytes of "
         "images, more than its 800 bytes can hold; delete it and download it again"
     )
     with pytest.raises(ConfigError, match=re.escape(message)):
-        MNISTDataModule(root=tmp_path).load_split("train")
+        KMNISTDataModule(root=tmp_path).load_split("train")
     assert snapshot(tmp_path) == before
 
 
@@ -518,3 +522,34 @@ def test_an_option_value_of_the_wrong_type_ends_in_one_line(in_tmp, capsys, args
     line = one_line_error(capsys, ["fit", *args, *FAST])
     assert line.startswith(message), line
     assert not (in_tmp / "runs").exists()  # refused before anything was built or written
+
+
+# ---------------------------------------------------------------- 2: unpacked IDX files
+
+
+def test_an_unpacked_mnist_file_with_other_content_is_refused_by_its_md5(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    shared = require_shared_datasets() / "MNIST" / "raw"
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
+        (raw / name).write_bytes(gzip.decompress((shared / f"{name}.gz").read_bytes()))
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (raw / name).symlink_to(shared / name)
+    data = MNISTDataModule(root=tmp_path)
+    images, _ = data.load_split("train")  # the official content, unpacked: accepted
+    assert images.shape == (60000, 28, 28, 1)
+    content = bytearray((raw / "train-images-idx3-ubyte").read_bytes())
+    content[5000] ^= 0xFF  # one pixel flipped: same size, same header
+    (raw / "train-images-idx3-ubyte").write_bytes(bytes(content))
+    before = snapshot(tmp_path)
+    message = f"MNIST: {str(raw / 'train-images-idx3-ubyte')!r} is corrupt or truncated (MD5 "
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        MNISTDataModule(root=tmp_path).load_split("train")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("module", [MNISTDataModule, FashionMNISTDataModule], ids=str)
+def test_the_unpacked_md5_table_is_the_official_files_content(module):
+    raw = require_shared_datasets() / module.folder / "raw"
+    for stem, md5 in module.unpacked_md5s.items():
+        assert hashlib.md5(gzip.decompress((raw / f"{stem}.gz").read_bytes())).hexdigest() == md5
