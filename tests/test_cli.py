@@ -1,6 +1,7 @@
 """The `lightning-cv` command: recipes, the run folder, linking, and one-line errors."""
 
 import csv
+import importlib.metadata
 import subprocess
 import sys
 from pathlib import Path
@@ -185,3 +186,13 @@ def test_same_recipe_and_seed_give_identical_metrics(in_tmp):
         for version in ("version_0", "version_1")
     )
     assert first == second and "val/acc" in first
+
+
+def test_the_distribution_is_lightning_cv_zoo_and_installs_the_command():
+    # `lightning-cv` on the package index is another project (cross validation on Fabric)
+    distribution = importlib.metadata.distribution("lightning-cv-zoo")
+    scripts = {
+        ep.name: ep.value for ep in distribution.entry_points if ep.group == "console_scripts"
+    }
+    assert scripts == {"lightning-cv": "lightning_cv.cli:main"}
+    assert distribution.metadata["License-Expression"] == "MIT"
