@@ -215,8 +215,9 @@ class LightningCVCLI(LightningCLI):
     def after_fit(self) -> None:
         if self.config.fit.test_after_fit:
             checkpoint = self.trainer.checkpoint_callback
-            best = "best" if checkpoint is not None and checkpoint.best_model_path else None
-            self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best)
+            # the path, not "best": with best and last checkpoints Lightning would warn
+            best = checkpoint.best_model_path if checkpoint is not None else None
+            self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
         self._print_run_folder()
 
     def after_test(self) -> None:

@@ -306,6 +306,8 @@ class ImageClassifier(ClassificationTask):
             )
         self.save_hyperparameters(ignore=["backbone"] if isinstance(backbone, nn.Module) else [])
         self.loss = create_loss(loss, **(loss_kwargs or {}))
+        self._schedule_total: int | None = None  # set by configure_optimizers
+        self._resumed_schedule: int | None = None  # from a checkpoint being resumed
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.backbone(images)
@@ -317,8 +319,14 @@ class ImageClassifier(ClassificationTask):
             read_checkpoint(checkpoint_path)
         return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        if self._schedule_total is not None:  # what a resumed run's schedule must span too
+            checkpoint["lightning_cv_schedule_length"] = self._schedule_total
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Refuse, naming the first difference, weights whose names or shapes do not fit."""
+        self._resumed_schedule = checkpoint.get("lightning_cv_schedule_length")
         own = {name: tuple(value.shape) for name, value in self.state_dict().items()}
         saved = {name: tuple(value.shape) for name, value in checkpoint["state_dict"].items()}
         if saved == own:
@@ -384,10 +392,12 @@ class ImageClassifier(ClassificationTask):
         )
         if hp.scheduler is None:
             return optimizer
+        self._schedule_total = self._schedule_length()
+        self._check_resumed_schedule()
         scheduler = create_scheduler(
             hp.scheduler,
             optimizer,
-            total_steps=self._schedule_length(),
+            total_steps=self._schedule_total,
             warmup_steps=hp.warmup_steps,
             **(hp.scheduler_kwargs or {}),
         )
@@ -405,6 +415,20 @@ class ImageClassifier(ClassificationTask):
         trainer = self.trainer
         global_batch = data.batch_size * trainer.world_size * trainer.accumulate_grad_batches
         return scale_lr(self.hparams.lr, global_batch, reference)
+
+    def _check_resumed_schedule(self) -> None:
+        """A resumed run restores the schedule's state, whose length is the first run's: a run
+        resumed with another length would follow the old one (a cosine schedule sits at 0 for
+        every epoch past it), so it is refused."""
+        saved, resumed = self._resumed_schedule, self._schedule_total
+        if saved is None or resumed is None or saved == resumed:
+            return
+        unit = "optimizer steps" if self.hparams.scheduler_interval == "step" else "epochs"
+        raise ConfigError(
+            f"the checkpoint's {self.hparams.scheduler} schedule spans {saved} {unit}, this run "
+            f"{resumed}: a resumed schedule keeps its length; resume with the first run's "
+            "--trainer.max_epochs and --trainer.max_steps, or start a new run"
+        )
 
     def _schedule_length(self) -> int | None:
         """Steps the schedule runs for: optimizer steps or epochs, by its interval."""

@@ -244,6 +244,38 @@ def test_a_resumed_run_repeats_the_augmentations(in_tmp, one_thread, pipeline):
     assert resumed["global_step"] == reference["global_step"] == 8
     assert all(torch.equal(reference["state_dict"][key], value)
                for key, value in resumed["state_dict"].items())  # fmt: skip
+    # the resumed run appended to its metrics.csv: the first process's rows are still there,
+    # and the learning rate of every step is the uninterrupted run's
+    logged = {
+        name: lr_rows(in_tmp / "runs" / name / "version_0") for name in ("reference", "stopped")
+    }
+    assert logged["stopped"] == logged["reference"] == [(0, 0.002), (4, 0.001)]  # per epoch
+
+
+def lr_rows(run: Path) -> list[tuple[int, float]]:
+    """``(step, lr)`` rows of a run's metrics.csv, in order."""
+    rows = csv.DictReader((run / "metrics.csv").open())
+    return [(int(row["step"]), float(row["lr-Adam"])) for row in rows if row.get("lr-Adam")]
+
+
+def test_a_resume_with_another_schedule_length_is_refused(in_tmp, one_thread, capsys):
+    args = [
+        "fit", "--config", str(REPO / "recipes" / "quickstart.yaml"),
+        "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
+        "--test_after_fit", "false", *QUICK,
+    ]  # fmt: skip
+    main([*args, "--trainer.max_epochs", "1"])
+    last = in_tmp / "runs" / "quickstart" / "version_0" / "checkpoints" / "last.ckpt"
+    before = last.read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--trainer.max_epochs", "3", "--ckpt_path", "last"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "lightning-cv: error: the checkpoint's cosine schedule spans 1 epochs, this run 3: a "
+        "resumed schedule keeps its length; resume with the first run's --trainer.max_epochs "
+        "and --trainer.max_steps, or start a new run"
+    )
+    assert last.read_bytes() == before
 
 
 # resume_last_run and its helpers, without a Trainer
