@@ -109,10 +109,10 @@ class ImageDataModule(L.LightningDataModule):
         num_folds: with a value, validate on fold ``fold`` of a k-fold split of the training
             split instead of a ``val_fraction`` share (cross-validation).
         fold: which fold is validated, in ``[0, num_folds)``.
-        train_transform: training augmentation (default: the data set's own preset): a preset
-            name (``digits``, ``cifar``, ``imagenet``, ``eval``, the same on both pipelines),
-            an albumentations YAML file (sample pipeline) or a :class:`BatchAugment` (batch
-            pipeline).
+        train_transform: training augmentation: ``default`` (the data set's own preset), a
+            preset name (``digits``, ``cifar``, ``imagenet``, ``eval``, the same on both
+            pipelines), an albumentations YAML file (sample pipeline) or a
+            :class:`BatchAugment` (batch pipeline).
         eval_transform: the same for validation, test and prediction batches.
         download: fetch missing files (never done unless asked).
         shuffle: shuffle the training samples every epoch.
@@ -146,8 +146,8 @@ class ImageDataModule(L.LightningDataModule):
         split_seed: int = 0,
         num_folds: int | None = None,
         fold: int = 0,
-        train_transform: str | BatchAugment | None = None,
-        eval_transform: str | BatchAugment | None = None,
+        train_transform: str | BatchAugment = "default",
+        eval_transform: str | BatchAugment = "default",
         download: bool = False,
         shuffle: bool = True,
         drop_last: bool = False,
@@ -181,8 +181,16 @@ class ImageDataModule(L.LightningDataModule):
         self.split_seed = split_seed
         self.num_folds = num_folds
         self.fold = fold
-        self.train_transform = train_transform or self.default_train_transform
-        self.eval_transform = eval_transform or self.default_eval_transform
+        # "default" (or None) is the data set's own preset. The options are typed without None:
+        # jsonargparse reads a file given for a class-typed option as a config, and an empty
+        # file would become None, i.e. silently the default
+        default = (None, "default")
+        self.train_transform = (
+            self.default_train_transform if train_transform in default else train_transform
+        )
+        self.eval_transform = (
+            self.default_eval_transform if eval_transform in default else eval_transform
+        )
         self.download = download
         self.shuffle = shuffle
         self.drop_last = drop_last

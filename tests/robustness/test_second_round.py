@@ -86,6 +86,7 @@ BAD_TRANSFORMS = [
     ("a-list", "- Resize\n- Normalize\n",
      "holds a list; expected an albumentations pipeline (a mapping with a 'transform' entry, "
      "as written by save_transform)"),
+    ("empty", "", "holds an empty file; expected an albumentations pipeline"),
     ("negative-size", yaml.safe_dump(NEGATIVE),
      "invalid parameter height=-5: Input should be greater than or equal to 1"),
     ("no-tensor", yaml.safe_dump(pipeline_dict(A.HorizontalFlip())),
@@ -108,8 +109,8 @@ def test_a_transform_file_that_is_not_a_pipeline_ends_in_one_line(in_tmp, capsys
 
 
 def test_an_empty_transform_file_is_refused_by_name(tmp_path):
-    # through the API; on the command line jsonargparse reads a file given for an option whose
-    # type includes a class (BatchAugment) as a config, and an empty one as null (the default)
+    # also from Python (the command line's case is in the table above: jsonargparse reads an
+    # empty file as null, which the option's type does not admit, so the path itself arrives)
     (tmp_path / "empty.yaml").write_text("")
     message = "holds an empty file; expected an albumentations pipeline"
     with pytest.raises(ConfigError, match=message):
