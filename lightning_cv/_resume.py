@@ -9,18 +9,14 @@ the newest ``checkpoints/last.ckpt`` among the logger's earlier runs and points 
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 from pathlib import Path
 
 from jsonargparse import Namespace
-from lightning.pytorch.loggers import CSVLogger
-from lightning.pytorch.loggers.csv_logs import ExperimentWriter
-from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_info
 
-__all__ = ["AppendingCSVLogger", "find_last_checkpoint", "resume_last_run"]
+__all__ = ["find_last_checkpoint", "resume_last_run"]
 
 VERSIONED_LOGGERS = ("CSVLogger", "TensorBoardLogger")  # save_dir/name/version_N
 WANDB_LOGGER = "WandbLogger"  # save_dir/<project>/<run id>
@@ -46,28 +42,6 @@ def find_last_checkpoint(root: Path) -> Path | None:
     if not found:
         return None
     return max(found, key=lambda path: (path.stat().st_mtime_ns, path.parent.parent.name))
-
-
-class _AppendingWriter(ExperimentWriter):
-    """Keeps the run's ``metrics.csv`` and appends to it (Lightning's writer deletes it when
-    the folder is not empty)."""
-
-    def _check_log_dir_exists(self) -> None:
-        if self._fs.isfile(self.metrics_file_path):
-            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
-                self.metrics_keys = sorted(csv.DictReader(file).fieldnames or [])
-
-
-class AppendingCSVLogger(CSVLogger):
-    """The CSV logger of a resumed run: its rows follow the earlier ones in ``metrics.csv``."""
-
-    @property
-    @rank_zero_experiment
-    def experiment(self) -> ExperimentWriter:
-        if self._experiment is None:
-            self._fs.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = _AppendingWriter(log_dir=self.log_dir)
-        return self._experiment
 
 
 def _runs_root(trainer: Namespace, kind: str, init: Namespace) -> Path:
@@ -128,8 +102,6 @@ def resume_last_run(config: Namespace) -> Path | None:
     else:
         match = _VERSION.fullmatch(run)
         init.version = int(match[1]) if match else run
-        if kind == "CSVLogger":  # append to the run's metrics.csv, never delete it
-            logger.class_path = f"{__name__}.AppendingCSVLogger"
     config.ckpt_path = str(checkpoint)
     rank_zero_info(f"resuming from {checkpoint}; the run continues in {checkpoint.parent.parent}")
     return checkpoint

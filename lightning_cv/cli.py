@@ -22,6 +22,7 @@ from lightning_cv._conflicts import (
     given_model_options,
     notice_checkpoint_values,
 )
+from lightning_cv._csv_logger import LIGHTNING_CSV_LOGGERS, RunCSVLogger
 from lightning_cv._resume import resume_last_run
 from lightning_cv.callbacks import (
     ClassReport,
@@ -195,8 +196,15 @@ class LightningCVCLI(LightningCLI):
             notice_checkpoint_values(self._given_model, hparams, ckpt_path)
 
     def before_instantiate_classes(self) -> None:
-        if self.subcommand != "fit":
-            return
+        if self.subcommand == "fit":
+            self._resume_last_run()
+        config = self.config[self.subcommand] if self.subcommand else self.config  # run=False
+        loggers = config.trainer.get("logger")
+        for logger in loggers if isinstance(loggers, list) else [loggers]:
+            if isinstance(logger, Namespace) and logger.get("class_path") in LIGHTNING_CSV_LOGGERS:
+                logger.class_path = f"{RunCSVLogger.__module__}.{RunCSVLogger.__name__}"
+
+    def _resume_last_run(self) -> None:
         checkpoint = resume_last_run(self.config.fit)
         if checkpoint is None:
             return

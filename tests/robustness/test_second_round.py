@@ -554,3 +554,16 @@ def test_the_unpacked_md5_table_is_the_official_files_content(module):
     raw = require_shared_datasets() / module.folder / "raw"
     for stem, md5 in module.unpacked_md5s.items():
         assert hashlib.md5(gzip.decompress((raw / f"{stem}.gz").read_bytes())).hexdigest() == md5
+
+
+def test_a_full_disk_while_metrics_are_written_names_the_metrics_file(in_tmp, capsys):
+    written = fsspec_local.LocalFileOpener.write
+
+    def full_disk(self, data):
+        if not str(self.path).endswith("metrics.csv"):
+            return written(self, data)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with mock.patch.object(fsspec_local.LocalFileOpener, "write", full_disk):
+        line = one_line_error(capsys, RUN)
+    assert line.startswith("'runs/quickstart/version_0/metrics.csv': No space left on device; ")
