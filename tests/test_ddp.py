@@ -26,6 +26,19 @@ TEST_IMAGES = 9_999
 QUICK = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 
 
+def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """``lightning-cv args`` in a subprocess, one torch thread, with tests/ importable."""
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "lightning_cv", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=500,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def mnist_root(tmp_path_factory) -> Path:
     """``root/MNIST/raw``: the official training files (linked, read in place) and the first
@@ -60,19 +73,7 @@ def ddp_run(mnist_root, tmp_path_factory) -> Path:
         "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "20",
         "--trainer.limit_val_batches", "4", "--trainer.logger.name", "ddp", *QUICK,
     ]  # fmt: skip
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "lightning_cv", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=500,
-    )
+    result = run_cli(args, cwd)
     assert result.returncode == 0, result.stderr[-3000:]
     return cwd / "runs" / "ddp" / "version_0"
 
@@ -144,17 +145,11 @@ def test_ddp_ranks_train_on_disjoint_equal_shares_with_their_own_augmentation(mn
         "--trainer.limit_val_batches", "0", "--test_after_fit", "false",
         "--trainer.logger.name", "probe", probe, *QUICK,
     ]  # fmt: skip
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "lightning_cv", *args],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=500,
-    )  # fmt: skip
+    result = run_cli(args, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    first, second = (torch.load(tmp_path / "probe" / f"rank{rank}.pt") for rank in (0, 1))
+    first, second = (
+        torch.load(tmp_path / "probe" / f"rank{rank}.pt", weights_only=True) for rank in (0, 1)
+    )
     assert first["uses_batches"] and second["uses_batches"]
     shares = [set(record["samples"].tolist()) for record in (first, second)]
     assert len(shares[0]) == len(shares[1]) == 54_000 // 2  # 90% of 60,000 kept for training
