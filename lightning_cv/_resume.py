@@ -18,7 +18,8 @@ from lightning.pytorch.utilities import rank_zero_info
 
 __all__ = ["find_last_checkpoint", "resume_last_run"]
 
-VERSIONED_LOGGERS = ("CSVLogger", "TensorBoardLogger")  # save_dir/name/version_N
+# save_dir/name/version_N; RunCSVLogger is what a run's saved config.yaml names
+VERSIONED_LOGGERS = ("CSVLogger", "RunCSVLogger", "TensorBoardLogger")
 WANDB_LOGGER = "WandbLogger"  # save_dir/<project>/<run id>
 _VERSION = re.compile(r"version_(\d+)")
 

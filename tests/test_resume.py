@@ -314,6 +314,16 @@ def test_the_newest_last_checkpoint_wins(in_tmp):
     assert config.trainer.logger.init_args.version == 1
 
 
+def test_a_run_started_from_its_saved_config_resumes_too(in_tmp):
+    # a run folder's config.yaml names the CSV logger the CLI ran, RunCSVLogger
+    write_run(in_tmp / "runs" / "quickstart", "version_2", mtime=1000)
+    config = fit_config(
+        "lightning_cv._csv_logger.RunCSVLogger", save_dir="runs", name="quickstart", version=None
+    )
+    assert resume_last_run(config) == Path("runs/quickstart/version_2/checkpoints/last.ckpt")
+    assert config.trainer.logger.init_args.version == 2
+
+
 def test_a_named_version_and_a_logger_without_name(in_tmp):
     write_run(in_tmp / "runs", "baseline", mtime=1000)
     config = fit_config(CSV_LOGGER, save_dir="runs", name="", version=None)
