@@ -21,7 +21,6 @@ Run: ``python benchmarks/dataloading.py [--root ../shared/datasets] [--ops]``
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from collections.abc import Iterable
@@ -31,12 +30,12 @@ import kornia.augmentation as K
 import numpy as np
 import torch
 import torchvision.transforms.v2 as v2
+from _harness import DEFAULT_ROOT, interleaved, print_result, use_threads
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_cv.data import ImageDataModule, build_batch_transform
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
-DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
 class InMemory(ImageDataModule):
@@ -136,10 +135,9 @@ def compare(args: argparse.Namespace, preset: str) -> dict[str, float]:
         sides["torchvision"] = lambda: per_sample_batches(theirs, args.workers, args.batch_size)
     print(f"{preset}: {source}; {args.workers} worker(s) per sample, batch {args.batch_size}")
     rates: dict[str, list[float]] = {name: [] for name in sides}
-    for repeat in range(args.repeats):
-        for name in list(sides)[:: 1 if repeat % 2 == 0 else -1]:
-            rates[name].append(images_per_second(sides[name](), args.batches, args.batch_size))
-            print(f"repeat {repeat}: {preset:>6} {name:>14} {rates[name][-1]:9.0f} images/s")
+    for repeat, name in interleaved(list(sides), args.repeats):
+        rates[name].append(images_per_second(sides[name](), args.batches, args.batch_size))
+        print(f"repeat {repeat}: {preset:>6} {name:>14} {rates[name][-1]:9.0f} images/s")
     return {name: statistics.median(values) for name, values in rates.items()}
 
 
@@ -171,14 +169,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ops", action="store_true", help="also time each batch op")
     args = parser.parse_args()
-    torch.set_num_threads(1)  # one thread per process on every side
+    use_threads(1)  # one thread per process on every side
 
     cifar, digits = compare(args, "cifar"), compare(args, "digits")
     if args.ops:
         time_ops(args.batch_size)
     workers = max(args.workers, 1)
     summary = {
-        "benchmark": "dataloading",
         "workers": args.workers,
         "batch_size": args.batch_size,
         "batch_images_per_s": round(cifar["batch"]),
@@ -191,7 +188,7 @@ def main() -> None:
         "digits_ratio": round(digits["batch"] / digits["albumentations"], 3),
         "albumentations_vs_torchvision": round(cifar["albumentations"] / cifar["torchvision"], 3),
     }
-    print(json.dumps(summary))
+    print_result("dataloading", summary)
 
 
 if __name__ == "__main__":

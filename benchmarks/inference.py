@@ -27,7 +27,6 @@ is one JSON object.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import tempfile
@@ -38,6 +37,7 @@ from pathlib import Path
 
 import onnxruntime
 import torch
+from _harness import interleaved, print_result, use_threads
 from torch import nn
 
 from lightning_cv.models import create_model, list_models
@@ -138,7 +138,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    torch.set_num_threads(args.threads)
+    use_threads(args.threads)
     print(f"random weights, eval mode, {args.threads} thread(s); images/s, median of "
           f"{args.repeats} repeats of >= {args.seconds} s")  # fmt: skip
     header = "".join(f"{runtime:>13}" for runtime in RUNTIMES)
@@ -158,11 +158,9 @@ def main() -> None:
                     got = runners[runtime](images)
                     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
                 rates = {runtime: [] for runtime in RUNTIMES}
-                for repeat in range(args.repeats):
-                    order = RUNTIMES if repeat % 2 == 0 else RUNTIMES[::-1]
-                    for runtime in order:
-                        rate = images_per_second(runners[runtime], images, args.seconds)
-                        rates[runtime].append(rate)
+                for _, runtime in interleaved(RUNTIMES, args.repeats):
+                    rate = images_per_second(runners[runtime], images, args.seconds)
+                    rates[runtime].append(rate)
                 row = {"model": name, "input": "x".join(map(str, shape)), "batch": batch}
                 row |= {runtime: round(statistics.median(rates[runtime]), 1) for runtime in rates}
                 row["torchscript_ratio"] = round(row["torchscript"] / row["eager"], 3)
@@ -177,8 +175,7 @@ def main() -> None:
     ratio = geometric_mean([row["onnxruntime_ratio"] for row in rows])
     print(f"geometric mean speed-up over eager: TorchScript {torchscript_ratio:.2f}x, "
           f"ONNX Runtime {ratio:.2f}x")  # fmt: skip
-    result = {
-        "benchmark": "inference",
+    figures = {
         "models": args.models,
         "batch_sizes": args.batch_sizes,
         "rows": rows,
@@ -189,7 +186,7 @@ def main() -> None:
         "onnxruntime": onnxruntime.__version__,
         "device": "cpu",
     }
-    print(json.dumps(result))
+    print_result("inference", figures)
 
 
 if __name__ == "__main__":

@@ -38,15 +38,13 @@ Target ratio >= 0.95 (aim 0.97). The last line is one JSON object.
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import statistics
 import time
-import warnings
 
 import lightning.pytorch as L
 import torch
 import torch.nn.functional as F
+from _harness import interleaved, print_result, quiet_lightning, quiet_trainer, use_threads
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -116,18 +114,7 @@ def run_lightning(loader: DataLoader, clock=time.perf_counter) -> tuple[float, n
 def fit(model: L.LightningModule, loader: DataLoader, clock) -> tuple[float, nn.Module]:
     """Seconds to build a Trainer and fit ``model`` for one epoch, and the trained backbone."""
     start = clock()
-    trainer = L.Trainer(
-        max_epochs=1,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-    )
-    trainer.fit(model, train_dataloaders=loader)
+    quiet_trainer(max_epochs=1).fit(model, train_dataloaders=loader)
     return clock() - start, model.backbone
 
 
@@ -139,11 +126,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--clock", choices=CLOCKS, default="wall", help="cpu: process time")
     args = parser.parse_args()
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # "GPU available: ..."
-    warnings.filterwarnings(
-        "ignore", ".*(does not have many workers|no `val_dataloader`|LeafSpec).*"
-    )
-    torch.set_num_threads(args.threads)
+    quiet_lightning()
+    use_threads(args.threads)
     images = args.batches * args.batch_size
     print(f"lenet5, {args.batches} steps x batch {args.batch_size}, torch threads {args.threads}")
 
@@ -156,12 +140,13 @@ def main() -> None:
     sides = {"plain": run_plain, "ours": run_ours, "lightning": run_lightning}
     rates = {name: [] for name in sides}
     print(f"{'repeat':>6} {'plain img/s':>12} {'ours img/s':>12} {'lightning':>10} {'ratio':>6}")
-    for repeat in range(args.repeats):
-        names = list(sides)
-        for name in names[repeat % 3 :] + names[: repeat % 3]:  # who goes first rotates
-            rates[name].append(images / sides[name](loader, CLOCKS[args.clock])[0])
-        plain, ours, lightning = (rates[name][-1] for name in sides)
-        print(f"{repeat:>6} {plain:>12.0f} {ours:>12.0f} {lightning:>10.0f} {ours / plain:>6.3f}")
+    for repeat, name in interleaved(list(sides), args.repeats):
+        rates[name].append(images / sides[name](loader, CLOCKS[args.clock])[0])
+        if all(len(values) == repeat + 1 for values in rates.values()):
+            plain, ours, lightning = (rates[side][-1] for side in sides)
+            print(
+                f"{repeat:>6} {plain:>12.0f} {ours:>12.0f} {lightning:>10.0f} {ours / plain:>6.3f}"
+            )
     medians = {name: statistics.median(values) for name, values in rates.items()}
 
     def paired(top: str, bottom: str) -> float:
@@ -178,8 +163,7 @@ def main() -> None:
         f"{'best':>6} {best['plain']:>12.0f} {best['ours']:>12.0f} {best['lightning']:>10.0f} "
         f"{best['ours'] / best['plain']:>6.3f}"
     )
-    result = {
-        "benchmark": "overhead",
+    figures = {
         "model": "lenet5",
         "batch_size": args.batch_size,
         "steps": args.batches,
@@ -196,7 +180,7 @@ def main() -> None:
         "device": "cpu",
         "clock": args.clock,
     }
-    print(json.dumps(result))
+    print_result("overhead", figures)
 
 
 if __name__ == "__main__":

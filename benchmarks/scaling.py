@@ -1,14 +1,14 @@
 """Scaling: training images/s and time per epoch as the MNIST training set doubles, 1/8 to all.
 
 The recipe ``recipes/mnist_lenet5_fast.yaml`` (LeNet-5, SGD Nesterov, one-cycle per step,
-batch 128, eval transform, the batch pipeline) trains under the Trainer for ``--epochs`` epochs
-on random subsets of all 60,000 MNIST training images (the recipe's data module with
-``val_fraction=0``): 7,500,
-15,000, 30,000 and 60,000 images, each subset the first N of one seeded permutation. The epoch
-is timed from Lightning's ``on_train_epoch_start`` to ``on_train_epoch_end`` (the Trainer's
-start-up, a fixed cost, is timed apart as ``fit`` seconds). Repeats alternate the order of the
-sizes so drift hits all of them; the median is kept. One torch thread by default: the cost per
-image, not how the shared machine's two cores are split.
+batch 128, eval transform, the batch pipeline), built as ``lightning-cv`` builds it with
+``--data.val_fraction 0``, trains a copy of its model under the Trainer for ``--epochs``
+epochs on random subsets of all 60,000 MNIST training images: 7,500, 15,000, 30,000 and
+60,000 images, each subset the first N of one seeded permutation. The epoch is timed from
+Lightning's ``on_train_epoch_start`` to ``on_train_epoch_end`` (the Trainer's start-up, a
+fixed cost, is timed apart as ``fit`` seconds). Repeats rotate which size goes first so drift
+hits all of them; the median is kept. One torch thread by default: the cost per image, not
+how the shared machine's two cores are split.
 
 The cost must grow linearly with the data: images/s stays flat and the log-log slope of epoch
 seconds against images is 1. ``ratio`` = images/s on all the data / images/s on the smallest
@@ -21,23 +21,23 @@ one JSON object.
 from __future__ import annotations
 
 import argparse
-import json
+import copy
 import statistics
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import lightning.pytorch as L
 import numpy as np
-import torch
-from time_to_accuracy import (
-    DEFAULT_RECIPE,
+from _harness import (
     DEFAULT_ROOT,
-    Recipe,
-    load_recipe,
-    make_trainer,
+    from_recipe,
+    interleaved,
+    print_result,
     quiet_lightning,
+    quiet_trainer,
+    use_threads,
 )
+from time_to_accuracy import DEFAULT_RECIPE
 
 from lightning_cv import ImageClassifier
 from lightning_cv.data import ImageDataModule
@@ -88,15 +88,14 @@ class _EpochTimer(L.Callback):
 
 
 def train_epochs(
-    recipe: Recipe, data: ImageDataModule, indices: np.ndarray, epochs: int
+    model: ImageClassifier, data: ImageDataModule, indices: np.ndarray, epochs: int
 ) -> tuple[float, float]:
-    """Seconds of the last training epoch on the samples ``indices``, and of the whole ``fit``."""
+    """Seconds of the last training epoch of a copy of ``model`` on the samples ``indices``,
+    and of the whole ``fit``."""
     data.train_set.indices = indices
-    torch.manual_seed(recipe.seed)
-    model = ImageClassifier(**recipe.model, **recipe.shape)
     timer = _EpochTimer()
     start = time.perf_counter()
-    make_trainer(epochs, [timer]).fit(model, datamodule=data)
+    quiet_trainer(epochs, [timer]).fit(copy.deepcopy(model), datamodule=data)
     return timer.seconds[-1], time.perf_counter() - start
 
 
@@ -113,29 +112,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main() -> None:
-    args = parse_args()
-    quiet_lightning()
-    torch.set_num_threads(args.threads)
-    recipe = load_recipe(args.recipe)
-    recipe = replace(recipe, data_kwargs={**recipe.data_kwargs, "val_fraction": 0.0})
-    data = recipe.data(args.root)
+def measure(args: argparse.Namespace) -> tuple[list[dict], str, int]:
+    """Per subset size its median epoch seconds, images/s and fit seconds; the model's name
+    and the batch size."""
+    cli = from_recipe(args.recipe, args.root, "--data.val_fraction", "0")
+    model, data = cli.model, cli.datamodule
     data.setup("fit")
-    order = np.random.default_rng(recipe.seed).permutation(data.train_set.indices)[: args.limit]
+    seed = cli.config["seed_everything"]
+    order = np.random.default_rng(seed).permutation(data.train_set.indices)[: args.limit]
     sizes = subset_sizes(len(order), args.doublings)
     print(
-        f"{args.recipe.name}: {recipe.model['backbone']}, batch {data.batch_size}, "
+        f"{args.recipe.name}: {model.hparams.backbone}, batch {data.batch_size}, "
         f"{args.epochs} epoch(s) per fit, torch threads {args.threads}, sizes {sizes}"
     )
-    train_epochs(recipe, data, order[: data.batch_size], 1)  # warm-up, not counted
+    train_epochs(model, data, order[: data.batch_size], 1)  # warm-up, not counted
     epoch_seconds = {n: [] for n in sizes}
     fit_seconds = {n: [] for n in sizes}
-    for repeat in range(args.repeats):
-        for n in sizes[:: 1 if repeat % 2 == 0 else -1]:
-            epoch, fit = train_epochs(recipe, data, order[:n], args.epochs)
-            epoch_seconds[n].append(epoch)
-            fit_seconds[n].append(fit)
-            print(f"repeat {repeat}: {n:>6} images, epoch {epoch:6.2f} s, fit {fit:6.2f} s")
+    for repeat, n in interleaved(sizes, args.repeats):
+        epoch, fit = train_epochs(model, data, order[:n], args.epochs)
+        epoch_seconds[n].append(epoch)
+        fit_seconds[n].append(fit)
+        print(f"repeat {repeat}: {n:>6} images, epoch {epoch:6.2f} s, fit {fit:6.2f} s")
     rows = []
     print(f"{'images':>7} {'epoch s':>8} {'images/s':>9} {'fit s':>7}")
     for n in sizes:
@@ -145,6 +142,15 @@ def main() -> None:
         row |= {"fit_seconds": round(statistics.median(fit_seconds[n]), 3)}
         rows.append(row)
         print(f"{n:>7} {seconds:>8.2f} {row['images_per_s']:>9.0f} {row['fit_seconds']:>7.2f}")
+    return rows, model.hparams.backbone, data.batch_size
+
+
+def main() -> None:
+    args = parse_args()
+    quiet_lightning()
+    use_threads(args.threads)
+    rows, backbone, batch_size = measure(args)
+    sizes = [row["images"] for row in rows]
     slope = loglog_slope(sizes, [row["epoch_seconds"] for row in rows])
     ratio = rows[-1]["images_per_s"] / rows[0]["images_per_s"]
     growth = rows[-1]["epoch_seconds"] / rows[0]["epoch_seconds"]
@@ -153,11 +159,10 @@ def main() -> None:
         f"{sizes[-1] // sizes[0]}x the images: epoch time x{growth:.2f}, log-log slope "
         f"{slope:.3f} (1 is linear), images/s all / smallest {ratio:.3f}: the cost grows {verdict}"
     )
-    result = {
-        "benchmark": "scaling",
+    figures = {
         "recipe": f"recipes/{args.recipe.name}",
-        "model": recipe.model["backbone"],
-        "batch_size": data.batch_size,
+        "model": backbone,
+        "batch_size": batch_size,
         "rows": rows,
         "epoch_time_growth": round(growth, 3),
         "loglog_slope": round(slope, 4),
@@ -168,7 +173,7 @@ def main() -> None:
         "torch_threads": args.threads,
         "device": "cpu",
     }
-    print(json.dumps(result))
+    print_result("scaling", figures)
 
 
 if __name__ == "__main__":

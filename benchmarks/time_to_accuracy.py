@@ -4,15 +4,18 @@ user writes by hand.
 Both sides train what the recipe states (default ``recipes/mnist_lenet5_fast.yaml``: LeNet-5,
 SGD with Nesterov momentum, one-cycle schedule stepped every batch, label smoothing 0.1,
 batch 128) from the recipe's seed, on the 54,000 training images of the recipe's
-``MNISTDataModule``.
+``MNISTDataModule``. Model and data module are built as ``lightning-cv fit --config RECIPE``
+builds them (``LightningCVCLI(args=[...], run=False)``); the plain side reads its options from
+that model's hyperparameters and refuses any it does not implement.
 
 - plain: the training images as one normalised float tensor in memory; each epoch one
   ``torch.randperm`` order (drawn from seed + epoch) cut into batches; per batch
   ``zero_grad``, ``cross_entropy`` (with the recipe's label smoothing), ``backward``, ``step``
   and schedule ``step``. No DataLoader, no Trainer.
-- lightning_cv: ``Trainer.fit(ImageClassifier(...), datamodule=data)``: the product's data
-  path (the batch pipeline: uint8 batches by one index each, converted and normalised per
-  batch after transfer) and its per-step work (loss check, running training metrics).
+- lightning_cv: ``Trainer.fit(model, datamodule=data)`` on a copy of the CLI's untrained
+  model: the product's data path (the batch pipeline: uint8 batches by one index each,
+  converted and normalised per batch after transfer) and its per-step work (loss check,
+  running training metrics).
   Logger, progress bar, checkpointing and the validation loop are off.
 
 A warm-up of two batches checks that both sides end with the same weights (same batches, same
@@ -36,13 +39,10 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when torch loads OpenMP
 
 import argparse
-import importlib
-import json
-import logging
+import copy
 import math
 import statistics
 import time
-import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -50,7 +50,16 @@ import lightning.pytorch as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
+from _harness import (
+    DEFAULT_ROOT,
+    REPO,
+    from_recipe,
+    interleaved,
+    print_result,
+    quiet_lightning,
+    quiet_trainer,
+    use_threads,
+)
 from torch import nn
 
 from lightning_cv import ImageClassifier, create_model
@@ -59,65 +68,62 @@ from lightning_cv.data.batches import to_image_tensor
 from lightning_cv.errors import ConfigError
 
 __all__ = [
-    "Recipe",
     "Run",
-    "load_recipe",
-    "make_trainer",
+    "Setup",
+    "build",
+    "check_plain_data",
     "normalised",
     "parse_args",
     "plain_sgd_options",
-    "quiet_lightning",
     "summarize",
     "time_ratio",
     "top1_accuracy",
 ]
 
 Tensors = tuple[torch.Tensor, torch.Tensor]
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RECIPE = REPO / "recipes" / "mnist_lenet5_fast.yaml"
-DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-# the model options the plain loop implements; any other option in the recipe is refused
-PLAIN_OPTIONS = {
-    "backbone": None,
+# ImageClassifier options the plain loop implements with these values only
+PLAIN_FIXED = {
+    "loss": "cross_entropy",
     "optimizer": "sgd",
-    "lr": None,
-    "weight_decay": None,
-    "optimizer_kwargs": None,
+    "decay_biases": True,
     "scheduler": "onecycle",
+    "scheduler_kwargs": None,
+    "warmup_steps": 0,
     "scheduler_interval": "step",
-    "loss_kwargs": None,  # label_smoothing only: F.cross_entropy's own option
+    "l1_strength": 0.0,
+    "l2_strength": 0.0,
+    "lr_reference_batch_size": None,
+    "backbone_kwargs": None,
 }
+# the options it takes as they are: the architecture, SGD's and the loss's own arguments
+PLAIN_FREE = ("backbone", "num_classes", "in_channels", "image_size", "class_names", "lr")
+PLAIN_FREE += ("weight_decay", "optimizer_kwargs", "loss_kwargs")
 # the data options the plain loop implements: no augmentation, every batch kept
 PLAIN_DATA = {"train_transform": "eval", "drop_last": False, "shuffle": True}
 
 
 @dataclass(frozen=True)
-class Recipe:
-    """What a recipe YAML states for this benchmark.
+class Setup:
+    """What the recipe builds through ``lightning-cv``, for both sides.
 
     Attributes:
-        model: ``ImageClassifier`` keyword arguments (the recipe's ``model`` section).
-        data_class: the data module class named by ``data.class_path``.
-        data_kwargs: its ``init_args``.
+        model: the recipe's ``ImageClassifier``, untrained, seeded by ``seed_everything``;
+            each run trains a copy.
+        data: the recipe's data module.
         max_epochs: ``trainer.max_epochs``: the length of the schedule.
         seed: ``seed_everything``.
     """
 
-    model: dict
-    data_class: type[ImageDataModule]
-    data_kwargs: dict
+    model: ImageClassifier
+    data: ImageDataModule
     max_epochs: int
     seed: int
 
-    def data(self, root: Path) -> ImageDataModule:
-        """The recipe's data module reading from ``root``."""
-        return self.data_class(**{**self.data_kwargs, "root": root})
-
     @property
-    def shape(self) -> dict:
-        """``num_classes``, ``in_channels`` and ``image_size`` of the data (the CLI links them)."""
-        names = ("num_classes", "in_channels", "image_size")
-        return {name: getattr(self.data_class, name) for name in names}
+    def hparams(self) -> dict:
+        """The model's hyperparameters: the recipe's options with ImageClassifier's defaults."""
+        return dict(self.model.hparams)
 
 
 @dataclass
@@ -158,44 +164,31 @@ class Run:
         return self.train_seconds if self.reached else None
 
 
-def load_recipe(path: Path) -> Recipe:
-    """Read a recipe YAML's model, data module, ``trainer.max_epochs`` and seed.
+def build(recipe: Path, root: Path, max_epochs: int | None = None) -> Setup:
+    """The recipe's model and data module as ``lightning-cv fit --config recipe`` builds them.
 
     Args:
-        path: the recipe, e.g. ``recipes/mnist_lenet5.yaml``.
+        recipe: the recipe YAML.
+        root: the data sets' folder.
+        max_epochs: instead of the recipe's ``trainer.max_epochs``.
 
     Returns:
-        The :class:`Recipe`.
-
-    Raises:
-        ConfigError: the recipe lacks ``model``, ``data.class_path`` or ``trainer.max_epochs``.
-
-    Example:
-        >>> load_recipe(Path("recipes/mnist_lenet5.yaml")).max_epochs  # doctest: +SKIP
-        8
+        The :class:`Setup`.
     """
-    config = yaml.safe_load(Path(path).read_text())
-    try:
-        model, data, max_epochs = config["model"], config["data"], config["trainer"]["max_epochs"]
-        module, _, name = data["class_path"].rpartition(".")
-    except (KeyError, TypeError) as error:
-        raise ConfigError(
-            f"recipe {str(path)!r} lacks {error}; expected model, data.class_path and "
-            "trainer.max_epochs"
-        ) from None
-    data_class = getattr(importlib.import_module(module), name)
-    seed = config.get("seed_everything", 0)
-    return Recipe(dict(model), data_class, dict(data.get("init_args", {})), max_epochs, seed)
+    options = [] if max_epochs is None else ["--trainer.max_epochs", str(max_epochs)]
+    cli = from_recipe(recipe, root, *options)
+    seed = cli.config["seed_everything"]
+    return Setup(cli.model, cli.datamodule, cli.trainer.max_epochs, seed)
 
 
-def plain_sgd_options(model: dict) -> dict:
-    """``torch.optim.SGD`` keyword arguments for the plain loop, from the recipe's model section.
+def plain_sgd_options(hparams: dict) -> dict:
+    """``torch.optim.SGD`` keyword arguments for the plain loop, from the model's hparams.
 
     The plain loop implements SGD with a one-cycle schedule stepped every batch and the
     cross-entropy loss; a recipe that asks for anything else cannot be compared with it.
 
     Args:
-        model: the recipe's ``model`` section.
+        hparams: ``ImageClassifier``'s hyperparameters (:attr:`Setup.hparams`).
 
     Returns:
         ``lr``, ``weight_decay`` and the ``optimizer_kwargs``.
@@ -204,34 +197,29 @@ def plain_sgd_options(model: dict) -> dict:
         ConfigError: an option the plain loop does not implement, or another value of one.
 
     Example:
-        >>> plain_sgd_options({"backbone": "lenet5", "optimizer": "sgd", "lr": 0.1,
-        ...     "scheduler": "onecycle", "scheduler_interval": "step"})
+        >>> plain_sgd_options({**PLAIN_FIXED, "backbone": "lenet5", "lr": 0.1,
+        ...     "weight_decay": 0.0})
         {'lr': 0.1, 'weight_decay': 0.0}
     """
-    for key, value in model.items():
-        if key not in PLAIN_OPTIONS:
+    for key, value in hparams.items():
+        if key not in PLAIN_FIXED and key not in PLAIN_FREE:
             raise ConfigError(
                 f"the plain loop does not implement model option {key!r}; "
-                f"expected some of {sorted(PLAIN_OPTIONS)}"
+                f"expected some of {sorted([*PLAIN_FIXED, *PLAIN_FREE])}"
             )
-        expected = PLAIN_OPTIONS[key]
-        if expected is not None and value != expected:
+        if key in PLAIN_FIXED and value != PLAIN_FIXED[key]:
             raise ConfigError(
-                f"the plain loop implements {key}={expected!r}, the recipe has {key}={value!r}"
+                f"the plain loop implements {key}={PLAIN_FIXED[key]!r}, the recipe has "
+                f"{key}={value!r}"
             )
-    unknown = set(model.get("loss_kwargs") or {}) - {"label_smoothing"}
+    unknown = set(hparams.get("loss_kwargs") or {}) - {"label_smoothing"}
     if unknown:
         raise ConfigError(
             f"the plain loop implements loss_kwargs label_smoothing only, the recipe has "
             f"{sorted(unknown)}"
         )
-    for key in ("optimizer", "scheduler", "scheduler_interval"):
-        if key not in model:
-            raise ConfigError(
-                f"the plain loop implements {key}={PLAIN_OPTIONS[key]!r}, the recipe sets no {key}"
-            )
-    options = {"lr": model.get("lr", 1e-3), "weight_decay": model.get("weight_decay", 0.0)}
-    return {**options, **(model.get("optimizer_kwargs") or {})}
+    options = {"lr": hparams["lr"], "weight_decay": hparams["weight_decay"]}
+    return {**options, **(hparams.get("optimizer_kwargs") or {})}
 
 
 def time_ratio(plain_seconds: float | None, ours_seconds: float | None) -> float | None:
@@ -278,22 +266,24 @@ def top1_accuracy(model: nn.Module, test: Tensors, batch_size: int = 1000) -> fl
     return correct / len(labels)
 
 
-def train_plain(recipe: Recipe, train: Tensors, test: Tensors, target: float) -> Run:
-    """Train with a hand-written loop until ``target`` test accuracy or ``recipe.max_epochs``."""
-    options = plain_sgd_options(recipe.model)
-    loss_options = recipe.model.get("loss_kwargs") or {}
-    batch_size = recipe.data_kwargs["batch_size"]
+def train_plain(setup: Setup, train: Tensors, test: Tensors, target: float) -> Run:
+    """Train with a hand-written loop until ``target`` test accuracy or ``setup.max_epochs``."""
+    hparams = setup.hparams
+    options = plain_sgd_options(hparams)
+    loss_options = hparams["loss_kwargs"] or {}
+    batch_size = setup.data.batch_size
     images, labels = train
     run = Run(target)
     start = time.perf_counter()
-    torch.manual_seed(recipe.seed)
-    model = create_model(recipe.model["backbone"], **recipe.shape)
+    torch.manual_seed(setup.seed)
+    shape = {name: hparams[name] for name in ("num_classes", "in_channels", "image_size")}
+    model = create_model(hparams["backbone"], **shape)
     optimizer = torch.optim.SGD(model.parameters(), **options)
-    steps = recipe.max_epochs * math.ceil(len(labels) / batch_size)
+    steps = setup.max_epochs * math.ceil(len(labels) / batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, options["lr"], total_steps=steps)
-    for epoch in range(recipe.max_epochs):
+    for epoch in range(setup.max_epochs):
         model.train()
-        generator = torch.Generator().manual_seed(recipe.seed + epoch)
+        generator = torch.Generator().manual_seed(setup.seed + epoch)
         for batch in torch.randperm(len(labels), generator=generator).split(batch_size):
             optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(images[batch]), labels[batch], **loss_options)
@@ -308,22 +298,6 @@ def train_plain(recipe: Recipe, train: Tensors, test: Tensors, target: float) ->
     run.train_seconds = time.perf_counter() - start - run.eval_seconds
     run.model = model
     return run
-
-
-def make_trainer(max_epochs: int, callbacks: list[L.Callback]) -> L.Trainer:
-    """A one-CPU Trainer without logger, progress bar, checkpoints, summary or validation."""
-    return L.Trainer(
-        max_epochs=max_epochs,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        callbacks=callbacks,
-    )
 
 
 class _TestEachEpoch(L.Callback):
@@ -341,14 +315,13 @@ class _TestEachEpoch(L.Callback):
         trainer.should_stop = self.run.reached
 
 
-def train_ours(recipe: Recipe, data: ImageDataModule, test: Tensors, target: float) -> Run:
-    """Train ``ImageClassifier`` on the data module under the Trainer until ``target``."""
+def train_ours(setup: Setup, test: Tensors, target: float) -> Run:
+    """Train a copy of the recipe's ``ImageClassifier`` under the Trainer until ``target``."""
     run = Run(target)
     start = time.perf_counter()
-    torch.manual_seed(recipe.seed)
-    model = ImageClassifier(**recipe.model, **recipe.shape)
-    trainer = make_trainer(recipe.max_epochs, [_TestEachEpoch(run, test, start)])
-    trainer.fit(model, datamodule=data)
+    model = copy.deepcopy(setup.model)
+    trainer = quiet_trainer(setup.max_epochs, [_TestEachEpoch(run, test, start)])
+    trainer.fit(model, datamodule=setup.data)
     run.train_seconds = time.perf_counter() - start - run.eval_seconds
     run.model = model.backbone
     return run
@@ -358,14 +331,6 @@ def _evaluate(run: Run, model: nn.Module, test: Tensors) -> None:
     start = time.perf_counter()
     run.accuracies.append(top1_accuracy(model, test))
     run.eval_seconds += time.perf_counter() - start
-
-
-def quiet_lightning() -> None:
-    """Silence Lightning's start-up lines and the warnings a benchmark expects."""
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # "GPU available: ..."
-    warnings.filterwarnings(
-        "ignore", ".*(does not have many workers|no `val_dataloader`|LeafSpec|val_dataloader).*"
-    )
 
 
 def summarize(runs: dict[str, list[Run]]) -> dict[str, dict]:
@@ -414,43 +379,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def check_plain_data(recipe: Recipe) -> None:
-    """Refuse a recipe whose data options the plain loop does not implement, naming it."""
+def check_plain_data(data: ImageDataModule) -> None:
+    """Refuse a data module whose options the plain loop does not implement, naming it."""
     for key, expected in PLAIN_DATA.items():
-        value = recipe.data_kwargs.get(key, expected)
+        value = getattr(data, key)
         if value != expected:
             raise ConfigError(
                 f"the plain loop implements data {key}={expected!r}, the recipe has {value!r}"
             )
 
 
-def prepare(recipe: Recipe, args: argparse.Namespace) -> tuple[ImageDataModule, Tensors, Tensors]:
-    """The recipe's data module (batch path, maybe cut to ``--train-limit``) and the plain
-    side's training and test tensors."""
-    check_plain_data(recipe)
-    data = recipe.data(args.root)
+def prepare(setup: Setup, args: argparse.Namespace) -> tuple[Tensors, Tensors]:
+    """Set up the data module (maybe cut to ``--train-limit``); the plain side's training and
+    test tensors."""
+    data = setup.data
+    check_plain_data(data)
     data.setup("fit")
     data.setup("test")
+    if not data.uses_batches:  # decided in setup
+        raise ConfigError(f"{type(data).__name__} does not use the batch pipeline")
     if args.train_limit is not None:
         data.train_set.indices = data.train_set.indices[: args.train_limit]
-    if not data.uses_batches:
-        raise ConfigError(f"{type(data).__name__} does not use the batch pipeline")
-    return (
-        data,
-        normalised(data, data.train_set, None),
-        normalised(data, data.test_set, args.test_limit),
-    )
+    return normalised(data, data.train_set, None), normalised(data, data.test_set, args.test_limit)
 
 
-def warm_up(recipe: Recipe, data: ImageDataModule, train: Tensors, test: Tensors) -> None:
+def warm_up(setup: Setup, train: Tensors, test: Tensors) -> None:
     """One epoch of two batches per side, not counted: both must end with the same weights."""
-    short = replace(recipe, max_epochs=1)
+    short = replace(setup, max_epochs=1)
+    data = setup.data
     indices = data.train_set.indices
     data.train_set.indices = indices[: 2 * data.batch_size]
     plain_train = (train[0][: 2 * data.batch_size], train[1][: 2 * data.batch_size])
-    L.seed_everything(recipe.seed, verbose=False)
+    L.seed_everything(setup.seed, verbose=False)
     plain = train_plain(short, plain_train, test, 2.0)
-    ours = train_ours(short, data, test, 2.0)
+    ours = train_ours(short, test, 2.0)
     data.train_set.indices = indices
     torch.testing.assert_close(plain.model.state_dict(), ours.model.state_dict())
 
@@ -458,40 +420,36 @@ def warm_up(recipe: Recipe, data: ImageDataModule, train: Tensors, test: Tensors
 def main() -> None:
     args = parse_args()
     quiet_lightning()
-    torch.set_num_threads(args.threads)
-    recipe = load_recipe(args.recipe)
-    recipe = replace(recipe, max_epochs=args.max_epochs or recipe.max_epochs)
-    L.seed_everything(recipe.seed, verbose=False)  # PL_GLOBAL_SEED: the batch path's order
-    data, train, test = prepare(recipe, args)
+    use_threads(args.threads)
+    setup = build(args.recipe, args.root, args.max_epochs)
+    L.seed_everything(setup.seed, verbose=False)  # PL_GLOBAL_SEED: the batch path's order
+    train, test = prepare(setup, args)
     print(
-        f"{args.recipe.name}: {recipe.model['backbone']}, batch {data.batch_size}, "
+        f"{args.recipe.name}: {setup.hparams['backbone']}, batch {setup.data.batch_size}, "
         f"{len(train[1])} training and {len(test[1])} test images, target "
-        f"{args.target:.1%}, at most {recipe.max_epochs} epochs, torch threads {args.threads}"
+        f"{args.target:.1%}, at most {setup.max_epochs} epochs, torch threads {args.threads}"
     )
-    warm_up(recipe, data, train, test)
+    warm_up(setup, train, test)
 
     sides = {
-        "plain": lambda: train_plain(recipe, train, test, args.target),
-        "lightning_cv": lambda: train_ours(recipe, data, test, args.target),
+        "plain": lambda: train_plain(setup, train, test, args.target),
+        "lightning_cv": lambda: train_ours(setup, test, args.target),
     }
     runs: dict[str, list[Run]] = {name: [] for name in sides}
     print(f"{'repeat':>6} {'side':>12} {'epoch':>5} {'test acc':>8} {'train s':>8} {'eval s':>7}")
-    for repeat in range(args.repeats):
-        for name in list(sides)[:: 1 if repeat % 2 == 0 else -1]:
-            run = sides[name]()
-            runs[name].append(run)
-            epochs = zip(run.accuracies, run.epoch_seconds, strict=True)
-            for epoch, (acc, seconds) in enumerate(epochs, 1):
-                print(f"{repeat:>6} {name:>12} {epoch:>5} {acc:>8.2%} {seconds:>8.1f}")
-            print(f"{repeat:>6} {name:>12} {'total':>5} {'':>8} {run.train_seconds:>8.1f} "
-                  f"{run.eval_seconds:>7.1f}  {run.images_per_second:,.0f} images/s")  # fmt: skip
-    print(json.dumps(report(args, recipe, data, runs)))
+    for repeat, name in interleaved(list(sides), args.repeats):
+        run = sides[name]()
+        runs[name].append(run)
+        epochs = zip(run.accuracies, run.epoch_seconds, strict=True)
+        for epoch, (acc, seconds) in enumerate(epochs, 1):
+            print(f"{repeat:>6} {name:>12} {epoch:>5} {acc:>8.2%} {seconds:>8.1f}")
+        print(f"{repeat:>6} {name:>12} {'total':>5} {'':>8} {run.train_seconds:>8.1f} "
+              f"{run.eval_seconds:>7.1f}  {run.images_per_second:,.0f} images/s")  # fmt: skip
+    print_result("time_to_accuracy", report(args, setup, runs))
 
 
-def report(
-    args: argparse.Namespace, recipe: Recipe, data: ImageDataModule, runs: dict[str, list[Run]]
-) -> dict:
-    """Print each side's figures; return the JSON result."""
+def report(args: argparse.Namespace, setup: Setup, runs: dict[str, list[Run]]) -> dict:
+    """Print each side's figures; return the JSON result's figures."""
     summary = summarize(runs)
     for name, figures in summary.items():
         seconds = figures["seconds"]
@@ -502,16 +460,16 @@ def report(
     throughput = summary["lightning_cv"]["images_per_s"] / summary["plain"]["images_per_s"]
     print("seconds plain / ours: " + ("none (a side missed)" if ratio is None else f"{ratio:.3f}"))
     print(f"images/s ours / plain: {throughput:.3f}")
+    data = setup.data
     result = {
-        "benchmark": "time_to_accuracy",
         "recipe": f"recipes/{args.recipe.name}",
-        "model": recipe.model["backbone"],
+        "model": setup.hparams["backbone"],
         "batch_size": data.batch_size,
         "pipeline": "batch",
         "train_images": len(data.train_set),
         "test_images": args.test_limit or len(data.test_set),
         "target_accuracy": args.target,
-        "max_epochs": recipe.max_epochs,
+        "max_epochs": setup.max_epochs,
     }
     for name, figures in summary.items():
         seconds = figures["seconds"]

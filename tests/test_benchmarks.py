@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 from unittest import mock
 
@@ -20,6 +19,7 @@ from torch import nn
 from lightning_cv.data import DigitsDataModule, MNISTDataModule
 from lightning_cv.data.batches import to_image_tensor
 from lightning_cv.errors import ConfigError
+from lightning_cv.models import list_models
 from tests.conftest import REPO
 from tests.fakes import write_idx_dataset
 
@@ -36,11 +36,36 @@ def _import(name: str):
         sys.path.remove(str(BENCHMARKS))
 
 
+harness = _import("_harness")
 run_all = _import("run_all")
 time_to_accuracy = _import("time_to_accuracy")
 scaling = _import("scaling")
 inference = _import("inference")
 SCRIPTS = {"time_to_accuracy": time_to_accuracy, "scaling": scaling, "inference": inference}
+
+
+# the shared harness
+
+
+def test_interleaved_runs_every_side_once_per_repeat_and_rotates_who_goes_first():
+    assert list(harness.interleaved(["plain", "ours"], 3)) == [
+        (0, "plain"), (0, "ours"), (1, "ours"), (1, "plain"), (2, "plain"), (2, "ours"),
+    ]  # fmt: skip
+    order = [name for _, name in harness.interleaved(["a", "b", "c"], 3)]
+    assert order == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+
+
+def test_print_result_prints_one_json_line_that_run_all_reads(capsys):
+    result = harness.print_result("overhead", {"ratio": 0.97})
+    assert result == {"benchmark": "overhead", "ratio": 0.97}
+    assert run_all.last_json(capsys.readouterr().out) == result
+
+
+def test_the_quiet_trainer_logs_checkpoints_and_validates_nothing():
+    trainer = harness.quiet_trainer(3)
+    assert (trainer.max_epochs, trainer.logger, trainer.checkpoint_callback) == (3, None, None)
+    assert (trainer.limit_val_batches, trainer.num_sanity_val_steps) == (0, 0)
+    assert trainer.progress_bar_callback is None
 
 
 # run_all: targets, JSON lines, the results file
@@ -70,7 +95,7 @@ def test_script_defaults_are_the_documented_full_runs():
     assert tta.root == REPO.parent / "shared" / "datasets"
     assert tta.recipe == REPO / "recipes" / "mnist_lenet5_fast.yaml"
     infer = inference.parse_args([])
-    assert infer.models == ["alexnet", "lenet5", "linear", "mlp"]
+    assert infer.models == list_models()
     assert (infer.batch_sizes, infer.threads) == ([1, 256], 1)
     scale = scaling.parse_args([])
     assert (scale.doublings, scale.limit, scale.epochs, scale.threads) == (3, None, 1, 1)
@@ -217,58 +242,62 @@ def test_machine_info_names_cpu_cores_memory_gpu_and_versions():
 # time_to_accuracy: the recipe, the plain loop's options, the data order, the figures
 
 
-def test_load_recipe_reads_the_lenet5_recipe():
-    recipe = time_to_accuracy.load_recipe(REPO / "recipes" / "mnist_lenet5.yaml")
-    assert (recipe.max_epochs, recipe.seed, recipe.data_class) == (8, 0, MNISTDataModule)
-    assert recipe.data_kwargs["batch_size"] == 128
-    assert recipe.data_kwargs["train_transform"] == "eval"
-    assert recipe.shape == {"num_classes": 10, "in_channels": 1, "image_size": 28}
-    assert time_to_accuracy.plain_sgd_options(recipe.model) == {
+def test_build_makes_the_recipes_model_and_data_through_the_cli(tmp_path):
+    setup = time_to_accuracy.build(REPO / "recipes" / "mnist_lenet5.yaml", tmp_path)
+    assert (setup.max_epochs, setup.seed, type(setup.data)) == (8, 0, MNISTDataModule)
+    assert (setup.data.root, setup.data.batch_size) == (tmp_path, 128)
+    shape = {name: setup.hparams[name] for name in ("num_classes", "in_channels", "image_size")}
+    assert shape == {"num_classes": 10, "in_channels": 1, "image_size": 28}  # linked from data
+    assert time_to_accuracy.plain_sgd_options(setup.hparams) == {
         "lr": 0.1,
         "weight_decay": 0.0005,
         "momentum": 0.9,
         "nesterov": True,
     }
+    time_to_accuracy.check_plain_data(setup.data)
+    assert (
+        time_to_accuracy.build(REPO / "recipes" / "mnist_lenet5.yaml", tmp_path, 2).max_epochs == 2
+    )
 
 
-def test_load_recipe_names_what_a_recipe_lacks(tmp_path):
-    path = tmp_path / "bad.yaml"
-    path.write_text("model: {backbone: lenet5}\ndata: {init_args: {}}\n")
-    message = f"recipe {str(path)!r} lacks 'trainer'; expected model, data.class_path and "
-    with pytest.raises(ConfigError, match=re.escape(message + "trainer.max_epochs")):
-        time_to_accuracy.load_recipe(path)
-
-
-PLAIN = {"backbone": "lenet5", "optimizer": "sgd", "scheduler": "onecycle"}
+@pytest.fixture(scope="module")
+def fast_hparams() -> dict:
+    """The hyperparameters of recipes/mnist_lenet5_fast.yaml's model."""
+    return time_to_accuracy.build(REPO / "recipes" / "mnist_lenet5_fast.yaml", REPO).hparams
 
 
 @pytest.mark.parametrize(
-    ("model", "message"),
+    ("change", "message"),
     [
         (
-            {**PLAIN, "scheduler_interval": "step", "loss": "hinge"},
-            "the plain loop does not implement model option 'loss'; expected some of "
-            "['backbone', 'loss_kwargs', 'lr', 'optimizer', 'optimizer_kwargs', 'scheduler', "
-            "'scheduler_interval', 'weight_decay']",
+            {"mixup": 0.2},
+            "the plain loop does not implement model option 'mixup'; expected some of "
+            "['backbone', 'backbone_kwargs', 'class_names', 'decay_biases', 'image_size', "
+            "'in_channels', 'l1_strength', 'l2_strength', 'loss', 'loss_kwargs', 'lr', "
+            "'lr_reference_batch_size', 'num_classes', 'optimizer', 'optimizer_kwargs', "
+            "'scheduler', 'scheduler_interval', 'scheduler_kwargs', 'warmup_steps', "
+            "'weight_decay']",
         ),
         (
-            {**PLAIN, "scheduler_interval": "step", "loss_kwargs": {"weight": [1.0, 2.0]}},
+            {"loss_kwargs": {"weight": [1.0, 2.0]}},
             "the plain loop implements loss_kwargs label_smoothing only, the recipe has ['weight']",
         ),
         (
-            {**PLAIN, "scheduler_interval": "step", "optimizer": "adam"},
+            {"optimizer": "adam"},
             "the plain loop implements optimizer='sgd', the recipe has optimizer='adam'",
         ),
         (
-            PLAIN,
-            "the plain loop implements scheduler_interval='step', the recipe sets no "
-            "scheduler_interval",
+            {"scheduler_interval": "epoch"},
+            "the plain loop implements scheduler_interval='step', the recipe has "
+            "scheduler_interval='epoch'",
         ),
     ],
 )
-def test_plain_sgd_options_refuses_what_the_plain_loop_does_not_implement(model, message):
+def test_plain_sgd_options_refuses_what_the_plain_loop_does_not_implement(
+    fast_hparams, change, message
+):
     with pytest.raises(ConfigError, match=re.escape(message)):
-        time_to_accuracy.plain_sgd_options(model)
+        time_to_accuracy.plain_sgd_options({**fast_hparams, **change})
 
 
 def test_time_ratio_is_plain_over_ours_and_none_when_a_side_missed():
@@ -278,12 +307,10 @@ def test_time_ratio_is_plain_over_ours_and_none_when_a_side_missed():
 
 
 def test_the_plain_loop_refuses_data_options_it_does_not_implement():
-    recipe = time_to_accuracy.load_recipe(REPO / "recipes" / "mnist_lenet5_fast.yaml")
-    time_to_accuracy.check_plain_data(recipe)
-    augmented = replace(recipe, data_kwargs={**recipe.data_kwargs, "train_transform": "digits"})
+    time_to_accuracy.check_plain_data(DigitsDataModule(train_transform="eval"))
     message = "the plain loop implements data train_transform='eval', the recipe has 'digits'"
     with pytest.raises(ConfigError, match=re.escape(message)):
-        time_to_accuracy.check_plain_data(augmented)
+        time_to_accuracy.check_plain_data(DigitsDataModule(train_transform="digits"))
 
 
 def test_normalised_is_the_batch_paths_arithmetic_on_the_whole_set():
@@ -324,12 +351,8 @@ def test_top1_accuracy_counts_correct_argmaxes_and_restores_training_mode():
 
 
 def test_inference_input_shapes_and_geometric_mean():
-    assert [inference.input_shape(name) for name in ("linear", "mlp", "lenet5", "alexnet")] == [
-        (1, 28, 28),
-        (1, 28, 28),
-        (1, 28, 28),
-        (3, 32, 32),
-    ]
+    shapes = {name: inference.input_shape(name) for name in list_models()}
+    assert shapes == {name: (3, 32, 32) if name == "alexnet" else (1, 28, 28) for name in shapes}
     assert inference.geometric_mean([4.0, 1.0]) == pytest.approx(2.0)
     assert inference.images_per_second(nn.Identity(), torch.zeros(4, 1, 2, 2), 0.001) > 0
 
