@@ -188,6 +188,18 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         quick_args="--limit 512 --doublings 1 --repeats 1",
         targets=(Target("ratio", ">=", 0.9, "linear cost: images/s flat from 1/8 to all"),),
     ),
+    Benchmark(
+        "startup",
+        "Start-up",
+        HERE / "startup.py",
+        "wall seconds of `lightning-cv --help`, `zoo list` and `recipes`, each in a fresh "
+        'process, vs `python -c "import torch"`; ratio: the slowest / import torch',
+        quick_args="--repeats 1",
+        targets=(
+            Target("worst_excess_seconds", "<=", 1.0, "every command within +1 s of import torch"),
+            Target("lightning_imports", "<=", 0, "no command imports lightning.pytorch"),
+        ),
+    ),
 )
 
 

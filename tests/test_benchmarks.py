@@ -41,7 +41,13 @@ run_all = _import("run_all")
 time_to_accuracy = _import("time_to_accuracy")
 scaling = _import("scaling")
 inference = _import("inference")
-SCRIPTS = {"time_to_accuracy": time_to_accuracy, "scaling": scaling, "inference": inference}
+startup = _import("startup")
+SCRIPTS = {
+    "time_to_accuracy": time_to_accuracy,
+    "scaling": scaling,
+    "inference": inference,
+    "startup": startup,
+}
 
 
 # the shared harness
@@ -73,7 +79,9 @@ def test_the_quiet_trainer_logs_checkpoints_and_validates_nothing():
 
 def test_every_benchmark_has_its_script_a_unique_name_and_a_quick_command():
     names = [benchmark.name for benchmark in run_all.BENCHMARKS]
-    assert names == ["overhead", "time_to_accuracy", "dataloading", "inference", "scaling"]
+    assert names == [
+        "overhead", "time_to_accuracy", "dataloading", "inference", "scaling", "startup",
+    ]  # fmt: skip
     for benchmark in run_all.BENCHMARKS:
         assert benchmark.script == BENCHMARKS / f"{benchmark.name}.py"
         assert benchmark.script.is_file()
@@ -386,3 +394,49 @@ def test_time_to_accuracy_runs_end_to_end_and_ends_with_a_json_ratio(tmp_path):
     assert result["plain_accuracy"] == result["lightning_cv_accuracy"]  # the same training
     assert result["ratio"] > 0 and result["plain_seconds"] > 0
     assert result["throughput_ratio"] > 0 and result["pipeline"] == "batch"
+
+
+# startup: the importtime report, the rows, a skipped command, a tiny run
+
+
+def test_imported_modules_reads_the_importtime_report():
+    report = (
+        "import time: self [us] | cumulative | imported package\n"
+        "import time:       311 |        311 |   torch._C\n"
+        "import time:      1200 |      90000 | lightning.pytorch\n"
+        "some other line\n"
+    )
+    assert startup.imported_modules(report) == {"torch._C", "lightning.pytorch"}
+
+
+def test_startup_rows_give_the_median_the_difference_and_the_verdict():
+    seconds = {"torch": [2.0, 2.4, 2.2], "help": [2.9, 3.0, 9.0], "zoo-list": [3.5, 3.4, 3.3]}
+    rows = startup.summarize(seconds, {"help": False, "zoo-list": True})
+    assert rows == [
+        {"command": "help", "seconds": 3.0, "minus_torch": 0.8, "within": True, "lightning": False},
+        {"command": "zoo-list", "seconds": 3.4, "minus_torch": 1.2, "within": False,
+         "lightning": True},
+    ]  # fmt: skip
+
+
+def test_a_failing_command_is_skipped_with_a_note(capsys, monkeypatch):
+    monkeypatch.setitem(startup.COMMANDS, "bogus", ["no-such-subcommand"])
+    assert startup.warm_up(["bogus"]) == {}
+    note = capsys.readouterr().out
+    assert note.startswith("skipped bogus: exit code ") and note.endswith(")\n")
+
+
+def test_startup_runs_end_to_end_and_ends_with_a_json_result():
+    command = [sys.executable, str(BENCHMARKS / "startup.py"), "--repeats", "1", "--only", "help"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["benchmark"] == "startup" and result["skipped"] == []
+    (row,) = result["rows"]
+    assert row["command"] == "help" and row["seconds"] > 0 < result["torch_seconds"]
+    difference = row["seconds"] - result["torch_seconds"]
+    assert row["minus_torch"] == pytest.approx(difference, abs=2e-3)
+    assert row["within"] == (row["minus_torch"] <= 1.0)
+    assert result["lightning_imports"] == int(row["lightning"])
+    assert result["ratio"] == pytest.approx(row["seconds"] / result["torch_seconds"], abs=2e-3)
+    assert "lightning-cv --help" in done.stdout
