@@ -14,7 +14,7 @@ import lightning.pytorch as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from lightning_cv.errors import ConfigError
+from lightning_cv.errors import check_choice, check_range
 from lightning_cv.task import ClassificationTask
 
 __all__ = ["KNNClassifier", "knn_votes"]
@@ -89,12 +89,9 @@ class KNNClassifier(ClassificationTask):
         chunk_size: int = 4096,
     ) -> None:
         super().__init__(num_classes, class_names)
-        if k < 1:
-            raise ConfigError(f"k must be >= 1, got {k}")
-        if distance not in DISTANCES:
-            raise ConfigError(f"unknown distance {distance!r}; expected one of {list(DISTANCES)}")
-        if chunk_size < 1:
-            raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
+        check_range("k", k, ">= 1")
+        check_choice("distance", distance, DISTANCES)
+        check_range("chunk_size", chunk_size, ">= 1")
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.register_buffer("memory", torch.empty(0))

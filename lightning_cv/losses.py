@@ -12,15 +12,14 @@ probability of the true class towards 1.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_cv._options import check_option_types
-from lightning_cv.errors import ConfigError
+from lightning_cv._lookup import check_options, lookup
+from lightning_cv.errors import ConfigError, check_choice, check_range
 
 __all__ = [
     "LOSSES",
@@ -33,11 +32,6 @@ __all__ = [
 ]
 
 _REDUCTIONS = ("mean", "none")
-
-
-def _check_reduction(reduction: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ConfigError(f"unknown reduction {reduction!r}; expected one of {list(_REDUCTIONS)}")
 
 
 def _reduce(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -98,15 +92,14 @@ class CrossEntropy(nn.Module):
         reduction: str = "mean",
     ) -> None:
         super().__init__()
-        if not 0 <= label_smoothing < 1:
-            raise ConfigError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        check_range("label_smoothing", label_smoothing, "[0, 1)")
         if class_weights is not None and (
             len(class_weights) == 0 or any(not weight >= 0 for weight in class_weights)
         ):
             raise ConfigError(
                 f"class_weights must be a non-empty list of numbers >= 0, got {class_weights}"
             )
-        _check_reduction(reduction)
+        check_choice("reduction", reduction, _REDUCTIONS)
         self.label_smoothing = label_smoothing
         self.reduction = reduction
         weights = None if class_weights is None else torch.tensor(class_weights).float()
@@ -142,7 +135,7 @@ class NegativeLogLikelihood(nn.Module):
 
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__()
-        _check_reduction(reduction)
+        check_choice("reduction", reduction, _REDUCTIONS)
         self.reduction = reduction
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -176,9 +169,8 @@ class MulticlassHinge(nn.Module):
         self, *, margin: float = 1.0, squared: bool = False, reduction: str = "mean"
     ) -> None:
         super().__init__()
-        if not margin > 0:
-            raise ConfigError(f"margin must be > 0, got {margin}")
-        _check_reduction(reduction)
+        check_range("margin", margin, "> 0")
+        check_choice("reduction", reduction, _REDUCTIONS)
         self.margin = margin
         self.squared = squared
         self.reduction = reduction
@@ -220,7 +212,7 @@ class BinaryCrossEntropy(nn.Module):
 
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__()
-        _check_reduction(reduction)
+        check_choice("reduction", reduction, _REDUCTIONS)
         self.reduction = reduction
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -250,7 +242,7 @@ class OneHotMSE(nn.Module):
 
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__()
-        _check_reduction(reduction)
+        check_choice("reduction", reduction, _REDUCTIONS)
         self.reduction = reduction
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -288,14 +280,6 @@ def create_loss(name: str, **kwargs) -> nn.Module:
         >>> round(loss(torch.tensor([[3.2, 5.1, -1.7]]), torch.tensor([0])).item(), 4)
         2.9
     """
-    if name not in _LOSSES:
-        raise ConfigError(f"unknown loss {name!r}; expected one of {list(LOSSES)}")
-    loss = _LOSSES[name]
-    options = set(inspect.signature(loss).parameters)
-    unknown = sorted(set(kwargs) - options)
-    if unknown:
-        raise ConfigError(
-            f"loss {name!r} has no option {unknown}; expected some of {sorted(options)}"
-        )
-    check_option_types("loss", name, loss, kwargs)
+    loss = lookup("loss", name, _LOSSES)
+    check_options("loss", name, loss, kwargs)
     return loss(**kwargs)

@@ -16,19 +16,23 @@ Example:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 from torch.optim import lr_scheduler
 
-from lightning_cv._options import check_option_types
-from lightning_cv.errors import ConfigError
+from lightning_cv._lookup import check_options, lookup
+from lightning_cv.errors import ConfigError, check_choice, check_range
 
 __all__ = [
     "OPTIMIZERS",
     "SCHEDULERS",
     "WARMUP_START_FACTOR",
+    "check_optimizer",
+    "check_scheduler",
     "create_optimizer",
     "create_scheduler",
     "scale_lr",
@@ -38,7 +42,7 @@ __all__ = [
 WARMUP_START_FACTOR = 0.01
 """The warm-up's first learning rate, as a share of the optimizer's."""
 
-_OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+_OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {  # with torch's own defaults
     "adagrad": torch.optim.Adagrad,
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
@@ -49,31 +53,14 @@ OPTIMIZERS: tuple[str, ...] = tuple(sorted(_OPTIMIZERS))
 """Names accepted by :func:`create_optimizer`."""
 
 
-def _check_options(kind: str, name: str, kwargs: dict, options: Iterable[str]) -> None:
-    unknown = sorted(set(kwargs) - set(options))
-    if unknown:
-        raise ConfigError(
-            f"{kind} {name!r} has no option {unknown}; expected some of {sorted(options)}"
-        )
-
-
-def check_optimizer_options(name: str, kwargs: dict) -> None:
-    """Refuse an unknown optimizer, an option it lacks, or a value of the wrong type."""
-    if name not in _OPTIMIZERS:
-        raise ConfigError(f"unknown optimizer {name!r}; expected one of {list(OPTIMIZERS)}")
-    optimizer = _OPTIMIZERS[name]
-    options = set(inspect.signature(optimizer).parameters) - {"params", "lr", "weight_decay"}
-    _check_options("optimizer", name, kwargs, options)
-    check_option_types("optimizer", name, optimizer, kwargs)
-
-
-def check_scheduler_options(name: str, kwargs: dict) -> None:
-    """Refuse an unknown schedule, an option it lacks, or a value of the wrong type."""
-    if name not in _SCHEDULERS:
-        raise ConfigError(f"unknown scheduler {name!r}; expected one of {list(SCHEDULERS)}")
-    parameters = set(inspect.signature(_SCHEDULERS[name]).parameters) - {"optimizer", "total_steps"}
-    _check_options("scheduler", name, kwargs, parameters)
-    check_option_types("scheduler", name, _SCHEDULERS[name], kwargs)
+def check_optimizer(name: str, *, lr: float, weight_decay: float = 0.0, **kwargs) -> None:
+    """Refuse, before anything is built, what :func:`create_optimizer` would refuse without a
+    model: an unknown name or option, a value of the wrong type, ``lr`` or ``weight_decay``
+    out of range."""
+    optimizer = lookup("optimizer", name, _OPTIMIZERS)
+    check_options("optimizer", name, optimizer, kwargs, given=("params", "lr", "weight_decay"))
+    check_range("lr", lr, "> 0")
+    check_range("weight_decay", weight_decay, ">= 0")
 
 
 def create_optimizer(
@@ -112,138 +99,113 @@ def create_optimizer(
         >>> [group["weight_decay"] for group in optimizer.param_groups]
         [0.05, 0.0]
     """
-    check_optimizer_options(name, kwargs)
-    optimizer = _OPTIMIZERS[name]
-    if not lr > 0:
-        raise ConfigError(f"lr must be > 0, got {lr}")
-    if not weight_decay >= 0:
-        raise ConfigError(f"weight_decay must be >= 0, got {weight_decay}")
-    if isinstance(params_or_module, nn.Module):
-        params_or_module = params_or_module.parameters()
-    params = list(params_or_module)
-    if not decay_biases:
-        if not all(isinstance(param, torch.Tensor) for param in params):
-            raise ConfigError(
-                "decay_biases=False needs a module or a list of parameters, not parameter groups"
-            )
-        groups = [
-            {"params": [param for param in params if param.ndim > 1]},
-            {"params": [param for param in params if param.ndim <= 1], "weight_decay": 0.0},
-        ]
-        params = [group for group in groups if group["params"]]
+    check_optimizer(name, lr=lr, weight_decay=weight_decay, **kwargs)
+    params = _param_groups(params_or_module, decay_biases)
     try:
-        return optimizer(params, lr=lr, weight_decay=weight_decay, **kwargs)
+        return _OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay, **kwargs)
     except ValueError as error:  # torch checks momentum, betas, eps, nesterov, empty params
         raise ConfigError(f"optimizer {name!r}: {error}") from None
 
 
-def _check_gamma(gamma: float) -> None:
-    if not 0 < gamma <= 1:
-        raise ConfigError(f"gamma must be in (0, 1], got {gamma}")
-
-
-def _step(optimizer, *, step_size: int, gamma: float = 0.1) -> lr_scheduler.LRScheduler:
-    # lr_t = lr0 * gamma ** (t // step_size)
-    if not step_size >= 1:
-        raise ConfigError(f"step_size must be >= 1, got {step_size}")
-    _check_gamma(gamma)
-    return lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma)
-
-
-def _multistep(
-    optimizer, *, milestones: Sequence[int], gamma: float = 0.1
-) -> lr_scheduler.LRScheduler:
-    # lr_t = lr0 * gamma ** (number of milestones <= t)
-    _check_gamma(gamma)
-    return lr_scheduler.MultiStepLR(optimizer, milestones=list(milestones), gamma=gamma)
-
-
-def _exponential(optimizer, *, gamma: float) -> lr_scheduler.LRScheduler:
-    # lr_t = lr0 * gamma ** t, i.e. lr0 * exp(-lambda t) with gamma = exp(-lambda)
-    _check_gamma(gamma)
-    return lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
+def _param_groups(params_or_module: nn.Module | Iterable, decay_biases: bool) -> list:
+    """The parameters, or with ``decay_biases=False`` two groups: ``ndim > 1``, and the rest
+    with ``weight_decay=0``."""
+    if isinstance(params_or_module, nn.Module):
+        params_or_module = params_or_module.parameters()
+    params = list(params_or_module)
+    if decay_biases:
+        return params
+    if not all(isinstance(param, torch.Tensor) for param in params):
+        raise ConfigError(
+            "decay_biases=False needs a module or a list of parameters, not parameter groups"
+        )
+    groups = [
+        {"params": [param for param in params if param.ndim > 1]},
+        {"params": [param for param in params if param.ndim <= 1], "weight_decay": 0.0},
+    ]
+    return [group for group in groups if group["params"]]
 
 
 def _inverse_time(optimizer, *, decay_rate: float) -> lr_scheduler.LRScheduler:
-    # lr_t = lr0 / (1 + decay_rate * t)
-    if not decay_rate >= 0:
-        raise ConfigError(f"decay_rate must be >= 0, got {decay_rate}")
+    """Torch has no inverse-time decay; a ``LambdaLR`` needs a function, which YAML lacks."""
     return lr_scheduler.LambdaLR(optimizer, lambda step: 1 / (1 + decay_rate * step))
 
 
-def _constant(optimizer) -> lr_scheduler.LRScheduler:
+def _optimizer_lrs(optimizer: torch.optim.Optimizer) -> list[float]:
+    return [group["lr"] for group in optimizer.param_groups]
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """A row of the schedule table: the torch class (or our builder) and what we add to it."""
+
+    target: Callable[..., lr_scheduler.LRScheduler]
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # a function: of the optimizer
+    limits: Mapping[str, str] = field(default_factory=dict)  # those torch does not check
+    length: str | None = None  # the parameter that takes the run's length (total_steps)
+    warmup: bool = True  # whether a linear warm-up may come first
+
+
+_GAMMA = {"gamma": "(0, 1]"}
+_SCHEDULERS: dict[str, _Schedule] = {
     # lr_t = lr0: with warmup_steps, a warm-up and nothing else
-    return lr_scheduler.ConstantLR(optimizer, factor=1.0)
-
-
-def _cosine(optimizer, *, total_steps: int, eta_min: float = 0.0) -> lr_scheduler.LRScheduler:
+    "constant": _Schedule(lr_scheduler.ConstantLR, {"factor": 1.0}),
     # lr_t = eta_min + (lr0 - eta_min) * (1 + cos(pi t / total_steps)) / 2
-    return lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=eta_min)
-
-
-def _onecycle(
-    optimizer,
-    *,
-    total_steps: int,
-    max_lr: float | None = None,
-    pct_start: float = 0.3,
-    div_factor: float = 25.0,
-    final_div_factor: float = 1e4,
-    anneal_strategy: str = "cos",
-    three_phase: bool = False,
-    cycle_momentum: bool = True,
-) -> lr_scheduler.LRScheduler:
+    "cosine": _Schedule(lr_scheduler.CosineAnnealingLR, length="T_max"),
+    # lr_t = lr0 * gamma ** t, i.e. lr0 * exp(-lambda t) with gamma = exp(-lambda)
+    "exponential": _Schedule(lr_scheduler.ExponentialLR, limits=_GAMMA),
+    # lr_t = lr0 / (1 + decay_rate * t)
+    "inverse_time": _Schedule(_inverse_time, limits={"decay_rate": ">= 0"}),
+    # lr_t = lr0 * gamma ** (number of milestones <= t)
+    "multistep": _Schedule(lr_scheduler.MultiStepLR, limits=_GAMMA),
     # Smith and Topin 2019: max_lr / div_factor up to max_lr over pct_start of the steps, then
-    # down to max_lr / (div_factor * final_div_factor); max_lr defaults to the optimizer's lr
-    return lr_scheduler.OneCycleLR(
-        optimizer,
-        max_lr=[group["lr"] for group in optimizer.param_groups] if max_lr is None else max_lr,
-        total_steps=total_steps,
-        pct_start=pct_start,
-        div_factor=div_factor,
-        final_div_factor=final_div_factor,
-        anneal_strategy=anneal_strategy,
-        three_phase=three_phase,
-        cycle_momentum=cycle_momentum,
-    )
-
-
-def _plateau(
-    optimizer,
-    *,
-    mode: str = "min",
-    factor: float = 0.1,
-    patience: int = 10,
-    threshold: float = 1e-4,
-    cooldown: int = 0,
-    min_lr: float = 0.0,
-) -> lr_scheduler.ReduceLROnPlateau:
-    # lr *= factor after `patience` epochs without improvement of the monitored metric
-    return lr_scheduler.ReduceLROnPlateau(
-        optimizer,
-        mode=mode,
-        factor=factor,
-        patience=patience,
-        threshold=threshold,
-        cooldown=cooldown,
-        min_lr=min_lr,
-    )
-
-
-_SCHEDULERS: dict[str, Callable[..., lr_scheduler.LRScheduler]] = {
-    "constant": _constant,
-    "cosine": _cosine,
-    "exponential": _exponential,
-    "inverse_time": _inverse_time,
-    "multistep": _multistep,
-    "onecycle": _onecycle,
-    "plateau": _plateau,
-    "step": _step,
+    # down to max_lr / (div_factor * final_div_factor); max_lr defaults to the optimizer's lr.
+    # It warms up itself.
+    "onecycle": _Schedule(
+        lr_scheduler.OneCycleLR, {"max_lr": _optimizer_lrs}, length="total_steps", warmup=False
+    ),
+    # lr *= factor after `patience` epochs without improvement of the monitored metric; a
+    # warm-up would step it without the metric
+    "plateau": _Schedule(lr_scheduler.ReduceLROnPlateau, warmup=False),
+    # lr_t = lr0 * gamma ** (t // step_size)
+    "step": _Schedule(lr_scheduler.StepLR, limits={"step_size": ">= 1", **_GAMMA}),
 }
 SCHEDULERS: tuple[str, ...] = tuple(sorted(_SCHEDULERS))
 """Names accepted by :func:`create_scheduler`."""
 
-_NO_WARMUP = ("onecycle", "plateau")  # onecycle warms up itself; plateau follows a metric
+
+def check_scheduler(name: str | None, *, warmup_steps: int = 0, **kwargs) -> None:
+    """Refuse, before anything is built, what :func:`create_scheduler` would refuse without an
+    optimizer: an unknown name or option, a missing option, a value of the wrong type or out
+    of range, a warm-up the schedule cannot take; with ``name=None`` (no schedule), any
+    warm-up or option, which nothing would use."""
+    check_range("warmup_steps", warmup_steps, ">= 0")
+    if name is None:
+        if warmup_steps or kwargs:
+            raise ConfigError(
+                f"warmup_steps={warmup_steps} and scheduler_kwargs={kwargs} need a scheduler "
+                "('constant' gives a warm-up alone)"
+            )
+        return
+    schedule = lookup("scheduler", name, _SCHEDULERS)
+    given = {"optimizer", "last_epoch", schedule.length}
+    check_options("scheduler", name, schedule.target, kwargs, given=given)
+    for key, bounds in schedule.limits.items():
+        if key in kwargs:
+            check_range(key, kwargs[key], bounds)
+    parameters = inspect.signature(schedule.target).parameters.values()
+    missing = [
+        p.name
+        for p in parameters
+        if p.default is p.empty and p.name not in {*given, *schedule.defaults, *kwargs}
+    ]
+    if missing:
+        raise ConfigError(f"scheduler {name!r} needs {missing}")
+    if warmup_steps and not schedule.warmup:
+        raise ConfigError(
+            f"scheduler {name!r} takes no warmup_steps (onecycle warms up itself, plateau "
+            f"follows a metric), got warmup_steps={warmup_steps}"
+        )
 
 
 def create_scheduler(
@@ -254,22 +216,10 @@ def create_scheduler(
     warmup_steps: int = 0,
     **kwargs,
 ) -> lr_scheduler.LRScheduler:
-    """Build a learning-rate schedule by name; ``t`` counts ``scheduler.step()`` calls.
-
-    ========================  ======================================================
-    ``constant``              ``lr0`` (with ``warmup_steps``: a warm-up alone)
-    ``step``                  ``lr0 * gamma ** (t // step_size)``; gamma 0.1
-    ``multistep``             ``lr0 * gamma ** (milestones passed)``; gamma 0.1
-    ``exponential``           ``lr0 * gamma ** t``
-    ``inverse_time``          ``lr0 / (1 + decay_rate * t)``
-    ``cosine``                ``eta_min + (lr0 - eta_min) (1 + cos(pi t / T)) / 2``
-    ``onecycle``              up from ``max_lr / div_factor`` to ``max_lr``, then down
-    ``plateau``               ``lr * factor`` when the monitored metric stalls
-    ========================  ======================================================
-
-    With ``warmup_steps = w > 0`` the rate first rises linearly from
-    ``WARMUP_START_FACTOR * lr0`` to ``lr0`` over ``w`` steps, then the schedule starts, at
-    its own ``t = 0``, at step ``w``.
+    """Build a learning-rate schedule by name: a torch schedule (``step`` is ``StepLR``, ...)
+    with its options; the formulas stand beside the table in this module and in the training
+    guide. With ``warmup_steps = w > 0`` the rate first rises linearly from
+    ``WARMUP_START_FACTOR * lr0`` to ``lr0`` over ``w`` steps, then the schedule starts.
 
     Args:
         name: one of :data:`SCHEDULERS`.
@@ -278,15 +228,15 @@ def create_scheduler(
             for ``interval="step"``, epochs for ``"epoch"``); needed by ``cosine`` (T is
             ``total_steps - warmup_steps``) and ``onecycle``, ignored by the others.
         warmup_steps: linear warm-up length; not for ``onecycle`` or ``plateau``.
-        **kwargs: the schedule's options (``step_size``, ``milestones``, ``gamma``,
-            ``decay_rate``, ``eta_min``, ``max_lr``, ``pct_start``, ``factor``, ...).
+        **kwargs: the torch schedule's options (``step_size``, ``milestones``, ``gamma``,
+            ``eta_min``, ``max_lr``, ``pct_start``, ``factor``, ...; ``decay_rate`` for
+            ``inverse_time``).
 
     Returns:
         A torch scheduler (a ``ReduceLROnPlateau`` for ``plateau``; step it with the metric).
 
     Raises:
-        ConfigError: unknown name or option, a missing option or ``total_steps``, or a value
-            out of range.
+        ConfigError: what :func:`check_scheduler` refuses, or a missing ``total_steps``.
 
     Example:
         >>> optimizer = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
@@ -295,44 +245,42 @@ def create_scheduler(
         >>> scheduler.get_last_lr()  # 0.1 / (1 + 1.0 * 1)
         [0.05]
     """
-    check_scheduler_options(name, kwargs)
-    builder = _SCHEDULERS[name]
-    parameters = dict(inspect.signature(builder).parameters)
-    del parameters["optimizer"]
-    needs_total = parameters.pop("total_steps", None) is not None
-    missing = [key for key, p in parameters.items() if p.default is p.empty and key not in kwargs]
-    if missing:
-        raise ConfigError(f"scheduler {name!r} needs {missing}")
-    if not warmup_steps >= 0:
-        raise ConfigError(f"warmup_steps must be >= 0, got {warmup_steps}")
-    if warmup_steps and name in _NO_WARMUP:
-        raise ConfigError(
-            f"scheduler {name!r} takes no warmup_steps (onecycle warms up itself, plateau "
-            f"follows a metric), got warmup_steps={warmup_steps}"
-        )
-    if needs_total:
-        if total_steps is None:
-            raise ConfigError(
-                f"scheduler {name!r} needs total_steps (how many times it steps in the run)"
-            )
-        if not total_steps > warmup_steps:
-            raise ConfigError(
-                f"total_steps must exceed warmup_steps, got total_steps={total_steps} and "
-                f"warmup_steps={warmup_steps}"
-            )
-        kwargs["total_steps"] = total_steps - warmup_steps
+    check_scheduler(name, warmup_steps=warmup_steps, **kwargs)
+    schedule = _SCHEDULERS[name]
+    defaults = schedule.defaults.items()
+    options = {key: value(optimizer) if callable(value) else value for key, value in defaults}
+    options |= kwargs
+    if schedule.length is not None:
+        options[schedule.length] = _run_length(name, total_steps, warmup_steps)
     try:
-        if not warmup_steps:
-            return builder(optimizer, **kwargs)
-        schedule = builder(optimizer, **kwargs)
-        warmup = lr_scheduler.LinearLR(
-            optimizer, start_factor=WARMUP_START_FACTOR, total_iters=warmup_steps
-        )
-        return lr_scheduler.SequentialLR(optimizer, [warmup, schedule], milestones=[warmup_steps])
-    except ConfigError:
-        raise
+        main = schedule.target(optimizer, **options)
+        return _after_warmup(optimizer, main, warmup_steps) if warmup_steps else main
     except ValueError as error:  # torch checks factors, modes, pct_start, momentum support
         raise ConfigError(f"scheduler {name!r}: {error}") from None
+
+
+def _after_warmup(
+    optimizer: torch.optim.Optimizer, main: lr_scheduler.LRScheduler, warmup_steps: int
+) -> lr_scheduler.LRScheduler:
+    """``main`` after a linear rise from ``WARMUP_START_FACTOR * lr0`` over ``warmup_steps``."""
+    warmup = lr_scheduler.LinearLR(
+        optimizer, start_factor=WARMUP_START_FACTOR, total_iters=warmup_steps
+    )
+    return lr_scheduler.SequentialLR(optimizer, [warmup, main], milestones=[warmup_steps])
+
+
+def _run_length(name: str, total_steps: int | None, warmup_steps: int) -> int:
+    """The steps after the warm-up, for the schedules that need the run's length."""
+    if total_steps is None:
+        raise ConfigError(
+            f"scheduler {name!r} needs total_steps (how many times it steps in the run)"
+        )
+    if not total_steps > warmup_steps:
+        raise ConfigError(
+            f"total_steps must exceed warmup_steps, got total_steps={total_steps} and "
+            f"warmup_steps={warmup_steps}"
+        )
+    return total_steps - warmup_steps
 
 
 def scheduler_config(
@@ -357,8 +305,7 @@ def scheduler_config(
         >>> scheduler_config(create_scheduler("plateau", optimizer))["monitor"]
         'val/loss'
     """
-    if interval not in ("step", "epoch"):
-        raise ConfigError(f"unknown interval {interval!r}; expected one of ['epoch', 'step']")
+    check_choice("interval", interval, ("epoch", "step"))
     config = {"scheduler": scheduler, "interval": interval}
     if isinstance(scheduler, lr_scheduler.ReduceLROnPlateau):
         if interval == "step":
@@ -374,7 +321,7 @@ def scale_lr(lr: float, global_batch_size: int, reference_batch_size: int = 256)
     take a k times larger learning rate (with a warm-up at the start).
 
     Args:
-        lr: the learning rate tuned at ``reference_batch_size``, > 0.
+        lr: the learning rate tuned at ``reference_batch_size``.
         global_batch_size: the batch size over all devices (per-device size times devices
             times gradient accumulation), >= 1.
         reference_batch_size: the batch size ``lr`` was tuned at, >= 1.
@@ -383,18 +330,13 @@ def scale_lr(lr: float, global_batch_size: int, reference_batch_size: int = 256)
         ``lr * global_batch_size / reference_batch_size``.
 
     Raises:
-        ConfigError: a value out of range.
+        ConfigError: a batch size below 1 (``lr`` is checked where it is used, by
+            :func:`create_optimizer`).
 
     Example:
         >>> scale_lr(0.1, global_batch_size=1024)  # 4x the batch, 4x the rate
         0.4
     """
-    if not lr > 0:
-        raise ConfigError(f"lr must be > 0, got {lr}")
-    for key, size in [
-        ("global_batch_size", global_batch_size),
-        ("reference_batch_size", reference_batch_size),
-    ]:
-        if not size >= 1:
-            raise ConfigError(f"{key} must be >= 1, got {size}")
+    check_range("global_batch_size", global_batch_size, ">= 1")
+    check_range("reference_batch_size", reference_batch_size, ">= 1")
     return lr * global_batch_size / reference_batch_size

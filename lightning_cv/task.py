@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -20,12 +19,12 @@ from torchmetrics.classification import (
 )
 
 from lightning_cv._checkpoint import read_checkpoint
-from lightning_cv.errors import ConfigError, NonFiniteLossError
+from lightning_cv.errors import ConfigError, NonFiniteLossError, check_range
 from lightning_cv.losses import create_loss
 from lightning_cv.models import create_model
 from lightning_cv.optim import (
-    check_optimizer_options,
-    check_scheduler_options,
+    check_optimizer,
+    check_scheduler,
     create_optimizer,
     create_scheduler,
     scale_lr,
@@ -282,18 +281,11 @@ class ImageClassifier(ClassificationTask):
         lr_reference_batch_size: int | None = None,
     ) -> None:
         super().__init__(num_classes, class_names)
-        check_optimizer_options(optimizer, optimizer_kwargs or {})  # before anything is built
-        if scheduler is not None:
-            check_scheduler_options(scheduler, scheduler_kwargs or {})
-        if not math.isfinite(lr):
-            raise ConfigError(f"lr must be a finite number, got {lr}")
-        if lr <= 0:
-            raise ConfigError(f"lr must be > 0, got {lr}")
-        if warmup_steps < 0:
-            raise ConfigError(f"warmup_steps must be >= 0, got {warmup_steps}")
-        for name, value in (("l1_strength", l1_strength), ("l2_strength", l2_strength)):
-            if value < 0:
-                raise ConfigError(f"{name} must be >= 0, got {value}")
+        # checked now, before any data is read, by the functions that build them later
+        check_optimizer(optimizer, lr=lr, weight_decay=weight_decay, **(optimizer_kwargs or {}))
+        check_scheduler(scheduler, warmup_steps=warmup_steps, **(scheduler_kwargs or {}))
+        check_range("l1_strength", l1_strength, ">= 0")
+        check_range("l2_strength", l2_strength, ">= 0")
         if isinstance(backbone, nn.Module):
             self.backbone = backbone
         else:

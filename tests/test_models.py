@@ -119,11 +119,6 @@ def test_minimum_image_size(name, options, min_side):
         _build(name, image_size=(too_small, min_side + 5), **options)
 
 
-def test_lenet5_too_small_message():
-    with pytest.raises(ConfigError, match=re.escape("lenet5 needs image_size >= 12x12, got 8x8")):
-        _build("lenet5", image_size=8)
-
-
 def test_alexnet_picks_variant_from_image_size():
     assert _build("alexnet", image_size=32).variant == "small"
     assert _build("alexnet", image_size=32, hidden_size=64).forward_features(
@@ -143,22 +138,41 @@ def test_small_alexnet_starts_with_signal_through_its_relus():
     assert 0.1 < logits.std().item() < 5
 
 
-def test_unknown_model():
-    message = f"unknown model 'nope'; expected one of {list_models()}"
+@pytest.mark.parametrize(
+    ("name", "hint"), [("nope", ""), ("lenet", " did you mean 'lenet5'?"), ("resnet", "")]
+)
+def test_unknown_model(name, hint):
+    message = f"unknown model {name!r};{hint} expected one of {list_models()}"
     with pytest.raises(ConfigError, match=re.escape(message)):
-        _build("nope")
+        _build(name)
 
 
-def test_unknown_option():
-    with pytest.raises(ConfigError, match="has no option"):
-        _build("lenet5", depth=3)
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"depth": 3}, "model 'lenet5' has no option ['depth']; expected some of"),
+        ({"pooing": "avg"}, "has no option ['pooing']; did you mean 'pooling'? expected some of"),
+    ],
+)
+def test_unknown_option(options, message):
+    with pytest.raises(ConfigError, match=re.escape(message + " ['activation', 'pooling']")):
+        _build("lenet5", **options)
 
 
 @pytest.mark.parametrize(
     ("name", "options", "message"),
     [
-        ("mlp", {"activation": "gelu"}, "unknown activation 'gelu'; expected one of"),
-        ("lenet5", {"activation": "sigmoid"}, "unknown activation 'sigmoid'; expected one of"),
+        (
+            "mlp",
+            {"activation": "gelu"},
+            "unknown activation 'gelu'; did you mean 'relu'? expected one of "
+            "['relu', 'sigmoid', 'tanh']",
+        ),
+        (
+            "lenet5",
+            {"activation": "sigmoid"},
+            "unknown activation 'sigmoid'; expected one of ['relu', 'tanh']",
+        ),
         ("lenet5", {"pooling": "lp"}, "unknown pooling 'lp'; expected one of ['avg', 'max']"),
         ("alexnet", {"variant": "tiny"}, "unknown variant 'tiny'; expected one of"),
         ("mlp", {"dropout": 1.0}, "dropout must be in [0, 1), got 1.0"),
@@ -166,6 +180,9 @@ def test_unknown_option():
         ("mlp", {"hidden_sizes": ()}, "hidden_sizes must be a non-empty sequence"),
         ("mlp", {"hidden_sizes": (300, 0)}, "hidden_sizes must be a non-empty sequence"),
         ("alexnet", {"hidden_size": 0}, "hidden_size must be >= 1, got 0"),
+        ("linear", {"num_classes": 0}, "num_classes must be >= 1, got 0"),
+        ("linear", {"in_channels": 0}, "in_channels must be >= 1, got 0"),
+        ("linear", {"image_size": (28,)}, "image_size must be a positive int or (height, width)"),
     ],
 )
 def test_bad_options(name, options, message):

@@ -209,6 +209,12 @@ def test_scale_lr_is_linear_in_the_batch_size(lr, batch, reference, expected):
     ("name", "kwargs", "message"),
     [
         ("lion", {"lr": 0.1}, f"unknown optimizer 'lion'; expected one of {list(OPTIMIZERS)}"),
+        (
+            "adamm",
+            {"lr": 0.1},
+            f"unknown optimizer 'adamm'; did you mean 'adam'? expected one of {list(OPTIMIZERS)}",
+        ),
+        ("sgd", {"lr": float("inf")}, "lr must be a finite number, got inf"),
         ("sgd", {"lr": 0.0}, "lr must be > 0, got 0.0"),
         ("adam", {"lr": -1e-3}, "lr must be > 0, got -0.001"),
         ("sgd", {"lr": 0.1, "weight_decay": -1}, "weight_decay must be >= 0, got -1"),
@@ -253,6 +259,12 @@ def test_decay_biases_false_rejects_parameter_groups():
             {"step_size": 2, "decay": 0.5},
             "scheduler 'step' has no option ['decay']; expected some of ['gamma', 'step_size']",
         ),
+        (
+            "step",
+            {"step_size": 2, "gama": 0.5},
+            "scheduler 'step' has no option ['gama']; did you mean 'gamma'? expected some of "
+            "['gamma', 'step_size']",
+        ),
         ("step", {}, "scheduler 'step' needs ['step_size']"),
         ("step", {"step_size": 0}, "step_size must be >= 1, got 0"),
         ("exponential", {"gamma": 1.5}, "gamma must be in (0, 1], got 1.5"),
@@ -275,7 +287,11 @@ def test_decay_biases_false_rejects_parameter_groups():
             "follows a metric), got warmup_steps=2",
         ),
         ("plateau", {"factor": 1.0}, "scheduler 'plateau': Factor should be < 1.0."),
-        ("plateau", {"mode": "up"}, "scheduler 'plateau': mode up is unknown!"),
+        (
+            "plateau",
+            {"mode": "up"},
+            "scheduler 'plateau': mode='up' is a str; expected one of ['min', 'max']",
+        ),
     ],
 )
 def test_bad_scheduler_arguments_raise(name, kwargs, message):
@@ -310,7 +326,6 @@ def test_bad_scheduler_config_raises(scheduler, interval, message):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ((0.0, 256), "lr must be > 0, got 0.0"),
         ((0.1, 0), "global_batch_size must be >= 1, got 0"),
         ((0.1, 256, 0), "reference_batch_size must be >= 1, got 0"),
     ],

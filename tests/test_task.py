@@ -119,6 +119,16 @@ def test_bad_optimizer_option_stops_the_fit_with_its_name(digits, tmp_path):
         ({"lr": -0.1}, "lr must be > 0, got -0.1"),
         ({"loss": "focal"}, "unknown loss 'focal'; expected one of"),
         ({"scheduler": "warm"}, "unknown scheduler 'warm'; expected one of"),
+        (
+            {"scheduler": "step", "scheduler_kwargs": {"step_size": 0}},
+            "step_size must be >= 1, got 0",
+        ),
+        (
+            {"warmup_steps": 5},
+            "warmup_steps=5 and scheduler_kwargs={} need a scheduler ('constant' gives a "
+            "warm-up alone)",
+        ),
+        ({"optimizer": "sgd", "weight_decay": -1.0}, "weight_decay must be >= 0, got -1.0"),
         ({"l1_strength": -1.0}, "l1_strength must be >= 0, got -1.0"),
         ({"class_names": ["a", "b"]}, "class_names has 2 names but num_classes is 10"),
         ({"backbone": "resnet"}, "unknown model 'resnet'; expected one of"),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lightning_cv.errors import ConfigError, check_choice
+from lightning_cv.errors import check_range
 
-__all__ = ["Backbone", "check_choice", "check_dropout"]
+__all__ = ["Backbone"]
 
 
 class Backbone(nn.Module):
@@ -47,16 +47,9 @@ class Backbone(nn.Module):
         Raises:
             ConfigError: ``num_classes`` is below 1.
         """
-        if num_classes < 1:
-            raise ConfigError(f"num_classes must be >= 1, got {num_classes}")
+        check_range("num_classes", num_classes, ">= 1")
         old = self.get_classifier().weight
         self._set_classifier(
             nn.Linear(old.shape[1], num_classes, device=old.device, dtype=old.dtype)
         )
         self.num_classes = num_classes
-
-
-def check_dropout(dropout: float) -> None:
-    """Raise ConfigError unless ``dropout`` is a probability in [0, 1)."""
-    if not 0 <= dropout < 1:
-        raise ConfigError(f"dropout must be in [0, 1), got {dropout}")

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 
 from torch import nn
 
-from lightning_cv._options import check_option_types
-from lightning_cv.errors import ConfigError
+from lightning_cv._lookup import check_options, lookup
+from lightning_cv.errors import ConfigError, check_range
 
 __all__ = ["create_model", "list_models", "register_model", "to_size"]
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+_SHAPE = ("num_classes", "in_channels", "image_size")  # what every builder takes
 
 
 def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
@@ -50,7 +50,7 @@ def create_model(
 
     Args:
         name: one of :func:`list_models`.
-        num_classes: size of the output layer.
+        num_classes: size of the output layer, >= 1.
         in_channels: 1 for greyscale, 3 for RGB.
         image_size: input side (int) or (height, width).
         weights: a zoo entry name (``lightning-cv zoo list``) whose trained weights to load,
@@ -67,24 +67,10 @@ def create_model(
     Example:
         >>> model = create_model("lenet5", num_classes=10, in_channels=1, image_size=28)
     """
-    if name not in _BUILDERS:
-        raise ConfigError(f"unknown model {name!r}; expected one of {list_models()}")
-    if num_classes < 1:
-        raise ConfigError(f"num_classes must be >= 1, got {num_classes}")
-    if in_channels < 1:
-        raise ConfigError(f"in_channels must be >= 1, got {in_channels}")
-    builder = _BUILDERS[name]
-    options = set(inspect.signature(builder).parameters) - {
-        "num_classes",
-        "in_channels",
-        "image_size",
-    }
-    unknown = sorted(set(kwargs) - options)
-    if unknown:
-        raise ConfigError(
-            f"model {name!r} has no option {unknown}; expected some of {sorted(options)}"
-        )
-    check_option_types("model", name, builder, kwargs)
+    builder = lookup("model", name, _BUILDERS)
+    check_range("num_classes", num_classes, ">= 1")
+    check_range("in_channels", in_channels, ">= 1")
+    check_options("model", name, builder, kwargs, given=_SHAPE)
     model = builder(
         num_classes=num_classes, in_channels=in_channels, image_size=to_size(image_size), **kwargs
     )
@@ -103,7 +89,15 @@ def create_model(
 
 
 def to_size(image_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
-    """Normalize an image size to ``(height, width)``."""
+    """Normalize an image size to ``(height, width)``.
+
+    Raises:
+        ConfigError: anything but a positive int or two of them.
+
+    Example:
+        >>> to_size(28), to_size([32, 48])
+        ((28, 28), (32, 48))
+    """
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     if len(size) != 2 or not all(isinstance(side, int) and side > 0 for side in size):
         raise ConfigError(

@@ -15,8 +15,8 @@ import itertools
 import torch
 from torch import nn
 
-from lightning_cv.errors import ConfigError
-from lightning_cv.models._base import Backbone, check_choice, check_dropout
+from lightning_cv.errors import ConfigError, check_choice, check_range
+from lightning_cv.models._base import Backbone
 from lightning_cv.models._registry import register_model, to_size
 
 __all__ = ["AlexNet"]
@@ -136,9 +136,9 @@ class AlexNet(Backbone):
         if variant is None:
             variant = "small" if min(height, width) < _SMALL_BELOW else "imagenet"
         check_choice("variant", variant, _VARIANTS)
-        check_dropout(dropout)
-        if hidden_size is not None and hidden_size < 1:
-            raise ConfigError(f"hidden_size must be >= 1, got {hidden_size}")
+        check_range("dropout", dropout, "[0, 1)")
+        if hidden_size is not None:
+            check_range("hidden_size", hidden_size, ">= 1")
         hidden = hidden_size or _HIDDEN_SIZES[variant]
         self.num_classes = num_classes
         self.variant = variant

@@ -12,8 +12,8 @@ import itertools
 import torch
 from torch import nn
 
-from lightning_cv.errors import ConfigError
-from lightning_cv.models._base import Backbone, check_choice
+from lightning_cv.errors import ConfigError, check_choice
+from lightning_cv.models._base import Backbone
 from lightning_cv.models._registry import register_model, to_size
 
 __all__ = ["LeNet5"]

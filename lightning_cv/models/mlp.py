@@ -7,8 +7,8 @@ applied to document recognition" (4.7% test error on MNIST): 784 -> 300 -> 10.
 import torch
 from torch import nn
 
-from lightning_cv.errors import ConfigError
-from lightning_cv.models._base import Backbone, check_choice, check_dropout
+from lightning_cv.errors import ConfigError, check_choice, check_range
+from lightning_cv.models._base import Backbone
 from lightning_cv.models._registry import register_model, to_size
 
 __all__ = ["MLP"]
@@ -60,7 +60,7 @@ class MLP(Backbone):
                 f"hidden_sizes must be a non-empty sequence of positive ints, got {hidden_sizes!r}"
             )
         check_choice("activation", activation, _ACTIVATIONS)
-        check_dropout(dropout)
+        check_range("dropout", dropout, "[0, 1)")
         self.num_classes = num_classes
         height, width = to_size(image_size)
         dim = in_channels * height * width

@@ -7,6 +7,9 @@ and the user's config file byte-identical afterwards.
 import pytest
 
 from lightning_cv.cli import main
+from lightning_cv.losses import LOSSES
+from lightning_cv.models import list_models
+from lightning_cv.optim import OPTIMIZERS, SCHEDULERS
 
 from ..fake_folders import snapshot
 
@@ -15,8 +18,6 @@ FAST = [
     "--trainer.enable_progress_bar", "false",
     "--trainer.enable_model_summary", "false",
 ]  # fmt: skip
-
-OPTIMIZER_NAMES = ["adagrad", "adam", "adamw", "rmsprop", "sgd"]
 
 # (id, arguments, the config file's text or None, the message of the one line)
 ONE_LINE = [
@@ -33,12 +34,11 @@ ONE_LINE = [
      "fold must be in [0, 5), got 7"),
     ("num-folds", ["fit", "--data.num_folds", "1"], None, "num_folds must be >= 2, got 1"),
     ("scheduler", ["fit", "--model.scheduler", "cosine_typo"], None,
-     "unknown scheduler 'cosine_typo'; expected one of ['constant', 'cosine', 'exponential', "
-     "'inverse_time', 'multistep', 'onecycle', 'plateau', 'step']"),
+     f"unknown scheduler 'cosine_typo'; did you mean 'cosine'? expected one of {list(SCHEDULERS)}"),
     ("loss", ["fit", "--model.loss", "hinges"], None,
-     "unknown loss 'hinges'; expected one of ['bce', 'cross_entropy', 'hinge', 'mse', 'nll']"),
+     f"unknown loss 'hinges'; did you mean 'hinge'? expected one of {list(LOSSES)}"),
     ("backbone", ["fit", "--model.backbone", "resnet9000"], None,
-     "unknown model 'resnet9000'; expected one of ['alexnet', 'lenet5', 'linear', 'mlp']"),
+     f"unknown model 'resnet9000'; expected one of {list_models()}"),
     ("transform", ["fit", "--data.train_transform", "fancy"], None,
      "unknown transform 'fancy'; expected a preset name ['cifar', 'digits', 'eval', 'imagenet'] "
      "or a .yaml file"),
@@ -52,7 +52,7 @@ ONE_LINE = [
      "lr must be > 0, got -1.0"),
     ("yaml-unknown-optimizer", ["fit", "--config", "{config}"],
      "model:\n  init_args:\n    optimizer: adamw2\n",
-     f"unknown optimizer 'adamw2'; expected one of {OPTIMIZER_NAMES}"),
+     f"unknown optimizer 'adamw2'; did you mean 'adamw'? expected one of {list(OPTIMIZERS)}"),
 ]  # fmt: skip
 
 # (id, arguments, the config file's text or None, lines stderr must hold): errors of the

@@ -1,5 +1,6 @@
-"""Check option values (``optimizer_kwargs``, ``loss_kwargs``, ...) against the annotations of
-what they are passed to, before anything is built: one line instead of a deep TypeError."""
+"""The one lookup behind every registry (models, optimizers, schedulers, losses): a name
+found in its table, and options checked against the signature of what they are passed to,
+before anything is built: one line instead of a deep TypeError."""
 
 from __future__ import annotations
 
@@ -7,29 +8,65 @@ import inspect
 import math
 import types
 import typing
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, TypeVar
 
-from lightning_cv.errors import ConfigError
+from lightning_cv.errors import ConfigError, check_choice, did_you_mean
 
-__all__ = ["check_option_types"]
+__all__ = ["check_options", "lookup"]
+
+T = TypeVar("T")
 
 
-def check_option_types(kind: str, name: str, target: Callable, kwargs: dict[str, Any]) -> None:
-    """Refuse a value of the wrong type, or a NaN or infinite number, naming key and value.
+def lookup(kind: str, name: str, table: Mapping[str, T]) -> T:
+    """The table's entry for ``name``.
+
+    Raises:
+        ConfigError: ``"unknown optimizer 'adamm'; did you mean 'adam'? expected one of
+            [...]"``.
+
+    Example:
+        >>> lookup("reduction", "sum", {"mean": "the batch mean", "sum": "the batch sum"})
+        'the batch sum'
+    """
+    check_choice(kind, name, table)
+    return table[name]
+
+
+def check_options(
+    kind: str,
+    name: str,
+    target: Callable,
+    kwargs: Mapping[str, Any],
+    given: Collection[str] = (),
+) -> None:
+    """Refuse an option ``target`` lacks, a value of the wrong type, or a NaN or infinite number.
 
     Args:
         kind: what the options are for, e.g. ``"optimizer"``.
         name: its registry name, e.g. ``"sgd"``.
-        target: the class or function the options go to; its annotations decide.
+        target: the class or function the options go to; its signature decides.
         kwargs: the options.
+        given: parameters the caller passes itself, which are no user options.
 
     Raises:
-        ConfigError: ``"optimizer 'sgd': momentum='0.9' is a str; expected float"``.
+        ConfigError: ``"optimizer 'sgd' has no option ['momentun']; did you mean 'momentum'?
+            expected some of [...]"`` or ``"optimizer 'sgd': momentum='0.9' is a str; expected
+            float"``.
 
     Example:
-        >>> check_option_types("optimizer", "sgd", torch.optim.SGD, {"momentum": 0.9})
+        >>> import torch
+        >>> check_options("optimizer", "sgd", torch.optim.SGD, {"momentum": 0.9}, given=["lr"])
     """
+    parameters = inspect.signature(target).parameters.values()
+    options = {p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    options -= {*given, "self"}
+    unknown = sorted(set(kwargs) - options)
+    if unknown:
+        hint = did_you_mean(unknown[0], options) if len(unknown) == 1 else ""
+        raise ConfigError(
+            f"{kind} {name!r} has no option {unknown};{hint} expected some of {sorted(options)}"
+        )
     hints = _hints(target)
     for key, value in kwargs.items():
         expected = hints.get(key)
@@ -91,6 +128,8 @@ def _matches(value: Any, expected: Any) -> bool:
 def _describe(expected: Any) -> str:
     if typing.get_origin(expected) in (typing.Union, types.UnionType):
         return " or ".join(_describe(arg) for arg in typing.get_args(expected))
+    if typing.get_origin(expected) is typing.Literal:
+        return f"one of {list(typing.get_args(expected))}"
     if expected is type(None):
         return "None"
     return getattr(expected, "__name__", None) or str(expected).replace("typing.", "")
