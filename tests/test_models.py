@@ -1,6 +1,8 @@
 """Model registry and architectures: shapes, the shared interface, errors, and oracles."""
 
 import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -152,11 +154,20 @@ def test_unknown_model(name, hint):
     [
         ({"depth": 3}, "model 'lenet5' has no option ['depth']; expected some of"),
         ({"pooing": "avg"}, "has no option ['pooing']; did you mean 'pooling'? expected some of"),
+        ({"weights": "lenet5.mnist"}, "model 'lenet5' has no option ['weights']; expected some of"),
     ],
 )
 def test_unknown_option(options, message):
+    """Zoo weights come from the zoo's loader: the builder takes architecture options only."""
     with pytest.raises(ConfigError, match=re.escape(message + " ['activation', 'pooling']")):
         _build("lenet5", **options)
+
+
+def test_the_models_package_does_not_reach_the_zoo_or_the_task():
+    code = "import sys, lightning_cv.models; print(sorted(m for m in sys.modules if m.startswith("
+    code += "('lightning_cv.zoo', 'lightning_cv.task', 'lightning_cv.data'))))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]", result.stderr
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,7 @@
-"""Name -> builder registry for the zoo architectures (timm's `_registry.py` in miniature)."""
+"""Name -> builder registry for the zoo architectures (timm's `_registry.py` in miniature).
+
+Builders take architecture arguments only; trained weights come from the zoo's own loader.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,10 @@ from collections.abc import Callable
 from torch import nn
 
 from lightning_cv._lookup import check_options, lookup
-from lightning_cv.errors import ConfigError, check_range
+from lightning_cv._sizes import to_size
+from lightning_cv.errors import check_range
 
+# to_size is re-exported for the modules that imported it from here
 __all__ = ["create_model", "list_models", "register_model", "to_size"]
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
@@ -38,23 +43,15 @@ def list_models() -> list[str]:
 
 
 def create_model(
-    name: str,
-    *,
-    num_classes: int,
-    in_channels: int,
-    image_size: int | tuple[int, int],
-    weights: str | None = None,
-    **kwargs,
+    name: str, *, num_classes: int, in_channels: int, image_size: int | tuple[int, int], **kwargs
 ) -> nn.Module:
-    """Build a zoo architecture by name.
+    """Build a zoo architecture by name, with freshly initialised weights.
 
     Args:
         name: one of :func:`list_models`.
         num_classes: size of the output layer, >= 1.
         in_channels: 1 for greyscale, 3 for RGB.
         image_size: input side (int) or (height, width).
-        weights: a zoo entry name (``lightning-cv zoo list``) whose trained weights to load,
-            e.g. ``"lenet5.mnist"``; the other arguments must match how it was trained.
         **kwargs: architecture options (e.g. ``hidden_sizes`` for ``mlp``).
 
     Returns:
@@ -71,36 +68,6 @@ def create_model(
     check_range("num_classes", num_classes, ">= 1")
     check_range("in_channels", in_channels, ">= 1")
     check_options("model", name, builder, kwargs, given=_SHAPE)
-    model = builder(
+    return builder(
         num_classes=num_classes, in_channels=in_channels, image_size=to_size(image_size), **kwargs
     )
-    if weights is not None:
-        from lightning_cv.zoo import load_backbone_weights  # here: the zoo imports this registry
-
-        try:
-            model.load_state_dict(load_backbone_weights(weights, architecture=name))
-        except RuntimeError:
-            raise ConfigError(
-                f"weights {weights!r} do not fit model {name!r} with num_classes={num_classes}, "
-                f"in_channels={in_channels}, image_size={image_size} and options {kwargs}; "
-                f"`lightning-cv zoo info {weights}` shows what they were trained with"
-            ) from None
-    return model
-
-
-def to_size(image_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
-    """Normalize an image size to ``(height, width)``.
-
-    Raises:
-        ConfigError: anything but a positive int or two of them.
-
-    Example:
-        >>> to_size(28), to_size([32, 48])
-        ((28, 28), (32, 48))
-    """
-    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    if len(size) != 2 or not all(isinstance(side, int) and side > 0 for side in size):
-        raise ConfigError(
-            f"image_size must be a positive int or (height, width), got {image_size!r}"
-        )
-    return size

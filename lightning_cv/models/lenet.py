@@ -12,9 +12,10 @@ import itertools
 import torch
 from torch import nn
 
+from lightning_cv._sizes import to_size
 from lightning_cv.errors import ConfigError, check_choice
 from lightning_cv.models._base import Backbone
-from lightning_cv.models._registry import register_model, to_size
+from lightning_cv.models._registry import register_model
 
 __all__ = ["LeNet5"]
 

@@ -8,8 +8,9 @@ is a template for class ``c``, one weight per pixel.
 import torch
 from torch import nn
 
+from lightning_cv._sizes import to_size
 from lightning_cv.models._base import Backbone
-from lightning_cv.models._registry import register_model, to_size
+from lightning_cv.models._registry import register_model
 
 __all__ = ["LinearClassifier"]
 

@@ -7,9 +7,10 @@ applied to document recognition" (4.7% test error on MNIST): 784 -> 300 -> 10.
 import torch
 from torch import nn
 
+from lightning_cv._sizes import to_size
 from lightning_cv.errors import ConfigError, check_choice, check_range
 from lightning_cv.models._base import Backbone
-from lightning_cv.models._registry import register_model, to_size
+from lightning_cv.models._registry import register_model
 
 __all__ = ["MLP"]
 
