@@ -22,7 +22,7 @@ from lightning_cv.data.cifar import (
     CIFAR100DataModule,
 )
 from lightning_cv.data.csv import CSVDataModule
-from lightning_cv.data.folder import ImageFiles, ImageFolderDataModule, cache_home
+from lightning_cv.data.folder import ImageFiles, ImageFolderDataModule
 from lightning_cv.data.pet import OxfordIIITPetDataModule
 from lightning_cv.data.stats import channel_stats
 from lightning_cv.errors import ConfigError, DataFileError
@@ -66,10 +66,13 @@ def first_batch_shape(data) -> tuple[int, ...]:
 # ---------------------------------------------------------------- image folders
 
 
-def test_cache_home_defaults_to_the_user_cache(monkeypatch, tmp_path):
+def test_statistics_are_cached_in_the_user_cache_by_default(monkeypatch, tmp_path):
     monkeypatch.delenv("LIGHTNING_CV_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path))
-    assert cache_home() == tmp_path / ".cache" / "lightning_cv"
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    write_image_folder(tmp_path / "photos", per_class=5, suffix=".png")
+    ImageFolderDataModule(tmp_path / "photos", image_size=12, val_fraction=0).setup("fit")
+    cached = list((tmp_path / "user" / ".cache" / "lightning_cv" / "stats").iterdir())
+    assert [path.suffix for path in cached] == [".json"]  # the file only, no staging left
 
 
 def test_split_folders_are_the_official_splits(tmp_path):
@@ -283,8 +286,6 @@ def use_md5s(monkeypatch, module: type, md5s: dict[str, str]) -> None:
     """Point the module's MD5 table (torchvision's) at the fake files."""
     monkeypatch.setattr(module, "train_list", [[name, md5s[name]] for name, _ in module.train_list])
     monkeypatch.setattr(module, "test_list", [[name, md5s[name]] for name, _ in module.test_list])
-    meta = module.meta_file
-    monkeypatch.setattr(module, "meta_file", {**meta, "md5": md5s[meta["filename"]]})
 
 
 @pytest.fixture
@@ -354,17 +355,6 @@ def test_restricted_unpickler_refuses_a_malicious_batch(cifar10_root, monkeypatc
     with pytest.raises(DataFileError, match=re.escape(message)):
         CIFAR10DataModule(root=cifar10_root).load_split("train")
     assert not target.exists()
-
-
-def test_meta_file_with_other_class_names_is_refused(cifar10_root, monkeypatch):
-    path = cifar10_root / "cifar-10-batches-py" / "batches.meta"
-    path.write_bytes(pickle.dumps({b"label_names": [b"cat", b"dog"]}, protocol=3))
-    monkeypatch.setattr(
-        CIFAR10DataModule, "meta_file", {**CIFAR10DataModule.meta_file, "md5": md5(path)}
-    )
-    message = f"{str(path)!r} names the classes ['cat', 'dog'], expected ['airplane', 'automobile',"
-    with pytest.raises(DataFileError, match=re.escape(message)):
-        CIFAR10DataModule(root=cifar10_root).load_split("test")
 
 
 def test_cifar100_fine_and_coarse_labels(tmp_path, monkeypatch):

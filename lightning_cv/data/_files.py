@@ -5,15 +5,15 @@ Nothing here deletes or overwrites a file the user already has.
 
 from __future__ import annotations
 
-import os
 import tarfile
-import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from torchvision.datasets.utils import calculate_md5, download_url
+from torch.hub import download_url_to_file
+from torchvision.datasets.utils import calculate_md5
 
+from lightning_cv._io import atomic_write
 from lightning_cv.errors import DataFileError
 
 __all__ = ["download_file", "require_files", "safe_extract", "verify_md5"]
@@ -43,71 +43,89 @@ def verify_md5(path: Path, md5: str, *, dataset: str) -> None:
         )
 
 
+class _WrongBytes(Exception):
+    """A mirror answered with a file of another MD5 (an error page, a moved file)."""
+
+
 def download_file(urls: str | Sequence[str], path: Path, md5: str, *, dataset: str) -> None:
     """Download ``path`` from the first mirror that works, atomically, and check its MD5.
 
-    The bytes go to a temporary folder beside ``path`` and are renamed into place only once
-    the MD5 matches, so an interrupted download never leaves a partial file under the real
-    name. A file already at ``path`` is kept: verified if good, reported if not.
+    The bytes go to a staging file beside ``path`` (:func:`~lightning_cv._io.atomic_write`)
+    that takes the real name only once the MD5 matches, so an interrupted or wrong download
+    never leaves a file under the real name. A file already at ``path`` is kept: verified if
+    good, reported if not.
     """
     if path.exists():
         verify_md5(path, md5, dataset=dataset)
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     errors = []
     for url in [urls] if isinstance(urls, str) else urls:
-        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".download-") as staging:
-            try:
-                download_url(url, staging, filename=path.name)
-            except OSError as error:  # no network, HTTP error, refused connection
-                errors.append(f"{url}: {error}")
-                continue
-            actual = calculate_md5(Path(staging) / path.name)
-            if actual != md5:
-                errors.append(f"{url} sent a file with MD5 {actual}, expected {md5}")
-                continue
-            os.replace(Path(staging) / path.name, path)
+        try:
+            with atomic_write(path) as staging:
+                download_url_to_file(url, str(staging))
+                actual = calculate_md5(staging)
+                if actual != md5:
+                    raise _WrongBytes(f"{url} sent a file with MD5 {actual}, expected {md5}")
             return
+        except OSError as error:  # no network, HTTP error, refused connection
+            errors.append(f"{url}: {error}")
+        except _WrongBytes as error:
+            errors.append(str(error))
     raise DataFileError(
         f"{dataset}: could not download {path.name} (nothing was saved): {'; '.join(errors)}"
     )
 
 
 def safe_extract(archive: Path, folder: Path) -> None:
-    """Unpack a tar or zip archive, refusing members with absolute paths, ``..`` or links, and
-    members that would replace a file already in ``folder`` (nothing is unpacked then)."""
+    """Unpack a tar or zip archive into ``folder``, all or nothing.
+
+    Members are checked by tarfile's ``data`` filter (Python's rules for untrusted archives:
+    nothing outside ``folder``, no links leaving it, no device files) before anything is
+    written. Refused too: an absolute name (the filter would quietly make it relative), a
+    ``..`` that stays inside (zipfile would write the member elsewhere) and a member that
+    would replace a file already in ``folder``. Zip members go through the same check;
+    zipfile writes them as plain files, cleaning their names again.
+
+    Raises:
+        DataFileError: naming the archive and every refused member.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as bundle:
-            _check_member_names(archive, bundle.namelist())
-            files = [name for name in bundle.namelist() if not name.endswith("/")]
-            _refuse_replacing(archive, folder, files)
+            members = [tarfile.TarInfo(name) for name in bundle.namelist()]
+            _check_members(archive, folder, [m for m in members if not m.name.endswith("/")])
             bundle.extractall(folder)
         return
+    if not hasattr(tarfile, "data_filter"):  # added in Python 3.10.12 and 3.11.4
+        raise DataFileError(
+            f"{str(archive)!r}: this Python lacks tarfile's data filter, needed to unpack "
+            "archives safely; use Python 3.10.12, 3.11.4 or newer"
+        )
     with tarfile.open(archive) as bundle:
         members = bundle.getmembers()
-        _check_member_names(archive, [member.name for member in members])
-        links = [member.name for member in members if member.issym() or member.islnk()]
-        if links:
-            raise DataFileError(f"{str(archive)!r}: refusing to unpack links {links}")
-        _refuse_replacing(archive, folder, [member.name for member in members if member.isfile()])
+        _check_members(archive, folder, members)
         bundle.extractall(folder, filter="data")
 
 
-def _refuse_replacing(archive: Path, folder: Path, names: list[str]) -> None:
-    existing = [name for name in names if (folder / name).exists()]
+def _check_members(archive: Path, folder: Path, members: list[tarfile.TarInfo]) -> None:
+    refused = []
+    for member in members:
+        try:
+            kept = tarfile.data_filter(member, str(folder))
+        except tarfile.FilterError as error:
+            refused.append(str(error))
+            continue
+        if kept.name != member.name:  # the filter strips a leading "/"
+            refused.append(f"member {member.name!r} has an absolute path")
+        elif ".." in member.name.split("/"):  # inside, but zipfile would write it elsewhere
+            refused.append(f"member {member.name!r} has '..' in its path")
+    if refused:
+        raise DataFileError(f"{str(archive)!r}: refusing to unpack: {'; '.join(refused)}")
+    existing = [m.name for m in members if not m.isdir() and (folder / m.name).exists()]
     if existing:
         shown = ", ".join(repr(str(folder / name)) for name in existing[:3])
         more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
         raise DataFileError(
             f"{str(archive)!r}: refusing to unpack over files that are already there: "
             f"{shown}{more}; move them away or unpack into an empty folder"
-        )
-
-
-def _check_member_names(archive: Path, names: list[str]) -> None:
-    unsafe = [name for name in names if Path(name).is_absolute() or ".." in Path(name).parts]
-    if unsafe:
-        raise DataFileError(
-            f"{str(archive)!r}: refusing to unpack members outside the target folder: {unsafe}"
         )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import pickle
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -17,9 +16,10 @@ from typing import Any, BinaryIO, Literal
 import numpy as np
 from torchvision.datasets import CIFAR10, CIFAR100
 
+from lightning_cv._io import atomic_write, cache_root
 from lightning_cv.data._files import download_file, require_files, safe_extract, verify_md5
 from lightning_cv.data.datamodule import ImageDataModule
-from lightning_cv.data.folder import FolderScan, ImageFiles, cache_home, scan_class_folders
+from lightning_cv.data.folder import FolderScan, ImageFiles, scan_class_folders
 from lightning_cv.errors import ConfigError, DataFileError
 
 __all__ = [
@@ -110,14 +110,6 @@ def load_cifar_pickle(path: Path) -> dict[bytes, Any]:
     return record
 
 
-def _entry(record: dict[bytes, Any], key: bytes, path: Path) -> Any:
-    if key not in record:
-        raise DataFileError(
-            f"{str(path)!r} has no {key.decode()!r} entry (it has {[k.decode() for k in record]})"
-        )
-    return record[key]
-
-
 class CIFAR10DataModule(ImageDataModule):
     """CIFAR-10: 10 classes, 32x32 RGB, 50,000 training and 10,000 test images.
 
@@ -145,14 +137,13 @@ class CIFAR10DataModule(ImageDataModule):
     std = (0.2470, 0.2435, 0.2616)
     default_train_transform = "cifar"
     dataset_name = "CIFAR-10"
-    # torchvision's table of the official files: folder, (batch, MD5) lists, archive
+    # torchvision's table of the official files: folder, (batch, MD5) lists, archive. A batch
+    # whose MD5 matches holds the official arrays and labels, so nothing in it is re-checked
     base_folder = CIFAR10.base_folder
     train_list = CIFAR10.train_list
     test_list = CIFAR10.test_list
-    meta_file = CIFAR10.meta
     url, archive, archive_md5 = CIFAR10.url, CIFAR10.filename, CIFAR10.tgz_md5
     label_key = b"labels"
-    names_key = b"label_names"
 
     def download_files(self) -> None:
         folder = self.root / self.base_folder
@@ -178,36 +169,20 @@ class CIFAR10DataModule(ImageDataModule):
     def _load_batches(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         folder = self.root / self.base_folder
         batches = self.train_list if split == "train" else self.test_list
-        files = [*batches, (self.meta_file["filename"], self.meta_file["md5"])]
         require_files(
             folder,
-            [name for name, _ in files],
+            [name for name, _ in batches],
             dataset=self.dataset_name,
             hint="pass download=True or copy the official python batches there",
         )
-        for name, md5 in files:
-            verify_md5(folder / name, md5, dataset=self.dataset_name)
-        meta_path = folder / self.meta_file["filename"]
-        names = tuple(
-            name.decode()
-            for name in _entry(load_cifar_pickle(meta_path), self.names_key, meta_path)
-        )
-        if names != self.class_names:
-            raise DataFileError(
-                f"{str(meta_path)!r} names the classes {list(names)}, expected "
-                f"{list(self.class_names)}"
-            )
         images, labels = [], []
-        for name, _ in batches:
-            path = folder / name
-            batch = load_cifar_pickle(path)
-            data = np.asarray(_entry(batch, b"data", path), dtype=np.uint8)
-            if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-                raise DataFileError(f"{str(path)!r}: data is {data.shape}, expected (N, 3072)")
+        for name, md5 in batches:
+            verify_md5(folder / name, md5, dataset=self.dataset_name)
+            batch = load_cifar_pickle(folder / name)
             # each row: 1024 red, then 1024 green, then 1024 blue values, each plane 32x32
             # row-major: (N, 3072) -> (N, 3, 32, 32) -> (N, 32, 32, 3)
-            images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-            labels += _entry(batch, self.label_key, path)
+            images.append(batch[b"data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            labels += batch[self.label_key]
         return np.ascontiguousarray(np.concatenate(images)), np.asarray(labels, dtype=np.int64)
 
     def _load_image_folder(self, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -218,7 +193,7 @@ class CIFAR10DataModule(ImageDataModule):
                 f"{self.dataset_name}: class folders in {str(folder)!r} are "
                 f"{list(scan.class_names)}, expected {list(self.class_names)}"
             )
-        cache = cache_home() / "cifar" / f"{_folder_key(folder, scan)}.npy"
+        cache = cache_root() / "cifar" / f"{_folder_key(folder, scan)}.npy"
         images = _read_cache(cache, (len(scan.paths), 32, 32, 3))
         if images is None:
             log.info("decoding %d images of %s once; cached in %s", len(scan.paths), folder, cache)
@@ -259,11 +234,8 @@ def _read_cache(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
 
 def _write_cache(path: Path, images: np.ndarray) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        with open(staging, "wb") as file:
-            np.save(file, images)
-        os.replace(staging, path)  # a reader never sees a half-written cache
+        with atomic_write(path) as staging, open(staging, "wb") as file:
+            np.save(file, images)  # a reader never sees a half-written cache
     except OSError as error:
         log.warning("could not cache decoded images in %s: %s", path.parent, error)
 
@@ -293,7 +265,6 @@ class CIFAR100DataModule(CIFAR10DataModule):
     base_folder = CIFAR100.base_folder
     train_list = CIFAR100.train_list
     test_list = CIFAR100.test_list
-    meta_file = CIFAR100.meta
     url, archive, archive_md5 = CIFAR100.url, CIFAR100.filename, CIFAR100.tgz_md5
 
     def __init__(self, label_type: Literal["fine", "coarse"] = "fine", **kwargs) -> None:
@@ -302,7 +273,6 @@ class CIFAR100DataModule(CIFAR10DataModule):
         super().__init__(**kwargs)
         self.label_type = label_type
         self.label_key = f"{label_type}_labels".encode()
-        self.names_key = f"{label_type}_label_names".encode()
         if label_type == "coarse":
             self.num_classes = len(CIFAR100_SUPERCLASSES)
             self.class_names = CIFAR100_SUPERCLASSES

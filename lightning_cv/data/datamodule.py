@@ -36,6 +36,24 @@ Pipeline = Literal["auto", "batch", "sample"]
 PIPELINES = ("auto", "batch", "sample")
 
 
+def _check_options(pipeline: str, batch_size: int, num_workers: int, val_fraction: float) -> None:
+    if pipeline not in PIPELINES:
+        raise ConfigError(f"unknown pipeline {pipeline!r}; expected one of {list(PIPELINES)}")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    if num_workers < 0:
+        raise ConfigError(f"num_workers must be >= 0, got {num_workers}")
+    if not 0 <= val_fraction < 1:
+        raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
+
+
+def _or_default(spec: str | BatchAugment | None, default: str) -> str | BatchAugment:
+    """``default`` (or None) is the data set's own preset. The options are typed without None:
+    jsonargparse reads a file given for a class-typed option as a config, and an empty file
+    would become None, i.e. silently the default."""
+    return default if spec in (None, "default") else spec
+
+
 class SampleDataset(Dataset):
     """Images indexed from memory (or decoded lazily), passed through one albumentations pipeline.
 
@@ -154,25 +172,12 @@ class ImageDataModule(L.LightningDataModule):
         pipeline: Pipeline = "auto",
     ) -> None:
         super().__init__()
-        if pipeline not in PIPELINES:
-            raise ConfigError(f"unknown pipeline {pipeline!r}; expected one of {list(PIPELINES)}")
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-        if num_workers < 0:
-            raise ConfigError(f"num_workers must be >= 0, got {num_workers}")
-        if not 0 <= val_fraction < 1:
-            raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
-        modules = {
-            name: value
-            for name, value in (
-                ("train_transform", train_transform),
-                ("eval_transform", eval_transform),
-            )
-            if isinstance(value, BatchAugment)
-        }
-        self.save_hyperparameters(ignore=list(modules))
-        for name, module in modules.items():  # a module would stop weights_only loading
-            self.hparams[name] = [repr(step) for step in module.steps]
+        _check_options(pipeline, batch_size, num_workers, val_fraction)
+        transforms = {"train_transform": train_transform, "eval_transform": eval_transform}
+        modules = [name for name, spec in transforms.items() if isinstance(spec, BatchAugment)]
+        self.save_hyperparameters(ignore=modules)
+        for name in modules:  # a module would stop weights_only loading
+            self.hparams[name] = [repr(step) for step in transforms[name].steps]
         self.root = Path(root)
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -181,16 +186,8 @@ class ImageDataModule(L.LightningDataModule):
         self.split_seed = split_seed
         self.num_folds = num_folds
         self.fold = fold
-        # "default" (or None) is the data set's own preset. The options are typed without None:
-        # jsonargparse reads a file given for a class-typed option as a config, and an empty
-        # file would become None, i.e. silently the default
-        default = (None, "default")
-        self.train_transform = (
-            self.default_train_transform if train_transform in default else train_transform
-        )
-        self.eval_transform = (
-            self.default_eval_transform if eval_transform in default else eval_transform
-        )
+        self.train_transform = _or_default(train_transform, self.default_train_transform)
+        self.eval_transform = _or_default(eval_transform, self.default_eval_transform)
         self.download = download
         self.shuffle = shuffle
         self.drop_last = drop_last
@@ -198,9 +195,7 @@ class ImageDataModule(L.LightningDataModule):
         self.uses_batches: bool | None = None  # the pipeline in use, known after setup()
         self._batch_transforms: dict[str, BatchAugment] = {}
         self._tensors: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
-        self.train_set: SampleDataset | None = None
-        self.val_set: SampleDataset | None = None
-        self.test_set: SampleDataset | None = None
+        self.train_set = self.val_set = self.test_set = None  # SampleDataset after setup()
         self._loaded_splits: dict[str, tuple] = {}
 
     def read_split(self, split: str) -> tuple[Sequence[np.ndarray] | np.ndarray, np.ndarray]:

@@ -29,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
+from lightning_cv._io import atomic_write_text, cache_root
 from lightning_cv.data.datamodule import ImageDataModule
 from lightning_cv.data.splits import split_indices
 from lightning_cv.errors import ConfigError, DataFileError
@@ -38,7 +39,6 @@ __all__ = [
     "FolderScan",
     "ImageFiles",
     "ImageFolderDataModule",
-    "cache_home",
     "check_image_files",
     "check_image_options",
     "image_stats",
@@ -53,15 +53,6 @@ IMAGE_EXTENSIONS = frozenset(
 TEST_SEED = 0  # the test share of a single folder never moves, whatever split_seed the user picks
 STATS_SAMPLE = 2000  # training images decoded to estimate mean and std
 STATS_SEED = 0
-
-
-def cache_home() -> Path:
-    """The folder for lightning-cv's caches: ``$LIGHTNING_CV_HOME``, else ``~/.cache/lightning_cv``.
-
-    Caches never go inside a data folder, which may be read-only or shared.
-    """
-    home = os.environ.get("LIGHTNING_CV_HOME")
-    return Path(home) if home else Path.home() / ".cache" / "lightning_cv"
 
 
 def _listing(paths: Sequence[Path], limit: int = 5) -> str:
@@ -279,7 +270,8 @@ def check_image_options(
 def image_stats(files: ImageFiles, *, source: Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Mean and std per channel, in [0, 1], of up to 2,000 seeded images of ``files``; cached.
 
-    The result is cached as JSON under :func:`cache_home` ``/stats``, keyed by the absolute
+    The result is cached as JSON under :func:`~lightning_cv._io.cache_root` ``/stats`` (never
+    inside a data folder, which may be read-only or shared), keyed by the absolute
     ``source`` path, the file count, the channel count and the decode size, so a second data
     module over the same files decodes nothing.
 
@@ -292,7 +284,7 @@ def image_stats(files: ImageFiles, *, source: Path) -> tuple[tuple[float, ...], 
         ((0.48, 0.45, 0.39), (0.26, 0.25, 0.26))
     """
     key = f"{source.resolve()}|{len(files)}|{files.channels}|{files.size}"
-    cache = cache_home() / "stats" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    cache = cache_root() / "stats" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
     try:
         record = json.loads(cache.read_text())
         if record["key"] == key:
@@ -314,10 +306,7 @@ def image_stats(files: ImageFiles, *, source: Path) -> tuple[tuple[float, ...], 
     stats = tuple(mean.round(4).tolist()), tuple(std.round(4).tolist())
     log.info("mean %s and std %s from %d images of %s", *stats, len(chosen), source)
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        staging = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-        staging.write_text(json.dumps({"key": key, "mean": stats[0], "std": stats[1]}))
-        os.replace(staging, cache)
+        atomic_write_text(cache, json.dumps({"key": key, "mean": stats[0], "std": stats[1]}))
     except OSError as error:
         log.warning("could not cache image statistics in %s: %s", cache.parent, error)
     return stats

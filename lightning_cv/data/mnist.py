@@ -12,6 +12,7 @@ import gzip
 import struct
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from torchvision import datasets
@@ -48,25 +49,11 @@ def read_idx(path: Path, *, magic: int, item_shape: tuple[int, ...], dataset: st
         >>> read_idx(path, magic=2049, item_shape=(), dataset="MNIST").shape  # doctest: +SKIP
         (10000,)
     """
-    ndim = magic & 0xFF  # the magic number's last byte counts the dimensions
-    kind = "images" if ndim == 3 else "labels"
+    kind = "images" if magic == IMAGES_MAGIC else "labels"
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as file:
-            header = file.read(4 + 4 * ndim)  # big-endian int32s: magic, then each dimension
-            if len(header) < 4 + 4 * ndim:
-                raise DataFileError(f"{dataset}: {str(path)!r} is truncated (no full IDX header)")
-            found, count, *dims = struct.unpack(f">{1 + ndim}i", header)
-            if found != magic:
-                raise DataFileError(
-                    f"{dataset}: {str(path)!r} is not an IDX {kind} file "
-                    f"(magic number {found}, expected {magic})"
-                )
-            if count < 0 or tuple(dims) != item_shape:
-                raise DataFileError(
-                    f"{dataset}: {str(path)!r} states {count} {kind} of shape {tuple(dims)}, "
-                    f"expected {kind} of shape {item_shape}"
-                )
+            count, dims = _read_header(file, path, magic, item_shape, dataset)
             _check_claimed_size(path, count * int(np.prod(dims, dtype=np.int64)), kind, dataset)
             array = np.empty((count, *dims), dtype=np.uint8)
             size = file.readinto(array) + len(file.read())
@@ -86,6 +73,29 @@ def read_idx(path: Path, *, magic: int, item_shape: tuple[int, ...], dataset: st
             f"{array.size} ({count} x {item_shape}); delete it and download it again"
         )
     return array
+
+
+def _read_header(
+    file: BinaryIO, path: Path, magic: int, item_shape: tuple[int, ...], dataset: str
+) -> tuple[int, tuple[int, ...]]:
+    """The item count and item shape an IDX header states, checked against what is expected."""
+    ndim = magic & 0xFF  # the magic number's last byte counts the dimensions
+    kind = "images" if ndim == 3 else "labels"
+    header = file.read(4 + 4 * ndim)  # big-endian int32s: magic, then each dimension
+    if len(header) < 4 + 4 * ndim:
+        raise DataFileError(f"{dataset}: {str(path)!r} is truncated (no full IDX header)")
+    found, count, *dims = struct.unpack(f">{1 + ndim}i", header)
+    if found != magic:
+        raise DataFileError(
+            f"{dataset}: {str(path)!r} is not an IDX {kind} file "
+            f"(magic number {found}, expected {magic})"
+        )
+    if count < 0 or tuple(dims) != item_shape:
+        raise DataFileError(
+            f"{dataset}: {str(path)!r} states {count} {kind} of shape {tuple(dims)}, "
+            f"expected {kind} of shape {item_shape}"
+        )
+    return count, tuple(dims)
 
 
 _GZIP_MAX_RATIO = 1032  # deflate cannot shrink data more than about 1032:1

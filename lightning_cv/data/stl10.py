@@ -7,14 +7,15 @@ images are not used. Files are checked against torchvision's MD5s and decoded on
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
+import shutil
+import tarfile
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from torchvision import datasets
 
-from lightning_cv.data._files import download_file, require_files, safe_extract, verify_md5
+from lightning_cv._io import atomic_write
+from lightning_cv.data._files import download_file, require_files, verify_md5
 from lightning_cv.data.datamodule import ImageDataModule
 from lightning_cv.errors import DataFileError
 
@@ -22,7 +23,6 @@ __all__ = ["STL10DataModule"]
 
 # the order of class_names.txt in the official archive; labels 1..10 index into it
 CLASS_NAMES = ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck")
-IMAGE_BYTES = 3 * 96 * 96
 _HINT = "pass download=True (or --data.download true) or unpack the official archive there"
 
 
@@ -73,42 +73,35 @@ class STL10DataModule(ImageDataModule):
         return self.root / datasets.STL10.base_folder
 
     def download_files(self) -> None:
-        """Fetch and unpack the archive, adding only the files ``root/stl10_binary`` lacks."""
+        """Fetch the archive and unpack the files of ``stl10_binary/`` that the folder lacks.
+
+        Only plain files directly in that folder are read, under names chosen here, so no
+        member can land elsewhere; each is written atomically, and the user's files are kept.
+        """
         if all((self.folder / name).is_file() for name in self.file_names):
             return
         archive = self.root / self.archive
         download_file(self.url, archive, self.md5s[archive.name], dataset="STL10")
-        with tempfile.TemporaryDirectory(dir=self.root, prefix=".extract-") as staging:
-            safe_extract(archive, Path(staging))
-            self.folder.mkdir(exist_ok=True)
-            for file in sorted((Path(staging) / self.folder.name).iterdir()):
-                if not (self.folder / file.name).exists():
-                    os.replace(file, self.folder / file.name)
+        with tarfile.open(archive) as bundle:
+            for member in bundle:  # in archive order: the .gz stream is read once
+                name = PurePosixPath(member.name)
+                target = self.folder / name.name
+                if member.isfile() and name.parent.name == self.folder.name and not target.exists():
+                    with atomic_write(target) as staging, open(staging, "wb") as file:
+                        shutil.copyfileobj(bundle.extractfile(member), file)
 
     def read_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(N, 96, 96, 3)`` uint8 images and ``(N,)`` int64 labels of ``train`` or ``test``."""
+        """``(N, 96, 96, 3)`` uint8 images and ``(N,)`` int64 labels of ``train`` or ``test``.
+
+        Both files are MD5-checked first, so their sizes and labels are the official ones.
+        """
         require_files(self.folder, self.file_names, dataset="STL10", hint=_HINT)
         images_path, labels_path = self.folder / f"{split}_X.bin", self.folder / f"{split}_y.bin"
         for path in (images_path, labels_path):
             verify_md5(path, self.md5s[path.name], dataset="STL10")
-        pixels = np.fromfile(images_path, dtype=np.uint8)
-        if pixels.size % IMAGE_BYTES:
-            raise DataFileError(
-                f"STL10: {str(images_path)!r} has {pixels.size} bytes, expected a multiple of "
-                f"{IMAGE_BYTES} (3x96x96 images); delete it and download it again"
-            )
         # each image is stored channel after channel, each channel column-major:
         # (N, C, W, H) -> (N, H, W, C)
-        images = np.ascontiguousarray(pixels.reshape(-1, 3, 96, 96).transpose(0, 3, 2, 1))
+        pixels = np.fromfile(images_path, dtype=np.uint8).reshape(-1, 3, 96, 96)
+        images = np.ascontiguousarray(pixels.transpose(0, 3, 2, 1))
         labels = np.fromfile(labels_path, dtype=np.uint8).astype(np.int64)
-        if len(labels) != len(images):
-            raise DataFileError(
-                f"STL10: {str(labels_path)!r} holds {len(labels)} labels for {len(images)} "
-                f"images in {images_path.name}, expected one per image"
-            )
-        if labels.size and (labels.min() < 1 or labels.max() > self.num_classes):
-            raise DataFileError(
-                f"STL10: {str(labels_path)!r} holds labels {labels.min()}..{labels.max()}, "
-                f"expected 1..{self.num_classes}"
-            )
         return images, labels - 1  # the files count classes from 1

@@ -98,20 +98,32 @@ def zip_with(path: Path, name: str) -> Path:
     return path
 
 
-OUTSIDE = "refusing to unpack members outside the target folder"
-# (id, archive writer, message after the archive's path)
+REFUSED = "refusing to unpack: "
+ESCAPES = (
+    "'data/../../escaped.txt' would be extracted to '{deep}/escaped.txt', which is outside the "
+    "destination"
+)
+# (id, archive writer, message after "refusing to unpack: "; {tmp} is the test's folder, {deep}
+# the target's parent)
 ARCHIVES = [
-    ("tar-dot-dot", lambda p: tar_with(p, tar_member("data/../../escaped.txt")),
-     f"{OUTSIDE}: ['data/../../escaped.txt']"),
+    ("tar-dot-dot", lambda p: tar_with(p, tar_member("data/../../escaped.txt")), ESCAPES),
     ("tar-absolute", lambda p: tar_with(p, tar_member("/tmp/escaped.txt")),
-     f"{OUTSIDE}: ['/tmp/escaped.txt']"),
+     "member '/tmp/escaped.txt' has an absolute path"),
     ("tar-symlink", lambda p: tar_with(p, tar_member("data/link", tarfile.SYMTYPE, "/etc")),
-     "refusing to unpack links ['data/link']"),
+     "'data/link' is a link to an absolute path"),
     ("tar-hardlink", lambda p: tar_with(p, tar_member("data/hard", tarfile.LNKTYPE, "/etc/passwd")),
-     "refusing to unpack links ['data/hard']"),
-    ("zip-dot-dot", lambda p: zip_with(p, "data/../../escaped.txt"),
-     f"{OUTSIDE}: ['data/../../escaped.txt']"),
-    ("zip-absolute", lambda p: zip_with(p, "/tmp/escaped.txt"), f"{OUTSIDE}: ['/tmp/escaped.txt']"),
+     "'data/hard' is a link to an absolute path"),
+    ("tar-link-outside", lambda p: tar_with(p, tar_member("data/up", tarfile.SYMTYPE, "../../..")),
+     "'data/up' would link to '{tmp}', which is outside the destination"),
+    ("tar-device", lambda p: tar_with(p, tar_member("data/tty", tarfile.CHRTYPE)),
+     "'data/tty' is a special file"),
+    ("tar-dot-dot-inside", lambda p: tar_with(p, tar_member("data/../kept.txt")),
+     "member 'data/../kept.txt' has '..' in its path"),
+    ("zip-dot-dot", lambda p: zip_with(p, "data/../../escaped.txt"), ESCAPES),
+    ("zip-absolute", lambda p: zip_with(p, "/tmp/escaped.txt"),
+     "member '/tmp/escaped.txt' has an absolute path"),
+    ("zip-dot-dot-inside", lambda p: zip_with(p, "data/../kept.txt"),
+     "member 'data/../kept.txt' has '..' in its path"),
 ]  # fmt: skip
 
 
@@ -124,10 +136,35 @@ def test_an_archive_cannot_write_outside_its_folder(write, problem, tmp_path):
     target = tmp_path / "deep" / "target"
     with pytest.raises(DataFileError) as error:
         safe_extract(archive, target)
-    assert str(error.value) == f"{str(archive)!r}: {problem}"
+    problem = problem.format(tmp=tmp_path.resolve(), deep=tmp_path.resolve() / "deep")
+    assert str(error.value) == f"{str(archive)!r}: {REFUSED}{problem}"
     assert sorted(path.name for path in tmp_path.rglob("*")) == ["archive.bin", "deep", "target"]
     assert archive.read_bytes() == before
     assert not Path("/tmp/escaped.txt").exists()
+
+
+def test_every_refused_member_is_named_at_once(tmp_path):
+    archive = tmp_path / "archive.tar"
+    with tarfile.open(archive, "w") as bundle:
+        for member in (tar_member("/abs.txt"), tar_member("ok.txt"), tar_member("a/../b.txt")):
+            bundle.addfile(member, io.BytesIO(b"x"))
+    with pytest.raises(DataFileError) as error:
+        safe_extract(archive, tmp_path / "target")
+    assert str(error.value) == (
+        f"{str(archive)!r}: {REFUSED}member '/abs.txt' has an absolute path; "
+        "member 'a/../b.txt' has '..' in its path"
+    )
+    assert list((tmp_path / "target").iterdir()) == []  # all or nothing
+
+
+def test_a_link_inside_the_folder_is_unpacked(tmp_path):
+    archive = tmp_path / "archive.tar"
+    with tarfile.open(archive, "w") as bundle:
+        bundle.addfile(tar_member("data/a.txt"), io.BytesIO(b"x"))
+        bundle.addfile(tar_member("data/b.txt", tarfile.SYMTYPE, "a.txt"))
+    safe_extract(archive, tmp_path / "target")
+    link = tmp_path / "target" / "data" / "b.txt"
+    assert link.is_symlink() and link.read_text() == "x"
 
 
 def test_a_zip_symlink_member_is_unpacked_as_a_plain_file(tmp_path):
