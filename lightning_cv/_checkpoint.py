@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from lightning_cv.errors import ConfigError
+from lightning_cv.errors import ConfigError, DataFileError
 
 __all__ = ["check_finite_weights", "is_own_class", "read_checkpoint"]
 
 _NOT_TORCH = "is not a complete PyTorch file (truncated, or not written by torch.save)"
+_UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 
 
 def read_checkpoint(path: str | Path, *, model_class: str | None = None) -> dict[str, Any]:
-    """Load a Lightning checkpoint with ``weights_only=True``, naming the problem of a bad file.
+    """Load a Lightning checkpoint on the CPU with ``weights_only=True``, naming the problem of
+    a bad file. The one checkpoint reader: the CLI, resuming, ``load_from_checkpoint`` and the
+    zoo all read through it.
 
     Args:
         path: the checkpoint.
@@ -25,10 +29,11 @@ def read_checkpoint(path: str | Path, *, model_class: str | None = None) -> dict
             ``_class_path`` besides lightning_cv's own classes.
 
     Raises:
-        ConfigError: the file is missing or empty, is not a complete PyTorch file, holds
-            pickled objects beyond tensors and plain values, is not a Lightning checkpoint,
-            names a model class outside lightning_cv (which LightningCLI would import), or
-            holds NaN or infinite weights.
+        DataFileError: the file is missing or empty, is not a complete PyTorch file, holds
+            pickled objects beyond tensors and plain values (naming what unpickling would
+            call), is not a Lightning checkpoint, or holds NaN or infinite weights.
+        ConfigError: it names a model class outside lightning_cv (which LightningCLI would
+            import).
 
     Example:
         >>> path = "runs/quickstart/version_0/checkpoints/last.ckpt"
@@ -36,28 +41,11 @@ def read_checkpoint(path: str | Path, *, model_class: str | None = None) -> dict
         19
     """
     name = repr(str(path))
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"checkpoint {name} does not exist")
-    if path.stat().st_size == 0:
-        raise ConfigError(f"checkpoint {name} is empty (0 bytes)")
-    if not zipfile.is_zipfile(path):  # torch.save has written zip archives since PyTorch 1.6
-        raise ConfigError(f"checkpoint {name} {_NOT_TORCH}")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        if "Weights only load failed" not in str(error):
-            raise ConfigError(f"checkpoint {name} {_NOT_TORCH}") from error
-        raise ConfigError(
-            f"checkpoint {name} holds pickled objects other than tensors and plain values; "
-            "refusing to load it (loading could run code)"
-        ) from error
-    except (RuntimeError, EOFError, OSError) as error:  # a damaged member of the archive
-        raise ConfigError(f"checkpoint {name} {_NOT_TORCH}") from error
+    checkpoint = _load(Path(path), name)
     if not isinstance(checkpoint, dict) or not {"state_dict", "pytorch-lightning_version"} <= set(
         checkpoint
     ):
-        raise ConfigError(
+        raise DataFileError(
             f"checkpoint {name} is not a Lightning checkpoint (no 'state_dict' and "
             "'pytorch-lightning_version'); expected a file written by lightning-cv fit"
         )
@@ -70,6 +58,29 @@ def read_checkpoint(path: str | Path, *, model_class: str | None = None) -> dict
         )
     check_finite_weights(checkpoint["state_dict"], source=f"checkpoint {name}")
     return checkpoint
+
+
+def _load(path: Path, name: str) -> Any:
+    """``torch.load(weights_only=True)``, each failure in one line naming the file."""
+    if not path.is_file():
+        raise DataFileError(f"checkpoint {name} does not exist")
+    if path.stat().st_size == 0:
+        raise DataFileError(f"checkpoint {name} is empty (0 bytes)")
+    if not zipfile.is_zipfile(path):  # torch.save has written zip archives since PyTorch 1.6
+        raise DataFileError(f"checkpoint {name} {_NOT_TORCH}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        unsafe = _UNSAFE_GLOBAL.search(str(error))
+        if "Weights only load failed" not in str(error):
+            raise DataFileError(f"checkpoint {name} {_NOT_TORCH}") from error
+        call = f" (unpickling it would call {unsafe.group(1)})" if unsafe else ""
+        raise DataFileError(
+            f"checkpoint {name} holds pickled objects other than tensors and plain values{call}; "
+            "refusing to load it (loading could run code)"
+        ) from error
+    except (RuntimeError, EOFError, OSError) as error:  # a damaged member of the archive
+        raise DataFileError(f"checkpoint {name} {_NOT_TORCH}") from error
 
 
 def is_own_class(class_path: object, *, also: str | None = None) -> bool:
@@ -87,13 +98,13 @@ def check_finite_weights(state_dict: dict[str, Any], *, source: str) -> None:
     with it would be garbage, so it is refused when it is read, once, not per batch.
 
     Raises:
-        ConfigError: ``"<source>: weight 'backbone.fc.weight' holds 3 NaN/inf values ..."``.
+        DataFileError: ``"<source>: weight 'backbone.fc.weight' holds 3 NaN/inf values ..."``.
     """
     for key, tensor in state_dict.items():
         if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
             bad = int((~torch.isfinite(tensor)).sum())
             if bad:
-                raise ConfigError(
+                raise DataFileError(
                     f"{source}: weight {key!r} holds {bad} NaN/inf value(s) of {tensor.numel()}; "
                     "the run that wrote it diverged or the file is damaged: retrain, or pass "
                     "another checkpoint"

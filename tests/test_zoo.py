@@ -4,16 +4,12 @@ A tiny real checkpoint (an MLP trained one epoch on 8x8 digits) is registered in
 temporary manifest; the package's own manifest is only read.
 """
 
-import dataclasses
 import hashlib
 import importlib.util
-import io
 import json
 import re
 import shutil
 import sys
-import urllib.error
-import urllib.request
 import warnings
 from importlib.resources import files
 from pathlib import Path
@@ -41,7 +37,6 @@ from lightning_cv.zoo import (
     render_table,
 )
 from lightning_cv.zoo import register as register_module
-from lightning_cv.zoo.checkpoint import KEPT_KEYS
 from lightning_cv.zoo.cli import table_files, zoo_main
 from lightning_cv.zoo.hub import cached_path
 from lightning_cv.zoo.manifest import (
@@ -53,6 +48,7 @@ from lightning_cv.zoo.manifest import (
     update_table,
     write_manifest,
 )
+from lightning_cv.zoo.register import KEPT_KEYS
 
 from .conftest import REPO
 
@@ -119,8 +115,8 @@ def _new_zoo(folder: Path, hidden: int = 32) -> dict[str, Path]:
 def _register_args(trained: Path, paths: dict[str, Path], *extra: str) -> list[str]:
     return [
         "register", str(trained), "--name", NAME, "--recipe", str(paths["recipe.yaml"]),
-        "--root", str(paths["manifest.yaml"].parent), "--manifest", str(paths["manifest.yaml"]),
-        "--table", str(paths["README.md"]), *extra,
+        "--data.root", str(paths["manifest.yaml"].parent),
+        "--manifest", str(paths["manifest.yaml"]), "--table+", str(paths["README.md"]), *extra,
     ]  # fmt: skip
 
 
@@ -129,7 +125,7 @@ def zoo(trained, tmp_path_factory) -> Path:
     """A temporary zoo manifest with one bundled entry, registered through the CLI."""
     paths = _new_zoo(tmp_path_factory.mktemp("zoo"))
     options = [
-        "--bundle", "--training_time_s", "12.5", "--reference_top1", "97.5",
+        "--bundle", "true", "--training_time_s", "12.5", "--reference_top1", "97.5",
         "--reference", "a made-up target", "--note", "one epoch only, so the target is missed",
     ]  # fmt: skip
     zoo_main(_register_args(trained, paths, *options))
@@ -188,11 +184,13 @@ def test_register_writes_a_stripped_checkpoint_and_a_measured_entry(zoo, trained
         100 * f1_score(labels, predictions, average="macro"), abs=0.01
     )
 
-    assert (entry.architecture, entry.architecture_kwargs) == ("mlp", {"hidden_sizes": [32]})
+    # the architecture, classes and size live in the checkpoint; the entry adds the rest
+    facts = {key: clean["hyper_parameters"][key] for key in ("backbone", "backbone_kwargs")}
+    assert facts == {"backbone": "mlp", "backbone_kwargs": {"hidden_sizes": [32]}}
+    assert list(clean["hyper_parameters"]["class_names"]) == list("0123456789")
+    assert clean["datamodule_hyper_parameters"] == {"image_size": 8, "batch_size": 128}
     assert (entry.dataset, entry.datamodule) == ("Digits", "lightning_cv.data.DigitsDataModule")
-    assert entry.datamodule_kwargs["image_size"] == 8 and "root" not in entry.datamodule_kwargs
-    assert entry.class_names == tuple("0123456789") and entry.image_size == (8, 8)
-    assert (entry.mean, entry.std) == (tuple(data.mean), tuple(data.std))
+    assert load(NAME, zoo).data.mean == data.mean  # the eval transform: the data module's
     assert (entry.training_time_s, entry.reference_top1) == (12.5, 97.5)
     assert entry.note == "one epoch only, so the target is missed"
     assert (entry.wandb, entry.url) == (None, None)
@@ -208,7 +206,9 @@ def test_register_again_without_bundle_keeps_the_w_and_b_source_of_the_same_file
     zoo, trained, tmp_path, cache
 ):
     paths = _new_zoo(tmp_path / "zoo")
-    published = dataclasses.replace(get_entry(NAME, zoo), file=None, wandb="me/zoo/mlp.digits:v0")
+    published = get_entry(NAME, zoo).model_copy(
+        update={"file": None, "wandb": "me/zoo/mlp.digits:v0"}
+    )
     write_manifest([published], paths["manifest.yaml"])
     zoo_main(_register_args(trained, paths))
     entry = get_entry(NAME, paths["manifest.yaml"])
@@ -220,7 +220,7 @@ def test_register_again_without_bundle_keeps_the_w_and_b_source_of_the_same_file
 
 def test_register_half_stores_float16_weights_and_measures_them(zoo, trained, tmp_path):
     paths = _new_zoo(tmp_path / "zoo")
-    zoo_main([*_register_args(trained, paths), "--bundle", "--half"])
+    zoo_main([*_register_args(trained, paths), "--bundle", "true", "--half", "true"])
     entry, full = get_entry(NAME, paths["manifest.yaml"]), get_entry(NAME, zoo)
     assert (entry.weights_dtype, full.weights_dtype) == ("float16", "float32")
     stored = torch.load(tmp_path / "zoo" / entry.file, weights_only=True)["state_dict"]
@@ -254,9 +254,10 @@ def test_register_refuses_bad_input_before_writing(trained, tmp_path, monkeypatc
     with pytest.raises(DataFileError, match=re.escape("zoo entry name 'lenet5.digits' must read")):
         zoo_main(arguments)
 
+    paths["recipe.yaml"].write_text(RECIPE.replace("HIDDEN", "32"))  # the right recipe now
     monkeypatch.setattr(register_module, "BUNDLE_LIMIT", 1000)
     with pytest.raises(ConfigError, match=re.escape("over the 0 MB limit; register it without")):
-        zoo_main([*_register_args(trained, paths), "--bundle"])
+        zoo_main([*_register_args(trained, paths), "--bundle", "true"])
 
     paths["README.md"].write_text("# no markers\n")
     with pytest.raises(ConfigError, match=re.escape("has no zoo table markers; add the lines")):
@@ -268,15 +269,15 @@ def test_register_refuses_bad_input_before_writing(trained, tmp_path, monkeypatc
 
 BAD_VALUES = [
     ({"sha256": "abc"}, "sha256 must be 64 lowercase hex digits, got 'abc'"),
-    ({"class_names": list("012345678")}, "class_names must be a list of 10 names (one per class)"),
-    ({"metrics": {"top1": 80.0, "f1": 79.0}}, "metrics must be a mapping with exactly the keys"),
-    ({"metrics": {"top1": 101, "f1": 1, "top5": 1}}, "metrics must be a number in [0, 100.0]"),
-    ({"std": [0]}, "std must be a list of 1 positive numbers (one per channel), got [0]"),
-    ({"image_size": [8]}, "image_size must be [height, width] in pixels, got [8]"),
+    ({"name": "LeNet5.mnist"}, "name must be arch.dataset in lowercase letters, digits and"),
+    ({"metrics": [80.0]}, "metrics must be a mapping of top1, f1 (and top5) in percent, got"),
+    ({"metrics": {"top1": 101, "f1": 1}}, "metrics.top1 must be a number in [0, 100], got 101"),
+    ({"file_size": 0}, "file_size must be a positive number of bytes, got 0"),
+    ({"datamodule": "MNIST"}, "datamodule must be a class path like 'pkg.Class', got 'MNIST'"),
+    ({"reference_top1": -3}, "reference_top1 must be a number in [0, 100], got -3"),
     ({"wandb": "mlp.digits:latest"}, "wandb must be entity/project/name:alias"),
     ({"url": "http://example.com/m.ckpt"}, "url must be an https:// URL"),
     ({"file": "../m.ckpt"}, "file must be a .ckpt path relative to the manifest's folder"),
-    ({"datamodule_kwargs": {"root": "data"}}, "datamodule_kwargs must not hold root"),
     ({"training_time_s": -1}, "training_time_s must be a number >= 0, got -1"),
     ({"weights_dtype": "int8"}, "weights_dtype must be one of ['float32', 'float16'], got 'int8'"),
 ]
@@ -284,24 +285,26 @@ BAD_VALUES = [
 
 @pytest.mark.parametrize(("change", "message"), BAD_VALUES, ids=lambda v: str(v)[:30])
 def test_schema_refuses_bad_values(zoo, change, message):
-    record = {**get_entry(NAME, zoo).to_dict(), **change}
-    with pytest.raises(DataFileError, match=re.escape(f"m.yaml: entry 'mlp.digits': {message}")):
-        ZooEntry.from_dict(record, source="m.yaml")
+    record = {**get_entry(NAME, zoo).model_dump(exclude_none=True), **change}
+    name = record["name"]
+    with pytest.raises(DataFileError, match=re.escape(f"m.yaml: entry {name!r}: {message}")):
+        ZooEntry.parse(record, source="m.yaml")
 
 
-def test_schema_required_and_unknown_keys_and_names(zoo):
-    record = get_entry(NAME, zoo).to_dict()
-    assert ZooEntry.from_dict(record) == get_entry(NAME, zoo)
+def test_schema_required_and_unknown_keys_and_a_frozen_record(zoo):
+    entry = get_entry(NAME, zoo)
+    record = entry.model_dump(exclude_none=True)
+    assert ZooEntry.parse(record) == entry
     missing = {k: v for k, v in record.items() if k not in ("sha256", "metrics", "note")}
     with pytest.raises(DataFileError, match=re.escape("lacks required keys ['metrics', 'sha256']")):
-        ZooEntry.from_dict(missing, source="m.yaml")
-    with pytest.raises(DataFileError, match=re.escape("has unknown keys ['accuracy']; expected")):
-        ZooEntry.from_dict({**record, "accuracy": 0.9}, source="m.yaml")
-    message = "m.yaml: zoo entry name 'lenet5.digits' must read mlp.dataset or mlp_variant.dataset"
-    with pytest.raises(DataFileError, match=re.escape(message)):
-        ZooEntry.from_dict({**record, "name": "lenet5.digits"}, source="m.yaml")
-    variant = ZooEntry.from_dict({**record, "name": "mlp_wide.digits"})
-    assert variant.name == "mlp_wide.digits"
+        ZooEntry.parse(missing, source="m.yaml")
+    message = "m.yaml: entry 'mlp.digits' has unknown keys ['accuracy', 'architecture']; expected"
+    with pytest.raises(DataFileError, match=re.escape(message)):  # a fact of the checkpoint's
+        ZooEntry.parse({**record, "accuracy": 0.9, "architecture": "mlp"}, source="m.yaml")
+    with pytest.raises(DataFileError, match=re.escape("m.yaml: entry '?': an entry must be a")):
+        ZooEntry.parse(["name"], source="m.yaml")
+    with pytest.raises(ValueError, match="frozen"):
+        entry.sha256 = "0" * 64
 
 
 def test_manifest_file_errors(zoo, tmp_path):
@@ -316,7 +319,7 @@ def test_manifest_file_errors(zoo, tmp_path):
     path.write_text("models: []\n")
     with pytest.raises(DataFileError, match=re.escape("must hold one key, entries, with a list")):
         read_manifest(path)
-    record = get_entry(NAME, zoo).to_dict()
+    record = get_entry(NAME, zoo).model_dump(exclude_none=True)
     path.write_text(yaml.safe_dump({"entries": [record, record]}))
     with pytest.raises(DataFileError, match=re.escape("lists ['mlp.digits'] more than once")):
         read_manifest(path)
@@ -330,10 +333,11 @@ def test_the_package_manifest_is_valid_bundled_and_tabled():
     assert {f"checkpoints/{path.name}" for path in on_disk} == set(bundled)  # no orphans
     assert sum(path.stat().st_size for path in on_disk) <= register_module.BUNDLE_LIMIT
     for entry in entries:
-        assert entry.architecture in list_models()
         assert (REPO / entry.recipe).is_file(), entry.recipe
         if entry.file is not None:
             assert _sha256(PACKAGE_MANIFEST.parent / entry.file) == entry.sha256, entry.name
+            _, hparams = load_backbone_weights(entry.name)
+            assert entry.name.split(".")[0] == hparams["backbone"] in list_models()
     for page in table_files(REPO):  # zoo/README.md and the docs pages with the markers
         assert not update_table(page, render_table(entries), write=False), (
             f"{page} is out of date: run `lightning-cv zoo table`"
@@ -364,7 +368,9 @@ def test_load_gives_a_ready_classifier_its_transform_and_classes(zoo, trained, m
 
 def test_load_backbone_weights_fit_a_registry_model(zoo):
     net = create_model("mlp", num_classes=10, in_channels=1, image_size=8, hidden_sizes=[32])
-    net.load_state_dict(load_backbone_weights(NAME, architecture="mlp", manifest=zoo))
+    state, hparams = load_backbone_weights(NAME, architecture="mlp", manifest=zoo)
+    net.load_state_dict(state)
+    assert hparams["backbone_kwargs"] == {"hidden_sizes": [32]} and hparams["image_size"] == 8
     expected = load(NAME, zoo).model.backbone.state_dict()
     for key, value in net.state_dict().items():
         torch.testing.assert_close(value, expected[key])
@@ -381,7 +387,7 @@ def test_predict_top_k_of_images_of_any_mode_and_size(zoo, tmp_path, capsys):
     Image.fromarray(digit).save(folder / "small_grey.png")
     (folder / "notes.txt").write_text("not an image")
     pretrained = load(NAME, zoo)
-    mean, std = pretrained.entry.mean[0], pretrained.entry.std[0]
+    mean, std = pretrained.data.mean[0], pretrained.data.std[0]
 
     zoo_main(["predict", NAME, str(folder), "--top_k", "3", "--manifest", str(zoo)])
     lines = capsys.readouterr().out.splitlines()
@@ -438,7 +444,7 @@ def _fake_api(source: Path, calls: list) -> type:
 def test_w_and_b_source_is_downloaded_once_into_the_cache(zoo, tmp_path, monkeypatch, cache):
     import wandb
 
-    entry = dataclasses.replace(get_entry(NAME, zoo), file=None, wandb="me/zoo/mlp.digits:v0")
+    entry = get_entry(NAME, zoo).model_copy(update={"file": None, "wandb": "me/zoo/mlp.digits:v0"})
     manifest = tmp_path / "manifest.yaml"
     write_manifest([entry], manifest)
     calls = []
@@ -455,7 +461,7 @@ def test_w_and_b_source_is_downloaded_once_into_the_cache(zoo, tmp_path, monkeyp
 def test_tampered_download_is_refused_and_not_cached(zoo, tmp_path, monkeypatch, cache):
     import wandb
 
-    entry = dataclasses.replace(get_entry(NAME, zoo), file=None, wandb="me/zoo/mlp.digits:v0")
+    entry = get_entry(NAME, zoo).model_copy(update={"file": None, "wandb": "me/zoo/mlp.digits:v0"})
     manifest = tmp_path / "manifest.yaml"
     write_manifest([entry], manifest)
     tampered = tmp_path / "tampered.ckpt"
@@ -478,28 +484,29 @@ def test_url_is_tried_when_w_and_b_fails(zoo, tmp_path, monkeypatch):
             raise wandb.errors.CommError("could not reach api.wandb.ai")
 
     url = "https://example.com/mlp.digits.ckpt"
-    entry = dataclasses.replace(
-        get_entry(NAME, zoo), file=None, wandb="me/zoo/mlp.digits:v0", url=url
-    )
+    update = {"file": None, "wandb": "me/zoo/mlp.digits:v0", "url": url}
+    entry = get_entry(NAME, zoo).model_copy(update=update)
     manifest = tmp_path / "manifest.yaml"
     write_manifest([entry], manifest)
     monkeypatch.setattr(wandb, "Api", OfflineApi)
-    payload = (_bundled(zoo)).read_bytes()
     opened = []
-    monkeypatch.setattr(
-        urllib.request, "urlopen", lambda u, timeout: opened.append(u) or io.BytesIO(payload)
-    )
-    assert load(NAME, manifest).entry == entry and opened == [url]
+
+    def download(source, destination, hash_prefix, progress):  # torch.hub's, without network
+        opened.append((source, hash_prefix))
+        shutil.copyfile(_bundled(zoo), destination)
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    assert load(NAME, manifest).entry == entry and opened == [(url, entry.sha256)]
 
     cached_path(entry).unlink()
 
-    def refuse(u, timeout):
-        raise urllib.error.URLError("no network")
+    def refuse(source, destination, hash_prefix, progress):
+        raise OSError("no network")
 
-    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
     message = (
         "zoo entry 'mlp.digits': could not download it: me/zoo/mlp.digits:v0: could not reach "
-        f"api.wandb.ai; {url}: <urlopen error no network>"
+        f"api.wandb.ai; {url}: no network"
     )
     with pytest.raises(DataFileError, match=re.escape(message)):
         load(NAME, manifest)
@@ -535,7 +542,7 @@ def test_tampered_bundled_file_is_refused_and_kept(zoo, tmp_path):
 
 def test_entry_without_a_source_says_it_is_not_published(zoo, tmp_path):
     manifest = tmp_path / "manifest.yaml"
-    write_manifest([dataclasses.replace(get_entry(NAME, zoo), file=None)], manifest)
+    write_manifest([get_entry(NAME, zoo).model_copy(update={"file": None})], manifest)
     message = (
         "zoo entry 'mlp.digits' cannot be loaded: it is not bundled and it has no W&B artifact "
         "or URL (not published yet)"
@@ -563,14 +570,14 @@ def test_a_checkpoint_that_would_run_code_is_refused_not_executed(zoo, trained, 
     evil.parent.mkdir()
     clean = torch.load(_bundled(zoo), weights_only=True)
     torch.save({**clean, "extra": _Payload(marker)}, evil)
-    entry = dataclasses.replace(
-        get_entry(NAME, zoo), file="checkpoints/evil.ckpt", sha256=_sha256(evil)
+    entry = get_entry(NAME, zoo).model_copy(
+        update={"file": "checkpoints/evil.ckpt", "sha256": _sha256(evil)}
     )
     manifest = tmp_path / "manifest.yaml"
     write_manifest([entry], manifest)
     message = (
-        f"checkpoint {str(evil)!r} refused: unpickling it would call io.open, so it could run "
-        "code; zoo checkpoints hold only tensors and plain data (torch.load weights_only=True)"
+        f"checkpoint {str(evil)!r} holds pickled objects other than tensors and plain values "
+        "(unpickling it would call io.open); refusing to load it (loading could run code)"
     )
     with pytest.raises(DataFileError, match=re.escape(message)):
         load(NAME, manifest)
@@ -610,7 +617,7 @@ def test_publish_offline_logs_the_file_and_its_metadata(zoo, tmp_path, monkeypat
     wandb.teardown()  # wait for W&B's service to finish writing the run's log
     log = next(run.glob("run-*.wandb")).read_bytes().decode("latin-1")
     metadata, _ = json.JSONDecoder().raw_decode(log, log.index('{"name":'))
-    expected = {k: v for k, v in entry.to_dict().items() if k not in ("file", "wandb", "url")}
+    expected = entry.model_dump(exclude_none=True, exclude={"file", "wandb", "url"})
     assert metadata == json.loads(json.dumps(expected))
     (staged,) = (tmp_path / "data" / "artifacts" / "staging").iterdir()
     assert str(staged) in log and staged.read_bytes() == checkpoint.read_bytes()
@@ -664,7 +671,12 @@ def test_list_info_download_and_table_commands(zoo, capsys, tmp_path):
         f"{entry.metrics.f1:.2f}", f"{entry.file_size / 1e6:.2f}", "MB", "bundled",
     ]  # fmt: skip
     zoo_main(["info", NAME, "--manifest", str(zoo)])
-    assert yaml.safe_load(capsys.readouterr().out) == entry.to_dict()
+    checkpoint = {
+        "backbone": "mlp", "backbone_kwargs": {"hidden_sizes": [32]}, "num_classes": 10,
+        "in_channels": 1, "image_size": 8, "class_names": list("0123456789"),
+    }  # fmt: skip
+    info = yaml.safe_load(capsys.readouterr().out)
+    assert info == {**entry.model_dump(exclude_none=True), "checkpoint": checkpoint}
     zoo_main(["download", NAME, "--manifest", str(zoo)])
     assert capsys.readouterr().out == f"{zoo.parent / entry.file}\n"
 
@@ -675,28 +687,28 @@ def test_list_info_download_and_table_commands(zoo, capsys, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"{TABLE_BEGIN}\nold\n{TABLE_END}\n")
     with pytest.raises(SystemExit) as exit_info:
-        zoo_main(["table", "--check", "--table", str(readme), "--manifest", str(zoo)])
+        zoo_main(["table", "--check", "true", "--table+", str(readme), "--manifest", str(zoo)])
     assert exit_info.value.code == 1
-    zoo_main(["table", "--table", str(readme), "--manifest", str(zoo)])
+    zoo_main(["table", "--table+", str(readme), "--manifest", str(zoo)])
     assert readme.read_text() == f"{TABLE_BEGIN}\n{render_table([entry])}\n{TABLE_END}\n"
 
 
 def test_evaluate_reports_json_and_fails_when_off_by_more_than_the_tolerance(zoo, tmp_path, capsys):
     entry = get_entry(NAME, zoo)
-    zoo_main(["evaluate", NAME, "--root", str(tmp_path), "--manifest", str(zoo)])
+    zoo_main(["evaluate", NAME, "--data.root", str(tmp_path), "--manifest", str(zoo)])
     report = json.loads(capsys.readouterr().out)
     assert report == {
         "name": NAME,
-        "measured": entry.metrics.to_dict(),
-        "manifest": entry.metrics.to_dict(),
+        "measured": entry.metrics.model_dump(exclude_none=True),
+        "manifest": entry.metrics.model_dump(exclude_none=True),
         "top1_difference": 0.0,
         "tolerance": 0.1,
         "ok": True,
     }
-    off = dataclasses.replace(entry.metrics, top1=round(entry.metrics.top1 - 0.5, 2))
-    manifest = _copy_zoo(zoo, tmp_path, dataclasses.replace(entry, metrics=off))
+    off = entry.metrics.model_copy(update={"top1": round(entry.metrics.top1 - 0.5, 2)})
+    manifest = _copy_zoo(zoo, tmp_path, entry.model_copy(update={"metrics": off}))
     with pytest.raises(SystemExit) as exit_info:
-        zoo_main(["evaluate", NAME, "--root", str(tmp_path), "--manifest", str(manifest)])
+        zoo_main(["evaluate", NAME, "--data.root", str(tmp_path), "--manifest", str(manifest)])
     assert exit_info.value.code == 1
     captured = capsys.readouterr()
     assert json.loads(captured.out)["top1_difference"] == 0.5
@@ -711,10 +723,10 @@ def test_export_command_writes_torchscript_that_matches_the_model(zoo, tmp_path,
     zoo_main(
         ["export", NAME, "--format", "torchscript", "--output", str(output), "--manifest", str(zoo)]
     )
-    entry = get_entry(NAME, zoo)
+    data = load(NAME, zoo).data
     assert capsys.readouterr().out == (
-        f"wrote {output}: images (B, 1, 8, 8) normalized with mean {list(entry.mean)} and std "
-        f"{list(entry.std)} -> logits (B, 10)\n"
+        f"wrote {output}: images (B, 1, 8, 8) normalized with mean {list(data.mean)} and std "
+        f"{list(data.std)} -> logits (B, 10)\n"
     )
     extra = {"lightning_cv.json": ""}
     with warnings.catch_warnings():

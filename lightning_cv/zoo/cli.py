@@ -1,72 +1,87 @@
 """``lightning-cv zoo``: list, inspect, fetch, evaluate, export and run zoo models; maintainers
 also register and publish checkpoints.
 
+Each subcommand is the function of the same name below, parsed by jsonargparse from its
+signature: positional parameters are positional arguments, keyword-only ones options, and a
+dataclass parameter a group of dotted options (``--data.root``, ``--trainer.accelerator``).
+
 Example:
     >>> zoo_main(["list"])  # doctest: +SKIP
     name          data set  top-1  top-5  macro F1  size     files
-    lenet5.mnist  MNIST     99.12  99.99  99.11     0.25 MB  bundled
+    lenet5.mnist  MNIST     99.36  100.00 99.35     0.25 MB  bundled
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from argparse import ArgumentError
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import yaml
+from jsonargparse import ArgumentParser
 
-from lightning_cv.data.folder import IMAGE_EXTENSIONS, ImageFiles
-from lightning_cv.errors import DataFileError
-from lightning_cv.zoo.evaluate import TOLERANCE, build_datamodule, compare, measure
-from lightning_cv.zoo.export import EXPORTERS, export_model
-from lightning_cv.zoo.manifest import (
-    TABLE_BEGIN,
-    manifest_path,
-    read_manifest,
-    render_table,
-    update_table,
-)
-from lightning_cv.zoo.pretrained import checkpoint_file, get_entry, list_entries, load
-from lightning_cv.zoo.publish import publish_checkpoint
-from lightning_cv.zoo.register import register_checkpoint
+from lightning_cv import zoo  # the Lightning-bound names load on first use (zoo/__init__)
+from lightning_cv._sizes import to_size
+from lightning_cv.zoo.manifest import TABLE_BEGIN
 
-__all__ = ["table_files", "zoo_main"]
+__all__ = ["DataOptions", "TrainerOptions", "table_files", "zoo_main"]
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
+MODEL_FACTS = ("backbone", "backbone_kwargs", "num_classes", "in_channels", "image_size")
+
+
+@dataclass
+class DataOptions:
+    """The data set to measure on.
+
+    Args:
+        root: the data set's folder.
+        download: fetch missing data files.
+        num_workers: loader workers (default: the checkpoint's).
+    """
+
+    root: Path
+    download: bool = False
+    num_workers: int | None = None
+
+
+@dataclass
+class TrainerOptions:
+    """The Lightning Trainer that measures.
+
+    Args:
+        accelerator: ``auto``, ``cpu``, ``gpu``...
+    """
+
+    accelerator: str = "auto"
 
 
 def table_files(root: str | Path = ".") -> list[Path]:
-    """The markdown files that show the zoo table: ``zoo/README.md`` and every page under
-    ``docs/`` with the zoo-table markers, below ``root`` (the repository).
-
-    Example:
-        >>> table_files()  # doctest: +SKIP
-        [PosixPath('zoo/README.md'), PosixPath('docs/zoo.md')]
-    """
+    """The markdown files that show the zoo table below ``root`` (the repository):
+    ``zoo/README.md`` and every page under ``docs/`` with the zoo-table markers."""
     root = Path(root)
     pages = sorted((root / "docs").rglob("*.md"))
-    return [
-        root / "zoo" / "README.md",
-        *(page for page in pages if TABLE_BEGIN in page.read_text()),
-    ]
+    return [root / "zoo" / "README.md", *(p for p in pages if TABLE_BEGIN in p.read_text())]
 
 
-def _list(options: argparse.Namespace) -> None:
-    entries = list_entries(options.manifest)
+def list_(*, manifest: Path | None = None) -> None:
+    """List the zoo's entries with their test metrics."""
+    entries = zoo.list_entries(manifest)
     if not entries:
-        print(f"no zoo entries in {manifest_path(options.manifest)}")
+        print(f"no zoo entries in {zoo.manifest_path(manifest)}")
         return
     rows = [("name", "data set", "top-1", "top-5", "macro F1", "size", "files")]
     for entry in entries:
-        top5 = "-" if entry.metrics.top5 is None else f"{entry.metrics.top5:.2f}"
+        scores = (entry.metrics.top1, entry.metrics.top5, entry.metrics.f1)
         rows.append(
             (
                 entry.name,
                 entry.dataset,
-                f"{entry.metrics.top1:.2f}",
-                top5,
-                f"{entry.metrics.f1:.2f}",
+                *("-" if score is None else f"{score:.2f}" for score in scores),
                 f"{entry.file_size / 1e6:.2f} MB",
                 ", ".join(entry.sources) or "not published",
             )
@@ -78,132 +93,152 @@ def _list(options: argparse.Namespace) -> None:
         )
 
 
-def _info(options: argparse.Namespace) -> None:
-    entry = get_entry(options.name, options.manifest)
-    record = entry.to_dict()
+def info(name: str, *, manifest: Path | None = None) -> None:
+    """Print an entry of the manifest and, when its file is here, what its checkpoint holds."""
+    entry = zoo.get_entry(name, manifest)
+    record = entry.model_dump(exclude_none=True)
+    local = zoo.local_file(entry, bundled_root=zoo.manifest_path(manifest).parent)
+    if local is not None:
+        hparams = zoo.read_zoo_checkpoint(local)["hyper_parameters"]
+        facts = {key: hparams.get(key) for key in (*MODEL_FACTS, "class_names")}
+        record["checkpoint"] = json.loads(json.dumps(facts))  # tuples as YAML lists
     print(
         yaml.safe_dump(record, sort_keys=False, allow_unicode=True, default_flow_style=None), end=""
     )
 
 
-def _download(options: argparse.Namespace) -> None:
-    print(checkpoint_file(options.name, options.manifest))
+def download(name: str, *, manifest: Path | None = None) -> None:
+    """Fetch and verify a checkpoint; print its path."""
+    print(zoo.checkpoint_file(name, manifest))
 
 
-def _evaluate(options: argparse.Namespace) -> None:
-    pretrained = load(options.name, options.manifest)
-    data = build_datamodule(
-        pretrained.entry, options.root, download=options.download, num_workers=options.num_workers
+def evaluate(
+    name: str,
+    *,
+    data: DataOptions,
+    trainer: TrainerOptions | None = None,
+    manifest: Path | None = None,
+) -> None:
+    """Re-measure an entry on its official test split; exit 1 when top-1 is off."""
+    pretrained = zoo.load(name, manifest)
+    options = {k: v for k, v in pretrained.data.hparams.items() if k != "root"}
+    datamodule = zoo.build_datamodule(
+        pretrained.entry,
+        data.root,
+        options=options,
+        download=data.download,
+        num_workers=data.num_workers,
     )
-    report = compare(
-        pretrained.entry, measure(pretrained.model, data, accelerator=options.accelerator)
+    accelerator = (trainer or TrainerOptions()).accelerator
+    report = zoo.compare(
+        pretrained.entry, zoo.measure(pretrained.model, datamodule, accelerator=accelerator)
     )
     print(json.dumps(report, indent=2))
     if not report["ok"]:
         print(
-            f"lightning-cv zoo evaluate: {options.name}: measured top-1 "
+            f"lightning-cv zoo evaluate: {name}: measured top-1 "
             f"{report['measured']['top1']:.2f} differs from the manifest's "
-            f"{report['manifest']['top1']:.2f} by more than {TOLERANCE} points",
+            f"{report['manifest']['top1']:.2f} by more than {zoo.TOLERANCE} points",
             file=sys.stderr,
         )
         raise SystemExit(1)
 
 
-def _export(options: argparse.Namespace) -> None:
-    pretrained = load(options.name, options.manifest)
-    entry = pretrained.entry
-    output = options.output or Path(f"{entry.name}{SUFFIXES[options.format]}")
+def export(
+    name: str,
+    *,
+    format: Literal["onnx", "torchscript"],
+    output: Path | None = None,
+    manifest: Path | None = None,
+) -> None:
+    """Export an entry to ONNX or TorchScript (``images`` in, ``logits`` out)."""
+    pretrained = zoo.load(name, manifest)
+    entry, data = pretrained.entry, pretrained.data
+    size = to_size(data.image_size)
+    output = output or Path(f"{entry.name}{SUFFIXES[format]}")
     metadata = {
         "name": entry.name,
-        "class_names": list(entry.class_names),
-        "mean": list(entry.mean),
-        "std": list(entry.std),
-        "image_size": list(entry.image_size),
-        "in_channels": entry.in_channels,
+        "class_names": [*pretrained.class_names],
+        "mean": [*data.mean],
+        "std": [*data.std],
+        "image_size": [*size],
+        "in_channels": data.in_channels,
         "sha256": entry.sha256,
     }
-    export_model(
-        pretrained.model.backbone,
-        output,
-        format=options.format,
-        input_shape=(entry.in_channels, *entry.image_size),
-        metadata=metadata,
+    shape = (data.in_channels, *size)
+    zoo.export_model(
+        pretrained.model.backbone, output, format=format, input_shape=shape, metadata=metadata
     )
     print(
-        f"wrote {output}: images (B, {entry.in_channels}, {entry.image_size[0]}, "
-        f"{entry.image_size[1]}) normalized with mean {list(entry.mean)} and std "
-        f"{list(entry.std)} -> logits (B, {entry.num_classes})"
+        f"wrote {output}: images (B, {data.in_channels}, {size[0]}, {size[1]}) normalized with "
+        f"mean {metadata['mean']} and std {metadata['std']} -> logits "
+        f"(B, {len(pretrained.class_names)})"
     )
 
 
-def _image_files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise DataFileError(f"image or folder {str(path)!r} does not exist")
-    files = sorted(
-        file
-        for file in path.rglob("*")
-        if file.is_file()
-        and file.suffix.lower() in IMAGE_EXTENSIONS
-        and not any(part.startswith(".") for part in file.relative_to(path).parts)
-    )
-    if not files:
-        raise DataFileError(
-            f"folder {str(path)!r} holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})"
-        )
-    return files
-
-
-def _predict(options: argparse.Namespace) -> None:
-    pretrained = load(options.name, options.manifest)
-    paths = _image_files(options.images)
-    # decoded with the data sets' colour policy: converted to the model's channel count
-    images = ImageFiles(paths, channels=pretrained.entry.in_channels)
-    for path, image in zip(paths, images, strict=True):
+def predict(name: str, images: Path, *, top_k: int = 5, manifest: Path | None = None) -> None:
+    """Print the top-k classes of an image or of every image in a folder."""
+    for path, classes in zoo.predict_images(zoo.load(name, manifest), images, top_k=top_k):
         print(path)
-        for name, probability in pretrained.predict(image, top_k=options.top_k):
-            print(f"  {100 * probability:6.2f}%  {name}")
+        for label, probability in classes:
+            print(f"  {100 * probability:6.2f}%  {label}")
 
 
-def _publish(options: argparse.Namespace) -> None:
-    entry = get_entry(options.name, options.manifest)
-    published = publish_checkpoint(
-        options.checkpoint, entry, entity=options.entity, project=options.project
-    )
+def publish(
+    checkpoint: Path, *, name: str, entity: str, project: str, manifest: Path | None = None
+) -> None:
+    """Upload a registered checkpoint to W&B as a model artifact (maintainers)."""
+    entry = zoo.get_entry(name, manifest)
+    published = zoo.publish_checkpoint(checkpoint, entry, entity=entity, project=project)
     if published.artifact is None:
         print(
             f"W&B is offline: the artifact {entry.name} was logged to the offline run "
             f"{published.run_dir}. Upload it with `wandb sync {published.run_dir}`, then set "
-            f"`wandb: {options.entity}/{options.project}/{entry.name}:v<N>` (N: the version W&B "
-            f"shows) in the manifest entry {entry.name}; the manifest was not changed."
+            f"`wandb: {entity}/{project}/{entry.name}:v<N>` (N: the version W&B shows) in the "
+            f"manifest entry {entry.name}; the manifest was not changed."
         )
         return
-    record = {**entry.to_dict(), "wandb": published.artifact}
+    record = {**entry.model_dump(exclude_none=True), "wandb": published.artifact}
     print(f"published {published.artifact} (aliases: latest, {published.artifact.split(':')[-1]})")
     print(
-        f"manifest entry to use in {manifest_path(options.manifest)} (then run "
+        f"manifest entry to use in {zoo.manifest_path(manifest)} (then run "
         "`lightning-cv zoo table`):"
     )
     print(yaml.safe_dump([record], sort_keys=False, allow_unicode=True), end="")
 
 
-def _register(options: argparse.Namespace) -> None:
-    tables = options.table or table_files()
-    entry, path = register_checkpoint(
-        options.checkpoint,
-        name=options.name,
-        recipe=options.recipe,
-        root=options.root,
-        bundle=options.bundle,
-        half=options.half,
-        training_time_s=options.training_time_s,
-        note=options.note,
-        reference=options.reference,
-        reference_top1=options.reference_top1,
-        manifest=options.manifest,
+def register(
+    checkpoint: Path,
+    *,
+    name: str,
+    recipe: Path,
+    data: DataOptions,
+    bundle: bool = False,
+    half: bool = False,
+    training_time_s: float | None = None,
+    note: str | None = None,
+    reference: str | None = None,
+    reference_top1: float | None = None,
+    trainer: TrainerOptions | None = None,
+    table: list[Path] | None = None,
+    manifest: Path | None = None,
+) -> None:
+    """Strip, measure and record a checkpoint (maintainers); see zoo/README.md."""
+    tables = table or table_files()
+    entry, path = zoo.register_checkpoint(
+        checkpoint,
+        name=name,
+        recipe=recipe,
+        root=data.root,
+        bundle=bundle,
+        half=half,
+        manifest=manifest,
         tables=tables,
-        accelerator=options.accelerator,
+        accelerator=(trainer or TrainerOptions()).accelerator,
+        training_time_s=training_time_s,
+        note=note,
+        reference=reference,
+        reference_top1=reference_top1,
     )
     top5 = "" if entry.metrics.top5 is None else f", top-5 {entry.metrics.top5:.2f}%"
     print(
@@ -211,17 +246,18 @@ def _register(options: argparse.Namespace) -> None:
         f"{entry.metrics.f1:.2f}% on the test split"
     )
     print(f"checkpoint {path} ({entry.file_size} bytes, sha256 {entry.sha256})")
-    print(f"updated {manifest_path(options.manifest)} and {', '.join(map(str, tables))}")
+    print(f"updated {zoo.manifest_path(manifest)} and {', '.join(map(str, tables))}")
 
 
-def _table(options: argparse.Namespace) -> None:
-    table = render_table(read_manifest(options.manifest))
+def table(
+    *, table: list[Path] | None = None, check: bool = False, manifest: Path | None = None
+) -> None:
+    """Regenerate the zoo tables from the manifest; with --check true, exit 1 if one is stale."""
+    rendered = zoo.render_table(zoo.read_manifest(manifest))
     stale = [
-        path
-        for path in options.table or table_files()
-        if update_table(path, table, write=not options.check)
+        path for path in table or table_files() if zoo.update_table(path, rendered, write=not check)
     ]
-    if options.check and stale:
+    if check and stale:
         print(
             f"out of date: {', '.join(map(str, stale))}; run `lightning-cv zoo table`",
             file=sys.stderr,
@@ -231,80 +267,30 @@ def _table(options: argparse.Namespace) -> None:
         print(f"updated {path}")
 
 
-def _table_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--table",
-        type=Path,
-        action="append",
-        help="a markdown file with the zoo-table markers (repeatable; default: zoo/README.md "
-        "and the docs pages that have the markers)",
+COMMANDS: dict[str, Callable[..., None]] = {
+    "list": list_,
+    "info": info,
+    "download": download,
+    "evaluate": evaluate,
+    "export": export,
+    "predict": predict,
+    "publish": publish,
+    "register": register,
+    "table": table,
+}
+
+
+def _parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="lightning-cv zoo",
+        description="Pretrained models of the lightning-cv zoo.",
+        exit_on_error=False,
     )
-
-
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--manifest",
-        type=Path,
-        default=None,
-        help="zoo manifest (default: $LIGHTNING_CV_ZOO_MANIFEST, else the package's)",
-    )
-    parser = argparse.ArgumentParser(
-        prog="lightning-cv zoo", description="Pretrained models of the lightning-cv zoo."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    def command(name: str, handler, help: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, parents=[common], help=help, description=help)
-        sub.set_defaults(handler=handler)
-        return sub
-
-    command("list", _list, "List the zoo's entries with their test metrics.")
-    command("info", _info, "Print an entry of the manifest.").add_argument("name")
-    command("download", _download, "Fetch and verify a checkpoint; print its path.").add_argument(
-        "name"
-    )
-
-    sub = command("evaluate", _evaluate, "Re-measure an entry on its official test split.")
-    sub.add_argument("name")
-    sub.add_argument("--root", type=Path, required=True, help="the data set's folder")
-    sub.add_argument("--download", action="store_true", help="fetch missing data files")
-    sub.add_argument("--num_workers", type=int, default=None)
-    sub.add_argument("--accelerator", default="auto")
-
-    sub = command("export", _export, "Export an entry to ONNX or TorchScript.")
-    sub.add_argument("name")
-    sub.add_argument("--format", choices=sorted(EXPORTERS), required=True)
-    sub.add_argument("--output", type=Path, default=None, help="default: NAME.onnx or NAME.pt")
-
-    sub = command("predict", _predict, "Print the top-k classes of images.")
-    sub.add_argument("name")
-    sub.add_argument("images", type=Path, help="an image file or a folder of images")
-    sub.add_argument("--top_k", type=int, default=5)
-
-    sub = command("publish", _publish, "Upload a registered checkpoint to W&B (maintainers).")
-    sub.add_argument("checkpoint", type=Path)
-    sub.add_argument("--name", required=True)
-    sub.add_argument("--entity", required=True)
-    sub.add_argument("--project", required=True)
-
-    sub = command("register", _register, "Strip, measure and record a checkpoint (maintainers).")
-    sub.add_argument("checkpoint", type=Path)
-    sub.add_argument("--name", required=True, help="arch.dataset, e.g. lenet5.mnist")
-    sub.add_argument("--recipe", type=Path, required=True, help="the recipe that trained it")
-    sub.add_argument("--root", type=Path, required=True, help="the data set's folder")
-    sub.add_argument("--bundle", action="store_true", help="keep the file in the package")
-    sub.add_argument("--half", action="store_true", help="store the weights as float16")
-    sub.add_argument("--training_time_s", type=float, default=None)
-    sub.add_argument("--note", default=None, help="e.g. why the target was missed")
-    sub.add_argument("--reference", default=None, help="where the target top-1 comes from")
-    sub.add_argument("--reference_top1", type=float, default=None, help="target top-1, percent")
-    sub.add_argument("--accelerator", default="auto")
-    _table_option(sub)
-
-    sub = command("table", _table, "Regenerate the zoo tables from the manifest (maintainers).")
-    _table_option(sub)
-    sub.add_argument("--check", action="store_true", help="exit 1 if a table is out of date")
+    commands = parser.add_subcommands(dest="command")
+    for name, function in COMMANDS.items():
+        command = ArgumentParser(description=function.__doc__, exit_on_error=False)
+        command.add_function_arguments(function, as_positional=True)
+        commands.add_subcommand(name, command, help=function.__doc__.splitlines()[0])
     return parser
 
 
@@ -317,8 +303,17 @@ def zoo_main(args: list[str]) -> None:
     Raises:
         ConfigError: bad input (an unknown entry, a bad option value), one line.
         DataFileError: a bad file (checkpoint, image, manifest), one line.
-        SystemExit: argparse's usage errors (2); ``evaluate`` off by more than 0.1 top-1
-            points, or ``table --check`` finding a stale table (1).
+        SystemExit: a usage error, printed as one line (2); ``evaluate`` off by more than 0.1
+            top-1 points, or ``table --check true`` finding a stale table (1).
     """
-    options = _parser().parse_args(args)
-    options.handler(options)
+    parser = _parser()
+    try:
+        config = parser.parse_args(args)
+    except ArgumentError as error:
+        command = next((arg for arg in args if arg in COMMANDS), None)
+        see = f"lightning-cv zoo {command} --help" if command else "lightning-cv zoo --help"
+        message = " ".join(str(error).split())
+        print(f"lightning-cv zoo: error: {message} (see {see})", file=sys.stderr)
+        raise SystemExit(2) from None
+    options = parser.instantiate(config)
+    COMMANDS[config.command](**options[config.command])

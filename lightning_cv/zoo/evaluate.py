@@ -1,81 +1,85 @@
-"""Measure a classifier on the official test split of its entry's data set."""
+"""Build a checkpoint's data module and measure a classifier on its official test split."""
 
 from __future__ import annotations
 
-import importlib
+from argparse import ArgumentError
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as L
+from jsonargparse import ArgumentParser
 
 from lightning_cv._checkpoint import is_own_class
 from lightning_cv.data import ImageDataModule
-from lightning_cv.data.transforms import transform_from_dict
-from lightning_cv.errors import DataFileError
-from lightning_cv.task import ImageClassifier
+from lightning_cv.errors import ConfigError
+from lightning_cv.task import ClassificationTask
 from lightning_cv.zoo.manifest import Metrics, ZooEntry
 
-__all__ = ["TOLERANCE", "build_datamodule", "compare", "measure"]
+__all__ = ["TOLERANCE", "build_datamodule", "compare", "data_module", "measure"]
 
 TOLERANCE = 0.1  # percentage points of top-1 a re-measurement may differ by
 
 
-def build_datamodule(
-    entry: ZooEntry, root: str | Path, *, download: bool = False, num_workers: int | None = None
-) -> ImageDataModule:
-    """The entry's data module over ``root``, evaluating with the entry's own eval transform.
-
-    Args:
-        entry: the zoo entry.
-        root: the data folder.
-        download: fetch missing files.
-        num_workers: loader workers (default: the entry's).
+def data_module(class_path: str, init_args: dict[str, Any], *, source: str) -> ImageDataModule:
+    """A lightning_cv data module from its class path and init args, as a recipe states them
+    (built by jsonargparse, so options are checked against the class's signature).
 
     Raises:
-        DataFileError: a data module class path that does not import or is not an
-            :class:`~lightning_cv.data.ImageDataModule`.
+        ConfigError: a class outside lightning_cv (refused before its module is imported), a
+            class that is not an ImageDataModule, or options it does not take.
 
     Example:
-        >>> data = build_datamodule(get_entry("lenet5.mnist"), "data")  # doctest: +SKIP
+        >>> data = data_module("lightning_cv.data.DigitsDataModule", {"image_size": 8},
+        ...                    source="example")
+        >>> data.image_size
+        8
     """
-    if not is_own_class(entry.datamodule):  # refused before its module is imported
-        raise DataFileError(
-            f"zoo entry {entry.name!r}: datamodule {entry.datamodule!r} is not one of "
-            "lightning_cv's data modules; a manifest may name lightning_cv classes only"
+    if not is_own_class(class_path):
+        raise ConfigError(
+            f"{source}: datamodule {class_path!r} is not one of lightning_cv's data modules; "
+            "a manifest may name lightning_cv classes only"
         )
-    module, _, name = entry.datamodule.rpartition(".")
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("--data", type=ImageDataModule, required=True)
     try:
-        datamodule_class = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        datamodule_class = None
-    if not (isinstance(datamodule_class, type) and issubclass(datamodule_class, ImageDataModule)):
-        raise DataFileError(
-            f"zoo entry {entry.name!r}: datamodule {entry.datamodule!r} is not an importable "
-            "ImageDataModule class"
-        )
-    options = {
-        **entry.datamodule_kwargs,
-        "root": root,
-        "eval_transform": transform_from_dict(
-            entry.transform, source=f"zoo entry {entry.name!r}'s transform"
-        ),
-    }
-    if download:
-        options["download"] = True
-    if num_workers is not None:
-        options["num_workers"] = num_workers
-    return datamodule_class(**options)
+        config = parser.parse_object({"data": {"class_path": class_path, "init_args": init_args}})
+    except ArgumentError as error:
+        detail = " ".join(str(error).split())
+        raise ConfigError(f"{source}: datamodule {class_path!r}: {detail}") from None
+    return parser.instantiate(config).data
 
 
-def measure(model: ImageClassifier, data: ImageDataModule, *, accelerator: str = "auto") -> Metrics:
-    """Top-1, top-5 (more than five classes) and macro F1 on ``data``'s test split, in percent.
+def build_datamodule(
+    entry: ZooEntry,
+    root: str | Path,
+    *,
+    options: dict[str, Any] | None = None,
+    download: bool = False,
+    num_workers: int | None = None,
+) -> ImageDataModule:
+    """The entry's data module over ``root``, with the init args its checkpoint saved.
 
-    Runs ``lightning.pytorch.Trainer.test`` on one device; values are rounded to 0.01.
-
-    Example:
-        >>> measure(pretrained.model, build_datamodule(entry, "data"))  # doctest: +SKIP
-        Metrics(top1=99.12, f1=99.11, top5=99.99)
+    Args:
+        entry: the zoo entry (its ``datamodule`` class path).
+        root: the data folder.
+        options: the checkpoint's ``datamodule_hyper_parameters`` (default: the class's
+            defaults).
+        download: fetch missing files.
+        num_workers: loader workers (default: the saved ones).
     """
+    init_args = {**(options or {}), "root": str(root)}
+    if download:
+        init_args["download"] = True
+    if num_workers is not None:
+        init_args["num_workers"] = num_workers
+    return data_module(entry.datamodule, init_args, source=f"zoo entry {entry.name!r}")
+
+
+def measure(
+    model: ClassificationTask, data: ImageDataModule, *, accelerator: str = "auto"
+) -> Metrics:
+    """Top-1, top-5 (more than five classes) and macro F1 on ``data``'s test split, in percent,
+    rounded to 0.01 (``Trainer.test`` on one device)."""
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=1,
@@ -99,17 +103,12 @@ def _percent(fraction: float) -> float:
 
 def compare(entry: ZooEntry, measured: Metrics) -> dict[str, Any]:
     """A report of a re-measurement against the manifest; ``ok`` when top-1 is within
-    :data:`TOLERANCE` points.
-
-    Example:
-        >>> compare(entry, Metrics(top1=99.1, f1=99.0, top5=100.0))["ok"]  # doctest: +SKIP
-        True
-    """
+    :data:`TOLERANCE` points."""
     difference = round(measured.top1 - entry.metrics.top1, 2)
     return {
         "name": entry.name,
-        "measured": measured.to_dict(),
-        "manifest": entry.metrics.to_dict(),
+        "measured": measured.model_dump(exclude_none=True),
+        "manifest": entry.metrics.model_dump(exclude_none=True),
         "top1_difference": difference,
         "tolerance": TOLERANCE,
         "ok": abs(difference) <= TOLERANCE,

@@ -1,4 +1,4 @@
-"""Where a zoo checkpoint file comes from: the cache, the bundled copy, W&B or an https URL.
+"""Where a zoo checkpoint file comes from (cache, bundled copy, W&B, https URL), and its weights.
 
 Every file is checked against the manifest's sha256 before it is used:
 
@@ -6,44 +6,46 @@ Every file is checked against the manifest's sha256 before it is used:
 * a bundled file that does not match is refused but never deleted (it belongs to the clone
   or the installed package);
 * a downloaded file is staged beside the cache and moved into it only once it matches.
+
+Nothing here imports Lightning or :mod:`lightning_cv.task`: :class:`~lightning_cv.ImageClassifier`
+loads zoo weights through :func:`load_backbone_weights`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import shutil
-import tempfile
-import urllib.request
 from pathlib import Path
+from typing import Any
 
-from lightning_cv.errors import DataFileError
-from lightning_cv.zoo.manifest import ZooEntry
+import torch
 
-__all__ = ["cache_folder", "cached_path", "fetch", "sha256_file"]
+from lightning_cv._checkpoint import read_checkpoint
+from lightning_cv._io import atomic_write, cache_root, sha256_file
+from lightning_cv.errors import ConfigError, DataFileError
+from lightning_cv.zoo.manifest import ZooEntry, get_entry, manifest_path
+from lightning_cv.zoo.wandb_artifacts import download_artifact
+
+__all__ = [
+    "cache_folder",
+    "cached_path",
+    "checkpoint_file",
+    "fetch",
+    "load_backbone_weights",
+    "local_file",
+    "read_zoo_checkpoint",
+]
 
 log = logging.getLogger(__name__)
 
-DOWNLOAD_TIMEOUT_S = 60
-
 
 def cache_folder() -> Path:
-    """Where downloaded checkpoints are kept: ``$LIGHTNING_CV_HOME/zoo``, else the platform's
-    user cache (``platformdirs``, when installed) or ``~/.cache/lightning_cv``, plus ``/zoo``.
+    """Where downloaded checkpoints are kept: ``cache_root() / "zoo"``.
 
     Example:
         >>> cache_folder().name
         'zoo'
     """
-    home = os.environ.get("LIGHTNING_CV_HOME")
-    if home:
-        return Path(home) / "zoo"
-    try:
-        import platformdirs
-    except ImportError:
-        return Path.home() / ".cache" / "lightning_cv" / "zoo"
-    return platformdirs.user_cache_path("lightning_cv") / "zoo"
+    return cache_root() / "zoo"
 
 
 def cached_path(entry: ZooEntry) -> Path:
@@ -51,120 +53,130 @@ def cached_path(entry: ZooEntry) -> Path:
     return cache_folder() / f"{entry.name}-{entry.sha256[:12]}.ckpt"
 
 
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks.
-
-    Example:
-        >>> len(sha256_file(__file__))
-        64
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _verified(entry: ZooEntry, path: Path, what: str, consequence: str) -> Path:
+    actual = sha256_file(path)
+    if actual != entry.sha256:
+        raise DataFileError(
+            f"zoo entry {entry.name!r}: {what} has sha256 {actual}, the manifest states "
+            f"{entry.sha256}; {consequence}"
+        )
+    return path
 
 
-def _mismatch(entry: ZooEntry, what: str, actual: str, consequence: str) -> DataFileError:
-    return DataFileError(
-        f"zoo entry {entry.name!r}: {what} has sha256 {actual}, the manifest states "
-        f"{entry.sha256}; {consequence}"
-    )
+def local_file(entry: ZooEntry, *, bundled_root: str | Path) -> Path | None:
+    """The verified cached or bundled file of ``entry``, or None when neither is there."""
+    cached = cached_path(entry)
+    if cached.is_file():
+        try:
+            return _verified(entry, cached, f"cached file {str(cached)!r}", "it was damaged or "
+                             "tampered with and has been removed from the cache; run again to "
+                             "fetch a fresh copy")  # fmt: skip
+        except DataFileError:
+            cached.unlink()
+            raise
+    bundled = Path(bundled_root) / entry.file if entry.file is not None else None
+    if bundled is not None and bundled.is_file():
+        consequence = "the file was changed: restore it (git checkout, or reinstall lightning-cv)"
+        return _verified(entry, bundled, f"bundled file {str(bundled)!r}", consequence)
+    return None
 
 
 def fetch(entry: ZooEntry, *, bundled_root: str | Path) -> Path:
     """The verified checkpoint file of ``entry``: cached, bundled, or downloaded into the cache.
 
-    Args:
-        entry: the zoo entry.
-        bundled_root: the folder ``entry.file`` is relative to (the manifest's folder).
-
-    Returns:
-        The path of a file whose sha256 is the manifest's.
-
     Raises:
         DataFileError: a cached, bundled or downloaded file with another hash, an entry with
             no source, or every source failing (each reason named).
-
-    Example:
-        >>> fetch(get_entry("lenet5.mnist"), bundled_root=PACKAGE_MANIFEST.parent)  # doctest: +SKIP
-        PosixPath('.../lightning_cv/zoo/checkpoints/lenet5.mnist.ckpt')
     """
-    cached = cached_path(entry)
-    if cached.is_file():
-        actual = sha256_file(cached)
-        if actual != entry.sha256:
-            cached.unlink()
-            raise _mismatch(
-                entry,
-                f"cached file {str(cached)!r}",
-                actual,
-                "it was damaged or tampered with and has been removed from the cache; run "
-                "again to fetch a fresh copy",
-            )
-        return cached
-    if entry.file is not None:
-        bundled = Path(bundled_root) / entry.file
-        if bundled.is_file():
-            actual = sha256_file(bundled)
-            if actual != entry.sha256:
-                raise _mismatch(
-                    entry,
-                    f"bundled file {str(bundled)!r}",
-                    actual,
-                    "the file was changed: restore it (git checkout, or reinstall lightning-cv)",
-                )
-            return bundled
-    downloads = [(entry.wandb, _download_wandb), (entry.url, _download_url)]
-    if not any(source for source, _ in downloads):
+    local = local_file(entry, bundled_root=bundled_root)
+    if local is not None:
+        return local
+    if entry.wandb is None and entry.url is None:
         reason = "it is not bundled" if entry.file is None else f"{entry.file!r} is missing"
         raise DataFileError(
             f"zoo entry {entry.name!r} cannot be loaded: {reason} and it has no W&B artifact "
             "or URL (not published yet)"
         )
     errors = []
-    for source, download in downloads:
+    for source, download in ((entry.wandb, download_artifact), (entry.url, _download_url)):
         if source is None:
             continue
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=cached.parent, prefix=".download-") as staging:
+        cached = cached_path(entry)
+        with atomic_write(cached) as staging:
             try:
-                path = download(entry, Path(staging))
-            except (OSError, ValueError) as error:  # ValueError: DataFileError too
+                download(source, entry, staging)
+            except (OSError, ValueError, RuntimeError) as error:  # ValueError: DataFileError too
                 errors.append(f"{source}: {' '.join(str(error).split())}")
                 continue
-            actual = sha256_file(path)
-            if actual != entry.sha256:
-                raise _mismatch(
-                    entry, f"the file from {source}", actual, "nothing was saved to the cache"
-                )
-            os.replace(path, cached)
+            _verified(entry, staging, f"the file from {source}", "nothing was saved to the cache")
         log.info("zoo entry %s: saved %s from %s", entry.name, cached, source)
         return cached
     raise DataFileError(f"zoo entry {entry.name!r}: could not download it: {'; '.join(errors)}")
 
 
-def _download_wandb(entry: ZooEntry, staging: Path) -> Path:
-    """Download the W&B artifact into ``staging``; return its ``<name>.ckpt``."""
-    import wandb  # imported on use: lightning-cv never imports wandb unless a W&B source is used
-
-    try:
-        folder = wandb.Api().artifact(entry.wandb, type="model").download(root=str(staging))
-    except wandb.errors.Error as error:  # no such artifact, no access, not logged in
-        raise DataFileError(str(error)) from error
-    path = Path(folder) / f"{entry.name}.ckpt"
-    if not path.is_file():
-        found = sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*") if p.is_file())
-        raise DataFileError(f"the artifact holds {found}, not {path.name!r}")
-    return path
+def _download_url(url: str, entry: ZooEntry, destination: Path) -> None:
+    """Stream ``url`` to ``destination`` with torch.hub, which checks the hash as it reads (the
+    caller checks the finished file again)."""
+    torch.hub.download_url_to_file(url, str(destination), hash_prefix=entry.sha256, progress=False)
 
 
-def _download_url(entry: ZooEntry, staging: Path) -> Path:
-    """Stream ``entry.url`` into ``staging``."""
-    path = staging / f"{entry.name}.ckpt"
-    with (
-        urllib.request.urlopen(entry.url, timeout=DOWNLOAD_TIMEOUT_S) as response,
-        open(path, "wb") as file,
-    ):
-        shutil.copyfileobj(response, file)
-    return path
+def checkpoint_file(name: str, manifest: str | Path | None = None) -> Path:
+    """The verified checkpoint file of an entry (cache, bundled copy, W&B or URL).
+
+    Example:
+        >>> checkpoint_file("lenet5.mnist").name
+        'lenet5.mnist.ckpt'
+    """
+    return fetch(get_entry(name, manifest), bundled_root=manifest_path(manifest).parent)
+
+
+def read_zoo_checkpoint(path: str | Path) -> dict[str, Any]:
+    """:func:`~lightning_cv._checkpoint.read_checkpoint`, and a registry backbone's name in
+    its hyperparameters, as every zoo checkpoint has."""
+    checkpoint = read_checkpoint(path)
+    if not isinstance((checkpoint.get("hyper_parameters") or {}).get("backbone"), str):
+        raise DataFileError(
+            f"checkpoint {str(path)!r} is not an ImageClassifier checkpoint with a registry "
+            "backbone (expected hyper_parameters with a backbone name)"
+        )
+    return checkpoint
+
+
+def load_backbone_weights(
+    name: str, *, architecture: str | None = None, manifest: str | Path | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The backbone's weights of a zoo entry and the hyperparameters it was trained with.
+
+    Args:
+        name: an entry name, e.g. ``"lenet5.mnist"``.
+        architecture: the registry name the weights are for; another entry's architecture
+            raises.
+        manifest: another manifest file.
+
+    Returns:
+        ``(state_dict, hparams)``: the backbone's parameters and buffers (keys without the
+        ``backbone.`` prefix) and the checkpoint's ``hyper_parameters`` (``backbone``,
+        ``backbone_kwargs``, ``num_classes``, ``in_channels``, ``image_size``, ``class_names``).
+
+    Raises:
+        ConfigError: an unknown name, or weights of another architecture.
+        DataFileError: a file that cannot be fetched, has another sha256 or is unsafe.
+
+    Example:
+        >>> state, hparams = load_backbone_weights("lenet5.mnist")
+        >>> hparams["backbone"], state["head.weight"].shape
+        ('lenet5', torch.Size([10, 84]))
+    """
+    checkpoint = read_zoo_checkpoint(checkpoint_file(name, manifest))
+    hparams = checkpoint["hyper_parameters"]
+    if architecture is not None and architecture != hparams["backbone"]:
+        raise ConfigError(
+            f"zoo weights {name!r} are for {hparams['backbone']!r}, not {architecture!r}"
+        )
+    prefix = "backbone."
+    state = {
+        key.removeprefix(prefix): value
+        for key, value in checkpoint["state_dict"].items()
+        if key.startswith(prefix)
+    }
+    return state, hparams

@@ -1,60 +1,62 @@
-"""Pretrained models from the zoo: look entries up, load a ready classifier, or only its weights."""
+"""Pretrained models: a zoo entry or any lightning-cv checkpoint, ready to predict."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import albumentations as A
 import numpy as np
 import torch
 
-from lightning_cv.data.transforms import transform_from_dict
-from lightning_cv.errors import ConfigError, DataFileError, check_choice
-from lightning_cv.models._registry import to_size
-from lightning_cv.task import ImageClassifier
-from lightning_cv.zoo.checkpoint import classifier_from_checkpoint, read_checkpoint
-from lightning_cv.zoo.hub import fetch
-from lightning_cv.zoo.manifest import ZooEntry, manifest_path, read_manifest
+from lightning_cv.data import ImageDataModule
+from lightning_cv.data.folder import IMAGE_EXTENSIONS, ImageFiles
+from lightning_cv.errors import ConfigError, DataFileError
+from lightning_cv.task import ClassificationTask
+from lightning_cv.zoo.evaluate import build_datamodule
+from lightning_cv.zoo.hub import fetch, read_zoo_checkpoint
+from lightning_cv.zoo.manifest import ZooEntry, get_entry, manifest_path
 
-__all__ = [
-    "Pretrained",
-    "checkpoint_file",
-    "get_entry",
-    "list_entries",
-    "load",
-    "load_backbone_weights",
-]
+__all__ = ["Pretrained", "image_files", "load", "predict_images"]
 
 
 @dataclass(frozen=True)
 class Pretrained:
-    """A zoo model ready to use: the classifier (eval mode, CPU), its eval transform and classes.
+    """A classifier ready to use: the model (eval mode, CPU), its eval transform and classes.
 
     Attributes:
-        model: the :class:`~lightning_cv.ImageClassifier`, mapping (B, C, H, W) to logits.
-        transform: the albumentations eval pipeline: an ``(H, W, C)`` uint8 image in, the
-            normalized ``(C, H, W)`` float tensor out.
+        model: the classifier, mapping (B, C, H, W) to class scores.
+        transform: the albumentations eval pipeline of its data module: an ``(H, W, C)``
+            uint8 image in, the normalized ``(C, H, W)`` float tensor out.
         class_names: one name per output.
+        data: the data module it was trained on (its mean, std and image size).
         entry: the manifest entry (metrics, recipe, sources...).
 
     Example:
-        >>> pretrained = load("lenet5.mnist")  # doctest: +SKIP
-        >>> pretrained.predict(digit, top_k=2)  # doctest: +SKIP
-        [('7', 0.998), ('1', 0.001)]
+        >>> pretrained = load("lenet5.mnist")
+        >>> pretrained.model(torch.zeros(1, 1, 28, 28)).shape
+        torch.Size([1, 10])
     """
 
-    model: ImageClassifier
+    model: ClassificationTask
     transform: A.Compose
     class_names: tuple[str, ...]
+    data: ImageDataModule
     entry: ZooEntry
+
+    @property
+    def in_channels(self) -> int:
+        """Image channels the model takes."""
+        return self.data.in_channels
 
     def predict(self, image: np.ndarray, top_k: int = 5) -> list[tuple[str, float]]:
         """The ``top_k`` most probable classes of one image, most probable first.
 
         Args:
             image: ``(H, W, C)`` (or ``(H, W)`` for one channel) uint8 pixels, with the
-                entry's channel count; any size (the eval transform resizes).
+                model's channel count; any size (the eval transform resizes).
             top_k: how many classes; at most ``num_classes`` are returned.
 
         Returns:
@@ -67,7 +69,7 @@ class Pretrained:
             raise ConfigError(f"top_k must be >= 1, got {top_k}")
         array = np.asarray(image)
         array = array[..., None] if array.ndim == 2 else array  # (H, W) -> (H, W, 1)
-        channels = self.entry.in_channels
+        channels = self.in_channels
         if array.dtype != np.uint8 or array.ndim != 3 or array.shape[-1] != channels:
             raise ConfigError(
                 f"{self.entry.name} takes (H, W, {channels}) uint8 images, got {array.dtype} "
@@ -84,129 +86,71 @@ class Pretrained:
         ]
 
 
-def list_entries(manifest: str | Path | None = None) -> list[ZooEntry]:
-    """Every zoo entry, sorted by name.
-
-    Args:
-        manifest: another manifest file (default: ``$LIGHTNING_CV_ZOO_MANIFEST`` or the
-            package's).
-
-    Example:
-        >>> [entry.name for entry in list_entries()]  # doctest: +SKIP
-        ['lenet5.mnist', 'linear.mnist']
-    """
-    return sorted(read_manifest(manifest), key=lambda entry: entry.name)
-
-
-def get_entry(name: str, manifest: str | Path | None = None) -> ZooEntry:
-    """The entry called ``name``.
-
-    Raises:
-        ConfigError: no entry of that name (the message lists the names there are).
-
-    Example:
-        >>> get_entry("lenet5.mnist").metrics.top1  # doctest: +SKIP
-        99.1
-    """
-    entries = {entry.name: entry for entry in read_manifest(manifest)}
-    check_choice("zoo entry", name, entries)
-    return entries[name]
-
-
-def checkpoint_file(name: str, manifest: str | Path | None = None) -> Path:
-    """The verified checkpoint file of an entry (cache, bundled copy, W&B or URL).
-
-    Raises:
-        ConfigError: an unknown name.
-        DataFileError: see :func:`lightning_cv.zoo.hub.fetch`.
-
-    Example:
-        >>> checkpoint_file("lenet5.mnist").name  # doctest: +SKIP
-        'lenet5.mnist.ckpt'
-    """
-    return fetch(get_entry(name, manifest), bundled_root=manifest_path(manifest).parent)
-
-
-def _checked_checkpoint(entry: ZooEntry, manifest: str | Path | None) -> dict:
-    """The entry's checkpoint, read safely and matched against what the manifest states."""
-    path = fetch(entry, bundled_root=manifest_path(manifest).parent)
-    checkpoint = read_checkpoint(path)
-    hparams = checkpoint["hyper_parameters"]
-    size = hparams.get("image_size")
-    found = (
-        hparams["backbone"],
-        hparams.get("num_classes"),
-        hparams.get("in_channels"),
-        None if size is None else to_size(size),
+def _model_class(hparams: dict[str, Any]) -> type[ClassificationTask]:
+    """The class a checkpoint names (``_class_path``; read_checkpoint refused foreign ones)."""
+    module, _, name = hparams.get("_class_path", "lightning_cv.task.ImageClassifier").rpartition(
+        "."
     )
-    stated = (entry.architecture, entry.num_classes, entry.in_channels, entry.image_size)
-    if found != stated:
-        raise DataFileError(
-            f"zoo entry {entry.name!r}: its checkpoint holds (architecture, num_classes, "
-            f"in_channels, image_size) = {found}, the manifest states {stated}"
-        )
-    return checkpoint
+    return getattr(importlib.import_module(module), name)
 
 
 def load(name: str, manifest: str | Path | None = None) -> Pretrained:
-    """Load a zoo model: fetch and verify its file, rebuild the classifier, build its transform.
+    """Load a zoo model: fetch and verify its file, rebuild the classifier with Lightning's
+    ``load_from_checkpoint(weights_only=True)``, build its data module's eval transform.
 
     Args:
-        name: an entry name, e.g. ``"lenet5.mnist"`` (see :func:`list_entries`).
+        name: an entry name, e.g. ``"lenet5.mnist"``.
         manifest: another manifest file (default: ``$LIGHTNING_CV_ZOO_MANIFEST`` or the
             package's).
 
-    Returns:
-        The :class:`Pretrained` model on the CPU, in eval mode.
-
     Raises:
         ConfigError: an unknown name.
-        DataFileError: a file that cannot be fetched, has another sha256, would run code when
-            unpickled, or does not match its entry.
-
-    Example:
-        >>> pretrained = load("lenet5.mnist")  # doctest: +SKIP
-        >>> pretrained.model(torch.zeros(1, 1, 28, 28)).shape  # doctest: +SKIP
-        torch.Size([1, 10])
+        DataFileError: a file that cannot be fetched, has another sha256, or would run code
+            when unpickled.
     """
     entry = get_entry(name, manifest)
-    checkpoint = _checked_checkpoint(entry, manifest)
-    model = classifier_from_checkpoint(checkpoint, source=repr(entry.name))
-    transform = transform_from_dict(entry.transform, source=f"zoo entry {entry.name!r}'s transform")
-    return Pretrained(model, transform, entry.class_names, entry)
+    path = fetch(entry, bundled_root=manifest_path(manifest).parent)
+    checkpoint = read_zoo_checkpoint(path)
+    hparams = checkpoint["hyper_parameters"]
+    model = _model_class(hparams).load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    options = checkpoint.get("datamodule_hyper_parameters") or {}
+    data = build_datamodule(entry, ".", options={k: v for k, v in options.items() if k != "root"})
+    spec = data.eval_transform if isinstance(data.eval_transform, str) else "eval"
+    class_names = tuple(hparams.get("class_names") or data.class_names)
+    return Pretrained(model.eval(), data.build_transform(spec), class_names, data, entry)
 
 
-def load_backbone_weights(
-    name: str, *, architecture: str | None = None, manifest: str | Path | None = None
-) -> dict[str, torch.Tensor]:
-    """The backbone's state dict of a zoo entry, for ``create_model(..., weights=name)``.
-
-    Args:
-        name: an entry name.
-        architecture: the registry name the weights are for; another entry's architecture
-            raises.
-        manifest: another manifest file.
-
-    Returns:
-        The backbone's parameters and buffers (keys without the ``backbone.`` prefix).
+def image_files(path: Path) -> list[Path]:
+    """``path`` if it is a file, else the image files below it (sorted, hidden ones skipped).
 
     Raises:
-        ConfigError: an unknown name, or weights of another architecture.
-        DataFileError: as for :func:`load`.
-
-    Example:
-        >>> from lightning_cv.models import create_model
-        >>> net = create_model("lenet5", num_classes=10, in_channels=1, image_size=28)
-        >>> net.load_state_dict(load_backbone_weights("lenet5.mnist"))  # doctest: +SKIP
-        <All keys matched successfully>
+        DataFileError: no such path, or a folder without image files.
     """
-    entry = get_entry(name, manifest)
-    if architecture is not None and architecture != entry.architecture:
-        raise ConfigError(
-            f"zoo weights {name!r} are for {entry.architecture!r}, not {architecture!r}"
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise DataFileError(f"image or folder {str(path)!r} does not exist")
+    files = sorted(
+        file
+        for file in path.rglob("*")
+        if file.is_file()
+        and file.suffix.lower() in IMAGE_EXTENSIONS
+        and not any(part.startswith(".") for part in file.relative_to(path).parts)
+    )
+    if not files:
+        raise DataFileError(
+            f"folder {str(path)!r} holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})"
         )
-    state = _checked_checkpoint(entry, manifest)["state_dict"]
-    prefix = "backbone."
-    return {
-        key.removeprefix(prefix): value for key, value in state.items() if key.startswith(prefix)
-    }
+    return files
+
+
+def predict_images(
+    pretrained: Pretrained, path: Path, *, top_k: int = 5
+) -> list[tuple[Path, list[tuple[str, float]]]]:
+    """The top-k classes of an image file or of every image below a folder."""
+    paths = image_files(Path(path))
+    # decoded with the data sets' colour policy: converted to the model's channel count
+    images = ImageFiles(paths, channels=pretrained.in_channels)
+    return [
+        (p, pretrained.predict(image, top_k=top_k)) for p, image in zip(paths, images, strict=True)
+    ]

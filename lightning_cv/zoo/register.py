@@ -6,31 +6,26 @@ has been read safely, matched against its recipe and measured on the official te
 
 from __future__ import annotations
 
-import json
-import os
+import inspect
+import re
 import shutil
 import tempfile
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import albumentations as A
 import torch
+import yaml
 
+from lightning_cv._io import atomic_write, sha256_file
+from lightning_cv._sizes import to_size
 from lightning_cv.data import ImageDataModule
-from lightning_cv.errors import ConfigError
-from lightning_cv.models._registry import to_size
-from lightning_cv.zoo.checkpoint import (
-    classifier_from_checkpoint,
-    read_checkpoint,
-    strip_checkpoint,
-)
-from lightning_cv.zoo.evaluate import measure
-from lightning_cv.zoo.hub import cached_path, sha256_file
+from lightning_cv.errors import ConfigError, DataFileError
+from lightning_cv.task import ImageClassifier
+from lightning_cv.zoo.evaluate import data_module, measure
+from lightning_cv.zoo.hub import cached_path, read_zoo_checkpoint
 from lightning_cv.zoo.manifest import (
     ZooEntry,
-    check_name,
     manifest_path,
     read_manifest,
     render_table,
@@ -38,35 +33,83 @@ from lightning_cv.zoo.manifest import (
     write_manifest,
 )
 
-__all__ = ["BUNDLE_LIMIT", "register_checkpoint"]
+__all__ = ["BUNDLE_LIMIT", "KEPT_KEYS", "check_name", "register_checkpoint", "strip_checkpoint"]
 
 BUNDLE_LIMIT = 30_000_000  # bytes of all bundled checkpoints together, so a clone stays small
+# What a zoo checkpoint keeps of a Lightning one: enough for load_from_checkpoint, and the
+# recipe's data module options without root (the trainer's local data path). Dropped:
+# optimizer and scheduler states, loops and callbacks.
+KEPT_KEYS = (
+    "pytorch-lightning_version",
+    "epoch",
+    "global_step",
+    "hparams_name",
+    "hyper_parameters",
+    "state_dict",
+    "datamodule_hyper_parameters",
+)
+_NAME = re.compile(r"[a-z0-9]+(_[a-z0-9]+)*\.[a-z0-9_]+")
 
 
-def _plain(value: Any) -> Any:
-    """``value`` as JSON-able lists, dicts and scalars (tuples become lists, paths strings)."""
-    return json.loads(json.dumps(value, default=str))
+def check_name(name: str, architecture: str) -> str:
+    """Return ``name`` if it reads ``arch.dataset`` (or ``arch_variant.dataset``) for
+    ``architecture``, in lowercase letters, digits and underscores.
+
+    Example:
+        >>> check_name("lenet5_tanh.mnist", "lenet5")
+        'lenet5_tanh.mnist'
+    """
+    prefix = name.split(".")[0]
+    if not _NAME.fullmatch(name) or (
+        prefix != architecture and not prefix.startswith(f"{architecture}_")
+    ):
+        raise DataFileError(
+            f"zoo entry name {name!r} must read {architecture}.dataset or "
+            f"{architecture}_variant.dataset in lowercase letters, digits and underscores, "
+            "e.g. 'lenet5.mnist'"
+        )
+    return name
 
 
-def _read_recipe(recipe: Path, root: str | Path) -> tuple[ImageDataModule, dict[str, Any], Any]:
-    """The recipe's data module over ``root``, its class path and init args, and its model."""
-    from lightning_cv.cli import LightningCVCLI  # here: the CLI module dispatches to the zoo
+def strip_checkpoint(
+    checkpoint: dict[str, Any], *, data_options: dict[str, Any], half: bool = False
+) -> dict[str, Any]:
+    """Keep :data:`KEPT_KEYS` of a checkpoint on the CPU, with ``data_options`` as the data
+    module's hyperparameters. Every tensor is cloned, so views save only their own elements;
+    ``half`` stores floating-point tensors as float16 (half the file; they load into float32
+    models)."""
+    clean = {key: checkpoint[key] for key in KEPT_KEYS if key in checkpoint}
+    clean["datamodule_hyper_parameters"] = data_options
+    clean["state_dict"] = {
+        name: tensor.detach().cpu().half()
+        if half and tensor.is_floating_point()
+        else tensor.detach().cpu().clone()
+        for name, tensor in checkpoint["state_dict"].items()
+    }
+    return clean
 
+
+def _read_recipe(recipe: Path, root: str | Path) -> tuple[ImageDataModule, str, dict, dict]:
+    """The recipe's data module over ``root``, its class path and init args without root,
+    and the model's options as the recipe states them."""
     if not recipe.is_file():
         raise ConfigError(f"recipe {str(recipe)!r} does not exist")
-    with warnings.catch_warnings():  # the recipe is parsed from Python, not from sys.argv
-        warnings.filterwarnings("ignore", "LightningCLI's args parameter is intended")
-        cli = LightningCVCLI(args=["--config", str(recipe), "--data.root", str(root)], run=False)
-    config = cli.config["data"]
-    options = {k: v for k, v in config["init_args"].as_dict().items() if k != "root"}
-    return cli.datamodule, {"class_path": config["class_path"], "init_args": options}, cli.model
+    config = yaml.safe_load(recipe.read_text()) or {}
+    spec = config.get("data") or {}
+    if not isinstance(spec, dict) or "class_path" not in spec:
+        raise ConfigError(f"recipe {str(recipe)!r} has no data class_path")
+    options = {k: v for k, v in (spec.get("init_args") or {}).items() if k != "root"}
+    source = f"recipe {str(recipe)!r}"
+    data = data_module(spec["class_path"], {**options, "root": str(root)}, source=source)
+    model = config.get("model") or {}
+    return data, spec["class_path"], options, model.get("init_args", model)
 
 
-def _check_recipe(recipe: Path, hparams: dict[str, Any], data, model) -> None:
+def _check_recipe(recipe: Path, hparams: dict[str, Any], data, model: dict[str, Any]) -> None:
     """Raise unless the recipe builds the checkpoint's architecture and data facts."""
+    default = inspect.signature(ImageClassifier).parameters["backbone"].default
     trained = (hparams["backbone"], hparams.get("backbone_kwargs") or {})
-    recipe_hparams = getattr(model, "hparams", {})
-    built = (recipe_hparams.get("backbone"), recipe_hparams.get("backbone_kwargs") or {})
+    built = (model.get("backbone", default), model.get("backbone_kwargs") or {})
     if trained != built:
         raise ConfigError(
             f"the checkpoint is {trained[0]} {trained[1]} but recipe {str(recipe)!r} builds "
@@ -81,12 +124,31 @@ def _check_recipe(recipe: Path, hparams: dict[str, Any], data, model) -> None:
         )
 
 
-def _install(source: Path, destination: Path) -> None:
-    """Copy ``source`` to ``destination`` atomically."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
-    shutil.copyfile(source, staging)
-    os.replace(staging, destination)
+def _check_bundle(entries: dict[str, ZooEntry], name: str, size: int) -> None:
+    others = sum(e.file_size for e in entries.values() if e.file and e.name != name)
+    if others + size > BUNDLE_LIMIT:
+        raise ConfigError(
+            f"bundling {name} ({size / 1e6:.1f} MB) would make the bundled checkpoints "
+            f"{(others + size) / 1e6:.1f} MB, over the {BUNDLE_LIMIT / 1e6:.0f} MB "
+            "limit; register it without --bundle and publish it to W&B"
+        )
+
+
+def _entry(staged: Path, old: ZooEntry | None, record: dict[str, Any], *, source: str) -> ZooEntry:
+    """The new entry of the staged file; an old entry's W&B and URL sources are kept only
+    when the file is the same."""
+    sha256 = sha256_file(staged)
+    same_file = old is not None and old.sha256 == sha256
+    return ZooEntry.parse(
+        {
+            **record,
+            "sha256": sha256,
+            "file_size": staged.stat().st_size,
+            "wandb": old.wandb if same_file else None,
+            "url": old.url if same_file else None,
+        },
+        source=source,
+    )
 
 
 def register_checkpoint(
@@ -97,108 +159,52 @@ def register_checkpoint(
     root: str | Path,
     bundle: bool = False,
     half: bool = False,
-    training_time_s: float | None = None,
-    note: str | None = None,
-    reference: str | None = None,
-    reference_top1: float | None = None,
     manifest: str | Path | None = None,
     tables: Sequence[str | Path] = (),
     accelerator: str = "auto",
+    **facts: Any,
 ) -> tuple[ZooEntry, Path]:
     """Strip a trained checkpoint, measure it on the official test split and record it.
 
-    The clean file (weights and hyperparameters only) goes to ``checkpoints/<name>.ckpt``
-    beside the manifest with ``bundle``, else into the cache (:func:`~.hub.cached_path`),
-    ready for ``lightning-cv zoo publish``. An entry of the same name is replaced; its W&B
-    artifact and URL are kept only if the file is the same.
-
-    Args:
-        checkpoint: a Lightning checkpoint of an ImageClassifier with a registry backbone.
-        name: ``arch.dataset``, e.g. ``lenet5.mnist``.
-        recipe: the recipe that trained it (recorded as given, so pass a repository path).
-        root: the data folder of the recipe's data set.
-        bundle: keep the file in the package (all bundled files together <= 30 MB).
-        half: store the weights as float16 (half the file; measured as stored).
-        training_time_s: wall-clock training time, if known.
-        note: an honest remark, e.g. why a target was missed.
-        reference: where ``reference_top1`` comes from.
-        reference_top1: the published or target top-1 in percent.
-        manifest: the manifest to update (default: ``$LIGHTNING_CV_ZOO_MANIFEST`` or the
-            package's).
-        tables: markdown files whose zoo table is regenerated (e.g. ``zoo/README.md``).
-        accelerator: Lightning accelerator for the measurement.
+    The clean file goes to ``checkpoints/<name>.ckpt`` beside the manifest with ``bundle``
+    (all bundled files together <= 30 MB), else into the cache, ready for ``lightning-cv zoo
+    publish``; ``half`` stores float16 weights (measured as stored). ``recipe`` (recorded as
+    given) must build the checkpoint's model over the data in ``root``. ``tables`` are
+    regenerated; ``facts`` are the other entry fields (``training_time_s``, ``note``,
+    ``reference``, ``reference_top1``). An entry of the same name is replaced.
 
     Returns:
         The new entry and the path of its clean checkpoint file.
-
-    Raises:
-        ConfigError: a bad name, a recipe that does not match the checkpoint, bundled files
-            over the limit, or a table file without markers.
-        DataFileError: an unreadable or unsafe checkpoint, a broken manifest, missing data.
-
-    Example:
-        >>> register_checkpoint(  # doctest: +SKIP
-        ...     "runs/mnist_lenet5/version_0/checkpoints/best.ckpt", name="lenet5.mnist",
-        ...     recipe="recipes/mnist_lenet5.yaml", root="data", bundle=True,
-        ...     tables=["zoo/README.md"])
     """
     path = manifest_path(manifest)
     entries = {entry.name: entry for entry in read_manifest(path)}
     for table in tables:  # fail before the slow part when a table file is wrong
         update_table(table, render_table(list(entries.values())), write=False)
-    raw = read_checkpoint(checkpoint)
-    hparams = raw["hyper_parameters"]
-    check_name(name, hparams["backbone"])
-    clean = strip_checkpoint(raw, half=half)
+    raw = read_zoo_checkpoint(checkpoint)
+    check_name(name, raw["hyper_parameters"]["backbone"])
+    recipe = Path(recipe)
+    data, class_path, options, model_options = _read_recipe(recipe, root)
+    _check_recipe(recipe, raw["hyper_parameters"], data, model_options)
     with tempfile.TemporaryDirectory() as staging:
         staged = Path(staging) / f"{name}.ckpt"
-        torch.save(clean, staged)
-        sha256, size = sha256_file(staged), staged.stat().st_size
+        torch.save(strip_checkpoint(raw, data_options=options, half=half), staged)
         if bundle:
-            others = sum(e.file_size for e in entries.values() if e.file and e.name != name)
-            if others + size > BUNDLE_LIMIT:
-                raise ConfigError(
-                    f"bundling {name} ({size / 1e6:.1f} MB) would make the bundled checkpoints "
-                    f"{(others + size) / 1e6:.1f} MB, over the {BUNDLE_LIMIT / 1e6:.0f} MB "
-                    "limit; register it without --bundle and publish it to W&B"
-                )
-        recipe = Path(recipe)
-        data, data_config, recipe_model = _read_recipe(recipe, root)
-        _check_recipe(recipe, hparams, data, recipe_model)
-        model = classifier_from_checkpoint(clean, source=str(checkpoint))
-        metrics = measure(model, data, accelerator=accelerator)
-        old = entries.get(name)
-        same_file = old is not None and old.sha256 == sha256
+            _check_bundle(entries, name, staged.stat().st_size)
+        model = ImageClassifier.load_from_checkpoint(staged, weights_only=True)
         record = {
             "name": name,
-            "architecture": hparams["backbone"],
-            "architecture_kwargs": _plain(hparams.get("backbone_kwargs") or {}),
             "dataset": type(data).__name__.removesuffix("DataModule"),
-            "datamodule": data_config["class_path"],
-            "datamodule_kwargs": _plain(data_config["init_args"]),
-            "weights_dtype": "float16" if half else "float32",
-            "num_classes": model.hparams.num_classes,
-            "class_names": list(model.class_names or data.class_names),
-            "in_channels": model.hparams.in_channels,
-            "image_size": list(to_size(model.hparams.image_size)),
-            "mean": list(data.mean),
-            "std": list(data.std),
-            "transform": _plain(A.to_dict(data.test_set.transform)),
-            "metrics": metrics.to_dict(),
+            "datamodule": class_path,
+            "metrics": measure(model, data, accelerator=accelerator).model_dump(),
             "recipe": recipe.as_posix(),
-            "training_time_s": training_time_s,
-            "reference_top1": reference_top1,
-            "reference": reference,
-            "note": note,
-            "sha256": sha256,
-            "file_size": size,
+            "weights_dtype": "float16" if half else "float32",
             "file": f"checkpoints/{name}.ckpt" if bundle else None,
-            "wandb": old.wandb if same_file else None,
-            "url": old.url if same_file else None,
+            **{key: value for key, value in facts.items() if value is not None},
         }
-        entry = ZooEntry.from_dict(record, source=f"new entry for {str(path)!r}")
+        entry = _entry(staged, entries.get(name), record, source=f"new entry for {str(path)!r}")
         destination = path.parent / entry.file if bundle else cached_path(entry)
-        _install(staged, destination)
+        with atomic_write(destination) as target:
+            shutil.copyfile(staged, target)
     entries[name] = entry
     write_manifest(list(entries.values()), path)
     for table in tables:

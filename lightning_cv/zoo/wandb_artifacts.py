@@ -1,22 +1,25 @@
-"""Upload a registered zoo checkpoint to Weights & Biases as a model artifact.
+"""Zoo checkpoints as Weights & Biases model artifacts: download one, or publish one.
 
-The artifact carries the entry's manifest record as metadata (metrics, recipe, sha256, class
-names...). W&B gives every upload the aliases ``latest`` and ``v<N>``; the manifest names
-the immutable ``v<N>``, and only after an upload that really happened: with
-``WANDB_MODE=offline`` the artifact is staged in the offline run folder and
-:func:`publish_checkpoint` returns no artifact name.
+The artifact carries the entry's manifest record as metadata. W&B gives every upload the
+aliases ``latest`` and ``v<N>``; the manifest names the immutable ``v<N>``, and only after an
+upload that really happened: with ``WANDB_MODE=offline`` the artifact is staged in the offline
+run folder and :func:`publish_checkpoint` returns no artifact name.
+
+``wandb`` is imported inside the two functions: lightning-cv never imports it (a slow import)
+unless a W&B source or ``zoo publish`` is used.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import NamedTuple
 
-from lightning_cv.errors import ConfigError
-from lightning_cv.zoo.hub import sha256_file
+from lightning_cv._io import sha256_file
+from lightning_cv.errors import ConfigError, DataFileError
 from lightning_cv.zoo.manifest import ZooEntry
 
-__all__ = ["Published", "publish_checkpoint"]
+__all__ = ["Published", "download_artifact", "publish_checkpoint"]
 
 
 class Published(NamedTuple):
@@ -24,6 +27,30 @@ class Published(NamedTuple):
 
     artifact: str | None  # "entity/project/name:v<N>", or None when W&B was offline
     run_dir: Path  # the W&B run folder (the staged artifact, offline)
+
+
+def download_artifact(artifact: str, entry: ZooEntry, destination: Path) -> None:
+    """Download the W&B model artifact holding ``<entry.name>.ckpt`` to ``destination``.
+
+    Raises:
+        DataFileError: no such artifact, no access, or an artifact without that file.
+    """
+    import wandb  # on use only (module docstring)
+
+    folder = destination.parent / f".{destination.name}.artifact"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        wandb.Api().artifact(artifact, type="model").download(root=str(folder))
+    except wandb.errors.Error as error:  # no such artifact, no access, not logged in
+        raise DataFileError(str(error)) from error
+    try:
+        path = folder / f"{entry.name}.ckpt"
+        if not path.is_file():
+            found = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+            raise DataFileError(f"the artifact holds {found}, not {path.name!r}")
+        path.replace(destination)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def publish_checkpoint(
@@ -41,12 +68,8 @@ def publish_checkpoint(
         The artifact name to put in the manifest (None offline) and the run folder.
 
     Raises:
-        ConfigError: a file whose sha256 is not the entry's.
-
-    Example:
-        >>> publish_checkpoint(path, get_entry("lenet5.mnist"), entity="me", project="zoo")  # doctest: +SKIP
-        Published(artifact='me/zoo/lenet5.mnist:v0', run_dir=PosixPath('wandb/run-.../files'))
-    """  # noqa: E501
+        ConfigError: a missing file, or one whose sha256 is not the entry's.
+    """
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise ConfigError(f"checkpoint {str(checkpoint)!r} does not exist")
@@ -57,15 +80,15 @@ def publish_checkpoint(
             f"{entry.sha256}; publish the file `lightning-cv zoo register` wrote "
             f"(`lightning-cv zoo download {entry.name}` prints its path)"
         )
-    import wandb  # imported on use: lightning-cv never imports wandb unless asked to publish
+    import wandb  # on use only (module docstring)
 
-    metadata = {k: v for k, v in entry.to_dict().items() if k not in ("file", "wandb", "url")}
+    metadata = entry.model_dump(exclude_none=True, exclude={"file", "wandb", "url"})
     run = wandb.init(entity=entity, project=project, job_type="zoo-publish", name=entry.name)
     try:
         artifact = wandb.Artifact(
             entry.name,
             type="model",
-            description=f"{entry.architecture} on {entry.dataset}: "
+            description=f"{entry.name} on {entry.dataset}: "
             f"top-1 {entry.metrics.top1:.2f}% on the official test split",
             metadata=metadata,
         )
