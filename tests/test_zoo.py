@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import sys
+import time
 import warnings
 from importlib.resources import files
 from pathlib import Path
@@ -49,10 +50,12 @@ from lightning_cv.zoo.manifest import (
     write_manifest,
 )
 from lightning_cv.zoo.register import KEPT_KEYS
+from lightning_cv.zoo.wandb_artifacts import TIMEOUT_S
 
 from .conftest import REPO
 
 NAME = "mlp.digits"
+FAKE_KEY = "k" * 40  # the form of a W&B API key; no server ever sees it
 RECIPE = """\
 seed_everything: 0
 model:
@@ -134,8 +137,10 @@ def zoo(trained, tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def cache(tmp_path, monkeypatch) -> Path:
-    """A fresh, empty download cache for every test."""
+    """A fresh, empty download cache for every test, and a (fake) W&B key, online."""
     monkeypatch.setenv("LIGHTNING_CV_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.delenv(MANIFEST_ENV, raising=False)
     return tmp_path / "home" / "zoo"
 
@@ -434,8 +439,11 @@ def _fake_api(source: Path, calls: list) -> type:
     """A stand-in for ``wandb.Api`` whose artifacts hold ``source``."""
 
     class FakeApi:
+        def __init__(self, timeout: int | None = None) -> None:
+            self.timeout = timeout
+
         def artifact(self, name: str, type: str | None = None) -> _FakeArtifact:
-            calls.append((name, type))
+            calls.append((name, type, self.timeout))
             return _FakeArtifact(source)
 
     return FakeApi
@@ -450,7 +458,7 @@ def test_w_and_b_source_is_downloaded_once_into_the_cache(zoo, tmp_path, monkeyp
     calls = []
     monkeypatch.setattr(wandb, "Api", _fake_api(_bundled(zoo), calls))
     first = load(NAME, manifest)
-    assert calls == [("me/zoo/mlp.digits:v0", "model")]
+    assert calls == [("me/zoo/mlp.digits:v0", "model", TIMEOUT_S)]
     assert cached_path(entry).parent == cache and _sha256(cached_path(entry)) == entry.sha256
     assert sorted(path.name for path in cache.iterdir()) == [cached_path(entry).name]
     second = load(NAME, manifest)
@@ -480,6 +488,9 @@ def test_url_is_tried_when_w_and_b_fails(zoo, tmp_path, monkeypatch):
     import wandb
 
     class OfflineApi:
+        def __init__(self, timeout=None):
+            pass
+
         def artifact(self, name, type=None):
             raise wandb.errors.CommError("could not reach api.wandb.ai")
 
@@ -505,8 +516,10 @@ def test_url_is_tried_when_w_and_b_fails(zoo, tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
     message = (
-        "zoo entry 'mlp.digits': could not download it: me/zoo/mlp.digits:v0: could not reach "
-        f"api.wandb.ai; {url}: no network"
+        "zoo entry 'mlp.digits': could not download it: me/zoo/mlp.digits:v0: downloading the "
+        "W&B artifact me/zoo/mlp.digits:v0: W&B at https://api.wandb.ai failed within 15 s "
+        "(CommError: could not reach api.wandb.ai); check the network, the API key and "
+        f"WANDB_BASE_URL; {url}: no network"
     )
     with pytest.raises(DataFileError, match=re.escape(message)):
         load(NAME, manifest)
@@ -609,7 +622,8 @@ def test_publish_offline_logs_the_file_and_its_metadata(zoo, tmp_path, monkeypat
     out = capsys.readouterr().out
     (run,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
     assert out.startswith(
-        f"W&B is offline: the artifact mlp.digits was logged to the offline run {run}."
+        f"W&B is in offline mode: the artifact mlp.digits was logged to the offline run {run}, "
+        "not published (publishing needs a server): run `wandb sync"
     )
     assert "`wandb: me/zoo/mlp.digits:v<N>`" in out and zoo.read_text() == before
 
@@ -646,6 +660,105 @@ def test_the_zoo_imports_wandb_only_to_publish_or_download_from_w_and_b(zoo, cap
     with pytest.raises(ImportError, match="import of wandb halted"):
         zoo_main(["publish", str(_bundled(zoo)), "--name", NAME, "--entity", "me", "--project",
                   "zoo", "--manifest", str(zoo)])  # fmt: skip
+
+
+def _w_and_b_without_a_key(tmp_path, monkeypatch) -> None:
+    """No WANDB_API_KEY and an empty ~/.netrc: W&B has no credentials."""
+    monkeypatch.delenv("WANDB_API_KEY")
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    (tmp_path / "netrc").write_text("")
+
+
+def _publish(zoo: Path) -> list[str]:
+    return ["publish", str(_bundled(zoo)), "--name", NAME, "--entity", "me", "--project", "zoo",
+            "--manifest", str(zoo)]  # fmt: skip
+
+
+def _no_network_call(*args, **kwargs):
+    raise AssertionError("W&B was called")
+
+
+def test_publish_without_an_api_key_says_how_to_log_in_before_any_network_call(
+    zoo, tmp_path, monkeypatch
+):
+    import wandb
+
+    _w_and_b_without_a_key(tmp_path, monkeypatch)
+    monkeypatch.setattr(wandb, "init", _no_network_call)
+    message = (
+        "publishing mlp.digits needs a W&B API key for https://api.wandb.ai: run `wandb login` "
+        "or set WANDB_API_KEY"
+    )
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        zoo_main(_publish(zoo))
+
+
+def test_publish_with_a_key_and_no_server_fails_fast_in_one_line(zoo, tmp_path, monkeypatch):
+    import wandb
+
+    wandb.teardown()
+    for variable in ("DIR", "DATA_DIR", "CACHE_DIR", "CONFIG_DIR"):
+        monkeypatch.setenv(f"WANDB_{variable}", str(tmp_path / variable.lower()))
+    monkeypatch.setenv(
+        "WANDB_BASE_URL", "http://10.255.255.1"
+    )  # a private address no server answers on
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as error:
+        zoo_main(_publish(zoo))
+    assert time.monotonic() - started < 10
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(
+        "publishing mlp.digits: W&B at http://10.255.255.1 failed within 15 s ("
+    )
+    assert message.endswith("); check the network, the API key and WANDB_BASE_URL")
+    wandb.teardown()
+
+
+def test_publish_gives_w_and_b_the_documented_timeout(zoo, monkeypatch):
+    import wandb
+
+    seen = []
+
+    def init(**options):
+        seen.append(options["settings"].init_timeout)
+        raise wandb.errors.CommError("timed out")
+
+    monkeypatch.setattr(wandb, "init", init)
+    message = (
+        "publishing mlp.digits: W&B at https://api.wandb.ai failed within 15 s (CommError: timed "
+        "out); check the network, the API key and WANDB_BASE_URL"
+    )
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        zoo_main(_publish(zoo))
+    assert seen == [TIMEOUT_S] == [15]
+
+
+@pytest.mark.parametrize("mode", ["offline", "no-key"])
+def test_a_w_and_b_source_offline_or_without_a_key_fails_in_one_line(
+    mode, zoo, tmp_path, monkeypatch
+):
+    import wandb
+
+    if mode == "offline":
+        monkeypatch.setenv("WANDB_MODE", "offline")
+        problem = "needs a W&B server, but W&B is in offline mode (WANDB_MODE=offline)"
+    else:
+        _w_and_b_without_a_key(tmp_path, monkeypatch)
+        problem = (
+            "needs a W&B API key for https://api.wandb.ai: run `wandb login` or set WANDB_API_KEY"
+        )
+    monkeypatch.setattr(wandb, "Api", _no_network_call)
+    update = {"file": None, "wandb": "me/zoo/mlp.digits:v0"}
+    manifest = tmp_path / "manifest.yaml"
+    write_manifest([get_entry(NAME, zoo).model_copy(update=update)], manifest)
+    message = (
+        "zoo entry 'mlp.digits': could not download it: me/zoo/mlp.digits:v0: downloading the "
+        f"W&B artifact me/zoo/mlp.digits:v0 {problem}"
+    )
+    with pytest.raises(DataFileError, match=f"^{re.escape(message)}$"):
+        zoo_main(["download", NAME, "--manifest", str(manifest)])
 
 
 # --- the other commands ---------------------------------------------------------------------

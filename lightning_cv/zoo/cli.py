@@ -192,10 +192,10 @@ def publish(
     published = zoo.publish_checkpoint(checkpoint, entry, entity=entity, project=project)
     if published.artifact is None:
         print(
-            f"W&B is offline: the artifact {entry.name} was logged to the offline run "
-            f"{published.run_dir}. Upload it with `wandb sync {published.run_dir}`, then set "
-            f"`wandb: {entity}/{project}/{entry.name}:v<N>` (N: the version W&B shows) in the "
-            f"manifest entry {entry.name}; the manifest was not changed."
+            f"W&B is in offline mode: the artifact {entry.name} was logged to the offline run "
+            f"{published.run_dir}, not published (publishing needs a server): run `wandb sync "
+            f"{published.run_dir}`, then set `wandb: {entity}/{project}/{entry.name}:v<N>` in the "
+            "manifest entry (the manifest was not changed)"
         )
         return
     record = {**entry.model_dump(exclude_none=True), "wandb": published.artifact}
