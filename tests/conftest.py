@@ -11,6 +11,10 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+# the data modules' default root, for every test and every process a test starts: a test of
+# real data that goes missing fails on the missing files (require_shared_datasets skips it
+# locally); tests of the default itself set or clear the variable
+os.environ["LIGHTNING_CV_DATA"] = str(SHARED_DATASETS)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ def splits(tmp_path_factory) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         pytest.skip(message)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LIGHTNING_CV_HOME", str(tmp_path_factory.mktemp("home")))
-        data = CIFAR10DataModule(root=ROOT)
+        data = CIFAR10DataModule()  # LIGHTNING_CV_DATA (conftest): ROOT is found inside it
         return {split: data.load_split(split) for split in ("train", "test")}
 
 

@@ -426,13 +426,14 @@ def test_pickles_are_read_first_and_a_missing_dataset_is_explained(cifar10_root,
     write_image_folder(cifar10_root / "train", CIFAR10_CLASSES, 1, ".png", size=32)
     images, _ = CIFAR10DataModule(root=cifar10_root).load_split("train")
     assert len(images) == 50  # the batches, not the 10 exported images
+    none = tmp_path / "none"
     message = (
-        f"CIFAR-10: found neither {str(tmp_path / 'none' / 'cifar-10-batches-py')!r} nor an "
-        f"image-folder export {str(tmp_path / 'none' / 'train')!r}; pass download=True or copy "
-        "the files there"
+        f"CIFAR-10: found neither {str(none / 'cifar-10-batches-py')!r} nor an image-folder "
+        f"export {str(none / 'CIFAR-10-images' / 'train')!r} or {str(none / 'train')!r}; pass "
+        "download=True or copy the files there"
     )
     with pytest.raises(DataFileError, match=re.escape(message)):
-        CIFAR10DataModule(root=tmp_path / "none").load_split("train")
+        CIFAR10DataModule(root=none).load_split("train")
 
 
 def test_download_fetches_torchvisions_archive_and_unpacks_it(tmp_path, monkeypatch):

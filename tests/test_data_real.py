@@ -40,7 +40,7 @@ def decoded() -> dict:
     before = listing(SHARED_DATASETS)
     splits = {}
     for module, _, _ in REAL:
-        data = module(root=SHARED_DATASETS)
+        data = module()  # the default root: conftest points LIGHTNING_CV_DATA at the folder
         splits[module] = {split: data.load_split(split) for split in ("train", "test")}
     return {"splits": splits, "before": before, "after": listing(SHARED_DATASETS)}
 

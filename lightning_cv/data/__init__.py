@@ -1,5 +1,6 @@
 """DataModules: one shared base and a short spec per data set."""
 
+from lightning_cv.data._files import DATA_ENV, data_root
 from lightning_cv.data.batch_transforms import (
     BATCH_PRESETS,
     BatchAugment,
@@ -24,6 +25,7 @@ from lightning_cv.data.transforms import PRESETS, build_transform, load_transfor
 
 __all__ = [
     "BATCH_PRESETS",
+    "DATA_ENV",
     "PRESETS",
     "BatchAugment",
     "BatchLoader",
@@ -49,6 +51,7 @@ __all__ = [
     "build_transform",
     "channel_stats",
     "class_counts",
+    "data_root",
     "fingerprint",
     "kfold_indices",
     "load_transform",

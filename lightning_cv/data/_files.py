@@ -5,6 +5,7 @@ Nothing here deletes or overwrites a file the user already has.
 
 from __future__ import annotations
 
+import os
 import tarfile
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -13,10 +14,24 @@ from pathlib import Path
 from torch.hub import download_url_to_file
 from torchvision.datasets.utils import calculate_md5
 
-from lightning_cv._io import atomic_write
+from lightning_cv._io import atomic_write, cache_root
 from lightning_cv.errors import DataFileError
 
-__all__ = ["download_file", "require_files", "safe_extract", "verify_md5"]
+__all__ = ["DATA_ENV", "data_root", "download_file", "require_files", "safe_extract", "verify_md5"]
+
+DATA_ENV = "LIGHTNING_CV_DATA"
+
+
+def data_root() -> Path:
+    """Where the data sets live when no ``root`` is given: ``$LIGHTNING_CV_DATA``, else
+    ``data`` in lightning-cv's cache (``$LIGHTNING_CV_HOME``, else ``~/.cache/lightning_cv``).
+
+    Example:
+        >>> data_root().is_absolute() or DATA_ENV in os.environ
+        True
+    """
+    folder = os.environ.get(DATA_ENV)
+    return Path(folder) if folder else cache_root() / "data"
 
 
 def require_files(folder: Path, names: Iterable[str], *, dataset: str, hint: str) -> None:

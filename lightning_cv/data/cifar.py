@@ -115,7 +115,8 @@ class CIFAR10DataModule(ImageDataModule):
 
     Reads ``root/cifar-10-batches-py/`` (the official batches, MD5-checked against
     torchvision's table) or, when that folder is absent, an image-folder export
-    ``root/{train,test}/<class>/*`` whose class folders must be the official names.
+    ``{train,test}/<class>/*`` whose class folders must be the official names, in
+    ``root/CIFAR-10-images/`` (the name of the common JPEG export) or in ``root`` itself.
 
     Args:
         **kwargs: the :class:`ImageDataModule` options.
@@ -137,6 +138,7 @@ class CIFAR10DataModule(ImageDataModule):
     std = (0.2470, 0.2435, 0.2616)
     default_train_transform = "cifar"
     dataset_name = "CIFAR-10"
+    export_folder = "CIFAR-10-images"
     # torchvision's table of the official files: folder, (batch, MD5) lists, archive. A batch
     # whose MD5 matches holds the official arrays and labels, so nothing in it is re-checked
     base_folder = CIFAR10.base_folder
@@ -158,12 +160,15 @@ class CIFAR10DataModule(ImageDataModule):
     def read_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         if (self.root / self.base_folder).is_dir():
             return self._load_batches(split)
-        if (self.root / "train").is_dir():
-            return self._load_image_folder(split)
+        exports = [self.root / self.export_folder, self.root]
+        for export in exports:
+            if (export / "train").is_dir():
+                return self._load_image_folder(export / split)
+        tried = " or ".join(repr(str(export / "train")) for export in exports)
         raise DataFileError(
             f"{self.dataset_name}: found neither {str(self.root / self.base_folder)!r} nor an "
-            f"image-folder export {str(self.root / 'train')!r}; pass download=True or copy the "
-            "files there"
+            f"image-folder export {tried}; "
+            + self.files_hint("pass download=True or copy the files there")
         )
 
     def _load_batches(self, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -173,7 +178,7 @@ class CIFAR10DataModule(ImageDataModule):
             folder,
             [name for name, _ in batches],
             dataset=self.dataset_name,
-            hint="pass download=True or copy the official python batches there",
+            hint=self.files_hint("pass download=True or copy the official python batches there"),
         )
         images, labels = [], []
         for name, md5 in batches:
@@ -185,8 +190,7 @@ class CIFAR10DataModule(ImageDataModule):
             labels += batch[self.label_key]
         return np.ascontiguousarray(np.concatenate(images)), np.asarray(labels, dtype=np.int64)
 
-    def _load_image_folder(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        folder = self.root / split
+    def _load_image_folder(self, folder: Path) -> tuple[np.ndarray, np.ndarray]:
         scan = scan_class_folders(folder, dataset=self.dataset_name)
         if scan.class_names != self.class_names:
             raise DataFileError(
@@ -262,6 +266,7 @@ class CIFAR100DataModule(CIFAR10DataModule):
     mean = (0.5071, 0.4865, 0.4409)
     std = (0.2673, 0.2564, 0.2762)
     dataset_name = "CIFAR-100"
+    export_folder = "CIFAR-100-images"
     base_folder = CIFAR100.base_folder
     train_list = CIFAR100.train_list
     test_list = CIFAR100.test_list
@@ -277,11 +282,11 @@ class CIFAR100DataModule(CIFAR10DataModule):
             self.num_classes = len(CIFAR100_SUPERCLASSES)
             self.class_names = CIFAR100_SUPERCLASSES
 
-    def _load_image_folder(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+    def _load_image_folder(self, folder: Path) -> tuple[np.ndarray, np.ndarray]:
         if self.label_type == "coarse":
             raise ConfigError(
                 f"label_type='coarse' needs the official CIFAR-100 batches in "
                 f"{str(self.root / self.base_folder)!r}; an image-folder export holds only the "
                 "fine labels"
             )
-        return super()._load_image_folder(split)
+        return super()._load_image_folder(folder)

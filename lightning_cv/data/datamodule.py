@@ -16,6 +16,7 @@ import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 
+from lightning_cv.data._files import DATA_ENV, data_root
 from lightning_cv.data.batch_transforms import (
     BATCH_PRESETS,
     BatchAugment,
@@ -52,6 +53,14 @@ def _or_default(spec: str | BatchAugment | None, default: str) -> str | BatchAug
     jsonargparse reads a file given for a class-typed option as a config, and an empty file
     would become None, i.e. silently the default."""
     return default if spec in (None, "default") else spec
+
+
+def _default_root_note() -> str:
+    """What a missing-files message adds when ``root`` was left out: where the default is from."""
+    fix = "the folder that holds the data sets, or pass root (--data.root)"
+    if os.environ.get(DATA_ENV):
+        return f"; root comes from ${DATA_ENV}: point it at {fix}"
+    return f"; root is the default {str(data_root())!r} as ${DATA_ENV} is not set: set it to {fix}"
 
 
 class SampleDataset(Dataset):
@@ -117,7 +126,9 @@ class ImageDataModule(L.LightningDataModule):
     :meth:`read_split`; everything else (validation split, transforms, loaders) lives here.
 
     Args:
-        root: folder that holds (or will hold) the files.
+        root: folder that holds (or will hold) the files; by default ``$LIGHTNING_CV_DATA``,
+            else ``~/.cache/lightning_cv/data`` (:func:`~lightning_cv.data.data_root`),
+            resolved when the data module is built, so a saved config stays portable.
         batch_size: samples per batch.
         num_workers: loader worker processes (0 loads in the main process).
         val_fraction: share of the training split held out for validation, when the data set
@@ -156,7 +167,7 @@ class ImageDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        root: str | Path = "data",
+        root: str | Path | None = None,
         batch_size: int = 64,
         num_workers: int = 0,
         val_fraction: float = 0.1,
@@ -178,7 +189,8 @@ class ImageDataModule(L.LightningDataModule):
         self.save_hyperparameters(ignore=modules)
         for name in modules:  # a module would stop weights_only loading
             self.hparams[name] = [repr(step) for step in transforms[name].steps]
-        self.root = Path(root)
+        self.root = data_root() if root is None else Path(root)
+        self._root_note = "" if root is not None else _default_root_note()
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.val_fraction = val_fraction
@@ -204,6 +216,10 @@ class ImageDataModule(L.LightningDataModule):
         ``images`` yields ``(H, W, C)`` uint8 arrays; ``labels`` holds class indices.
         """
         raise NotImplementedError
+
+    def files_hint(self, hint: str) -> str:
+        """``hint`` on how to get missing files, plus where ``root`` came from if defaulted."""
+        return hint + self._root_note
 
     def load_split(self, split: str) -> tuple[Sequence[np.ndarray] | np.ndarray, np.ndarray]:
         """:meth:`read_split`, read once per data module and then kept."""

@@ -150,7 +150,7 @@ class _IDXDataModule(ImageDataModule):
         needed = [
             name for name in self.md5s if not (self.raw_folder / name.removesuffix(".gz")).is_file()
         ]
-        require_files(self.raw_folder, needed, dataset=self.folder, hint=_HINT)
+        require_files(self.raw_folder, needed, dataset=self.folder, hint=self.files_hint(_HINT))
         images_path = self._path(f"{prefix}-images-idx3-ubyte")
         labels_path = self._path(f"{prefix}-labels-idx1-ubyte")
         images = read_idx(images_path, magic=IMAGES_MAGIC, item_shape=(28, 28), dataset=self.folder)

@@ -120,7 +120,9 @@ class OxfordIIITPetDataModule(ImageDataModule):
             self.folder / "annotations",
             _ANNOTATIONS.values(),
             dataset="Oxford-IIIT Pet",
-            hint="pass download=True or unpack images.tar.gz and annotations.tar.gz there",
+            hint=self.files_hint(
+                "pass download=True or unpack images.tar.gz and annotations.tar.gz there"
+            ),
         )
         names, breeds, species = _read_annotations(
             self.folder / "annotations" / _ANNOTATIONS[split]

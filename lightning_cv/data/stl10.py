@@ -95,7 +95,7 @@ class STL10DataModule(ImageDataModule):
 
         Both files are MD5-checked first, so their sizes and labels are the official ones.
         """
-        require_files(self.folder, self.file_names, dataset="STL10", hint=_HINT)
+        require_files(self.folder, self.file_names, dataset="STL10", hint=self.files_hint(_HINT))
         images_path, labels_path = self.folder / f"{split}_X.bin", self.folder / f"{split}_y.bin"
         for path in (images_path, labels_path):
             verify_md5(path, self.md5s[path.name], dataset="STL10")

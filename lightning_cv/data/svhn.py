@@ -71,7 +71,7 @@ class SVHNDataModule(ImageDataModule):
         return tuple(np.concatenate(arrays) for arrays in zip(*parts, strict=True))
 
     def _read(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        require_files(self.folder, self.file_names, dataset="SVHN", hint=_HINT)
+        require_files(self.folder, self.file_names, dataset="SVHN", hint=self.files_hint(_HINT))
         path = self.folder / f"{split}_32x32.mat"
         verify_md5(path, self.md5s[path.name], dataset="SVHN")  # so X and y are the official
         contents = loadmat(path, variable_names=("X", "y"))
