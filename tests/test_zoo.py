@@ -394,9 +394,13 @@ def test_predict_top_k_of_images_of_any_mode_and_size(zoo, tmp_path, capsys):
     pretrained = load(NAME, zoo)
     mean, std = pretrained.data.mean[0], pretrained.data.std[0]
 
-    zoo_main(["predict", NAME, str(folder), "--top_k", "3", "--manifest", str(zoo)])
+    csv_path = tmp_path / "out" / "predictions.csv"
+    predict = ["predict", NAME, str(folder), "--top_k", "3", "--output", str(csv_path)]
+    zoo_main([*predict, "--manifest", str(zoo)])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == str(folder / "big_rgb.png") and lines[4] == str(folder / "small_grey.png")
+    assert lines[8:] == [f"wrote {csv_path}"]
+    expected = ["path,class_1,prob_1,class_2,prob_2,class_3,prob_3"]
     for block, path in ((lines[1:4], "big_rgb.png"), (lines[5:8], "small_grey.png")):
         # the oracle: PIL's grey conversion, OpenCV's bilinear resize, then normalize by hand
         grey = np.asarray(Image.open(folder / path).convert("L"))
@@ -405,22 +409,114 @@ def test_predict_top_k_of_images_of_any_mode_and_size(zoo, tmp_path, capsys):
         with torch.no_grad():
             probs = pretrained.model(batch).softmax(1)[0]
         values, indices = probs.topk(3)
-        assert block == [
-            f"  {100 * value:6.2f}%  {index}"
-            for value, index in zip(values.tolist(), indices.tolist(), strict=True)
-        ]
+        pairs = list(zip(values.tolist(), indices.tolist(), strict=True))
+        assert block == [f"  {100 * value:6.2f}%  {index}" for value, index in pairs]
+        expected.append([str(folder / path), *(f"{i},{v:.6f}" for v, i in pairs)])
+    _assert_csv(csv_path, expected)
 
-    zoo_main(
-        ["predict", NAME, str(folder / "small_grey.png"), "--top_k", "20", "--manifest", str(zoo)]
-    )
-    assert len(capsys.readouterr().out.splitlines()) == 1 + 10
+    one = ["predict", NAME, str(folder / "small_grey.png"), "--top_k", "20"]
+    zoo_main([*one, "--output", str(csv_path), "--manifest", str(zoo)])
+    assert len(capsys.readouterr().out.splitlines()) == 1 + 10 + 1
     with pytest.raises(ConfigError, match=re.escape("top_k must be >= 1, got 0")):
-        zoo_main(["predict", NAME, str(folder), "--top_k", "0", "--manifest", str(zoo)])
+        zoo_main([*predict[:3], "--top_k", "0", "--manifest", str(zoo)])
     missing = tmp_path / "nope"
     with pytest.raises(
         DataFileError, match=re.escape(f"image or folder {str(missing)!r} does not")
     ):
         zoo_main(["predict", NAME, str(missing), "--manifest", str(zoo)])
+
+
+def _assert_csv(path: Path, expected: list) -> None:
+    """The CSV's header and cells exactly; probabilities within 2e-6 (a batch of one image and
+    a batch of several differ in the last float bits)."""
+    header, *rows = path.read_text().splitlines()
+    assert header == expected[0]
+    assert len(rows) == len(expected) - 1
+    for row, cells in zip(rows, expected[1:], strict=True):
+        got, want = row.split(","), ",".join(cells).split(",")
+        assert len(got) == len(want)
+        for a, b in zip(got, want, strict=True):
+            numeric = a.replace(".", "", 1).isdigit() and "." in a
+            assert float(a) == pytest.approx(float(b), abs=2e-6) if numeric else a == b
+
+
+@pytest.fixture
+def fit_run(trained, tmp_path) -> Path:
+    """The checkpoint in a `lightning-cv fit` run folder: checkpoints/ beside config.yaml."""
+    checkpoint = tmp_path / "run" / "version_0" / "checkpoints" / "last.ckpt"
+    checkpoint.parent.mkdir(parents=True)
+    shutil.copyfile(trained, checkpoint)
+    data = {"class_path": "lightning_cv.data.DigitsDataModule", "init_args": {"image_size": 8}}
+    (checkpoint.parent.parent / "config.yaml").write_text(yaml.safe_dump({"data": data}))
+    return checkpoint
+
+
+def test_predict_with_an_own_checkpoint_writes_the_true_class_of_class_folders(
+    fit_run, trained, tmp_path, capsys
+):
+    images, labels = _test_split()
+    folder = tmp_path / "photos"
+    for index in range(4):  # folder/<class name>/<index>.png, as ImageFolderDataModule reads
+        path = folder / str(labels[index]) / f"{index}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(images[index][..., 0]).save(path)
+    output = tmp_path / "predictions.csv"
+    zoo_main(["predict", str(fit_run), str(folder), "--top_k", "2", "--output", str(output)])
+    model = ImageClassifier.load_from_checkpoint(trained, weights_only=True).eval()
+    transform = DigitsDataModule(image_size=8).build_transform("eval")
+    rows = ["path,label,class_1,prob_1,class_2,prob_2"]
+    paths = sorted(folder.rglob("*.png"))  # one batch, in the CSV's order
+    batch = torch.stack([transform(image=images[int(p.stem)])["image"] for p in paths])
+    with torch.no_grad():
+        all_probs = model(batch).softmax(1)
+    for path, probs in zip(paths, all_probs, strict=True):
+        index = int(path.stem)
+        values, classes = probs.topk(2)
+        pairs = zip(values.tolist(), classes.tolist(), strict=True)
+        rows.append([str(path), str(labels[index]), *(f"{c},{v:.6f}" for v, c in pairs)])
+    _assert_csv(output, rows)
+    assert capsys.readouterr().out.splitlines()[-1] == f"wrote {output}"
+
+
+def test_export_an_own_checkpoint(fit_run, trained, tmp_path, capsys):
+    output = tmp_path / "own.pt"
+    zoo_main(["export", str(fit_run), "--format", "torchscript", "--output", str(output)])
+    assert capsys.readouterr().out.startswith(f"wrote {output}: images (B, 1, 8, 8) normalized")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.load is deprecated"
+        scripted = torch.jit.load(str(output))
+    model = ImageClassifier.load_from_checkpoint(trained, weights_only=True).eval()
+    images = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(images), model(images), atol=1e-5, rtol=0)
+
+
+def test_a_checkpoint_outside_a_fit_run_is_refused_in_one_line(trained):
+    message = (
+        f"checkpoint {str(trained)!r} does not name its data module: pass a zoo name, or a "
+        "checkpoint in the checkpoints/ folder of a lightning-cv fit run (with its config.yaml)"
+    )
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        load(trained)
+
+
+def test_pretrained_predict_takes_a_path_a_pil_image_pixels_or_a_batch(zoo, tmp_path):
+    pretrained = load(NAME, zoo)
+    grey = np.rint(load_digits().images[5] * 255 / 16).astype(np.uint8)  # (8, 8)
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    Image.fromarray(rgb).save(tmp_path / "five.png")
+    expected = pretrained.predict(grey, top_k=3)
+    assert [name for name, _ in expected] == [
+        name for name, _ in pretrained.predict(grey[..., None], top_k=3)
+    ]
+    for image in (tmp_path / "five.png", str(tmp_path / "five.png"), Image.fromarray(rgb), rgb):
+        assert pretrained.predict(image, top_k=3) == expected  # RGB made grey as the CLI does
+    batch = pretrained.transform(image=grey[..., None])["image"][None].repeat(2, 1, 1, 1)
+    for ranked in pretrained.predict(batch, top_k=3):  # one image's scores batched: float noise
+        assert [name for name, _ in ranked] == [name for name, _ in expected]
+        assert [p for _, p in ranked] == pytest.approx([p for _, p in expected], abs=1e-6)
+    with pytest.raises(ConfigError, match=re.escape("takes (H, W) or (H, W, C) uint8 images")):
+        pretrained.predict(rgb.astype(np.float32))
 
 
 # --- where files come from ------------------------------------------------------------------

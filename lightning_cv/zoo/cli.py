@@ -151,19 +151,20 @@ def export(
     output: Path | None = None,
     manifest: Path | None = None,
 ) -> None:
-    """Export an entry to ONNX or TorchScript (``images`` in, ``logits`` out)."""
+    """Export a zoo entry or a checkpoint file to ONNX or TorchScript (``images`` in,
+    ``logits`` out)."""
     pretrained = zoo.load(name, manifest)
     entry, data = pretrained.entry, pretrained.data
     size = to_size(data.image_size)
-    output = output or Path(f"{entry.name}{SUFFIXES[format]}")
+    output = output or Path(f"{Path(pretrained.name).name.removesuffix('.ckpt')}{SUFFIXES[format]}")
     metadata = {
-        "name": entry.name,
+        "name": pretrained.name,
         "class_names": [*pretrained.class_names],
         "mean": [*data.mean],
         "std": [*data.std],
         "image_size": [*size],
         "in_channels": data.in_channels,
-        "sha256": entry.sha256,
+        **({"sha256": entry.sha256} if entry is not None else {}),
     }
     shape = (data.in_channels, *size)
     zoo.export_model(
@@ -176,12 +177,22 @@ def export(
     )
 
 
-def predict(name: str, images: Path, *, top_k: int = 5, manifest: Path | None = None) -> None:
-    """Print the top-k classes of an image or of every image in a folder."""
-    for path, classes in zoo.predict_images(zoo.load(name, manifest), images, top_k=top_k):
-        print(path)
-        for label, probability in classes:
-            print(f"  {100 * probability:6.2f}%  {label}")
+def predict(
+    name: str,
+    images: Path,
+    *,
+    top_k: int = 5,
+    output: Path = Path("predictions.csv"),
+    manifest: Path | None = None,
+) -> None:
+    """Predict an image or every image in a folder with a zoo entry or a checkpoint file:
+    print the top-k classes and write them (and the true class of class sub-folders) to a CSV."""
+    rows = zoo.predict_images(zoo.load(name, manifest), images, output=output, top_k=top_k)
+    for row in rows:
+        print(row["path"])
+        for rank in range(1, sum(key.startswith("class_") for key in row) + 1):
+            print(f"  {100 * float(row[f'prob_{rank}']):6.2f}%  {row[f'class_{rank}']}")
+    print(f"wrote {output}")
 
 
 def publish(

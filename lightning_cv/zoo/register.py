@@ -164,18 +164,10 @@ def register_checkpoint(
     accelerator: str = "auto",
     **facts: Any,
 ) -> tuple[ZooEntry, Path]:
-    """Strip a trained checkpoint, measure it on the official test split and record it.
-
-    The clean file goes to ``checkpoints/<name>.ckpt`` beside the manifest with ``bundle``
-    (all bundled files together <= 30 MB), else into the cache, ready for ``lightning-cv zoo
-    publish``; ``half`` stores float16 weights (measured as stored). ``recipe`` (recorded as
-    given) must build the checkpoint's model over the data in ``root``. ``tables`` are
-    regenerated; ``facts`` are the other entry fields (``training_time_s``, ``note``,
-    ``reference``, ``reference_top1``). An entry of the same name is replaced.
-
-    Returns:
-        The new entry and the path of its clean checkpoint file.
-    """
+    """Strip a checkpoint, measure it on the test split, record it; return the entry and the
+    clean file: ``checkpoints/<name>.ckpt`` beside the manifest with ``bundle`` (<= 30 MB in
+    all), else in the cache. ``recipe`` must build the checkpoint's model over ``root``;
+    ``facts``: ``training_time_s``, ``note``, ``reference``, ``reference_top1``."""
     path = manifest_path(manifest)
     entries = {entry.name: entry for entry in read_manifest(path)}
     for table in tables:  # fail before the slow part when a table file is wrong
@@ -191,22 +183,18 @@ def register_checkpoint(
         if bundle:
             _check_bundle(entries, name, staged.stat().st_size)
         model = ImageClassifier.load_from_checkpoint(staged, weights_only=True)
-        record = {
-            "name": name,
-            "dataset": type(data).__name__.removesuffix("DataModule"),
-            "datamodule": class_path,
-            "metrics": measure(model, data, accelerator=accelerator).model_dump(),
-            "recipe": recipe.as_posix(),
-            "weights_dtype": "float16" if half else "float32",
-            "file": f"checkpoints/{name}.ckpt" if bundle else None,
-            **{key: value for key, value in facts.items() if value is not None},
-        }
+        record = {"name": name, "dataset": type(data).__name__.removesuffix("DataModule"),
+                  "datamodule": class_path, "recipe": recipe.as_posix(),
+                  "metrics": measure(model, data, accelerator=accelerator).model_dump(),
+                  "weights_dtype": "float16" if half else "float32",
+                  "file": f"checkpoints/{name}.ckpt" if bundle else None,
+                  **{key: value for key, value in facts.items() if value is not None}}  # fmt: skip
         entry = _entry(staged, entries.get(name), record, source=f"new entry for {str(path)!r}")
         destination = path.parent / entry.file if bundle else cached_path(entry)
         with atomic_write(destination) as target:
             shutil.copyfile(staged, target)
     entries[name] = entry
-    write_manifest(list(entries.values()), path)
+    write_manifest([*entries.values()], path)
     for table in tables:
-        update_table(table, render_table(list(entries.values())))
+        update_table(table, render_table([*entries.values()]))
     return entry, destination

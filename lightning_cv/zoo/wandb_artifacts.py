@@ -109,20 +109,13 @@ def download_artifact(artifact: str, entry: ZooEntry, destination: Path) -> None
 def publish_checkpoint(
     checkpoint: str | Path, entry: ZooEntry, *, entity: str, project: str
 ) -> Published:
-    """Log ``checkpoint`` as the W&B model artifact ``entity/project/<entry.name>``.
-
-    Args:
-        checkpoint: the clean file ``lightning-cv zoo register`` wrote for ``entry``.
-        entry: its manifest entry.
-        entity: the W&B user or team.
-        project: the W&B project.
-
-    Returns:
-        The artifact name to put in the manifest (None offline) and the run folder.
+    """Log ``checkpoint`` (the clean file ``zoo register`` wrote for ``entry``) as the W&B model
+    artifact ``entity/project/<entry.name>``; return the artifact name for the manifest (None
+    offline) and the run folder.
 
     Raises:
-        ConfigError: a missing file, or one whose sha256 is not the entry's; no API key, or
-            no answer from W&B within :data:`TIMEOUT_S` seconds.
+        ConfigError: a missing file or another sha256 than the entry's; no API key, or no
+            answer from W&B within :data:`TIMEOUT_S` seconds.
     """
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
@@ -137,14 +130,13 @@ def publish_checkpoint(
     action = f"publishing {entry.name}"
     wandb = _connect(action, offline_ok=True)  # offline, the artifact is staged for `wandb sync`
     metadata = entry.model_dump(exclude_none=True, exclude={"file", "wandb", "url"})
-    settings = wandb.Settings(init_timeout=TIMEOUT_S)
     try:
         run = wandb.init(
             entity=entity,
             project=project,
             job_type="zoo-publish",
             name=entry.name,
-            settings=settings,
+            settings=wandb.Settings(init_timeout=TIMEOUT_S),
         )
     except wandb.errors.Error as error:
         raise _unreachable(action, error) from error
