@@ -28,7 +28,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from lightning_cv.cli import main
+from lightning_cv._main import main
 from lightning_cv.data import DigitsDataModule, ImageFolderDataModule, MNISTDataModule
 from lightning_cv.preview import plot_samples
 

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import errno
-import re
-import signal
-import sys
+import argparse
 import warnings
 from typing import Any
 
 import lightning.pytorch as L
 import torch
 from jsonargparse import Namespace
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
-from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_cv._checkpoint import read_checkpoint
 from lightning_cv._conflicts import (
@@ -23,6 +20,8 @@ from lightning_cv._conflicts import (
     notice_checkpoint_values,
 )
 from lightning_cv._csv_logger import LIGHTNING_CSV_LOGGERS, RunCSVLogger
+from lightning_cv._parse_errors import short_error
+from lightning_cv._recipes import resolve_config_args
 from lightning_cv._resume import resume_last_run
 from lightning_cv.callbacks import (
     ClassReport,
@@ -33,15 +32,12 @@ from lightning_cv.callbacks import (
     run_folder,
 )
 from lightning_cv.callbacks.interrupt import Resumable
-from lightning_cv.cross_validation import cv_main
 from lightning_cv.data import ImageDataModule
-from lightning_cv.errors import ConfigError, NonFiniteLossError
+from lightning_cv.errors import ConfigError
 from lightning_cv.knn import KNNClassifier
-from lightning_cv.preview import preview_main
 from lightning_cv.task import ClassificationTask
-from lightning_cv.zoo.cli import zoo_main
 
-__all__ = ["LightningCVCLI", "main"]
+__all__ = ["LightningCVCLI"]
 
 # imported so that `--model KNNClassifier` resolves by its short name, like ImageClassifier
 MODELS = (KNNClassifier,)
@@ -83,20 +79,42 @@ class _Checkpoint(ModelCheckpoint):
             raise OSError(error.errno, error.strerror or str(error), filepath) from error
 
 
-def _default_checkpoints() -> list[ModelCheckpoint]:
-    """The best validation accuracy, and the state after every epoch as ``last.ckpt``.
+def _default_checkpoints(*, best: bool = True) -> list[ModelCheckpoint]:
+    """The best validation accuracy (when there is a validation split), and the state after
+    every epoch as ``last.ckpt``.
 
     Lightning 2.6's ``save_last=True`` refreshes ``last.ckpt`` only when a best checkpoint is
     saved, so a second callback without a monitor overwrites ``last.ckpt`` every epoch.
     """
-    best = _Checkpoint(
+    last = _Checkpoint(filename="last", enable_version_counter=False)
+    if not best:
+        return [last]
+    best_accuracy = _Checkpoint(
         monitor="val/acc",
         mode="max",
         filename="best-epoch{epoch:02d}-acc{val/acc:.4f}",
         auto_insert_metric_name=False,
     )
-    last = _Checkpoint(filename="last", enable_version_counter=False)
-    return [best, last]
+    return [best_accuracy, last]
+
+
+def _validates(datamodule: object) -> bool:
+    """False for a data module told to keep no validation split (``val_fraction=0``)."""
+    return getattr(datamodule, "val_fraction", None) != 0 or (
+        getattr(datamodule, "num_folds", None) is not None
+    )
+
+
+class _EpochLoggingInterval(Callback):
+    """Log training steps at least once an epoch: Lightning's default interval of 50 steps is
+    longer than an epoch of a small data set (and it warns then). Added only when the run does
+    not set ``log_every_n_steps`` itself."""
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        loader = trainer.datamodule.train_dataloader() if trainer.datamodule else None
+        batches = len(loader) if loader is not None and hasattr(loader, "__len__") else 0
+        if 0 < batches < trainer.log_every_n_steps:
+            trainer.log_every_n_steps = batches
 
 
 class SaveConfigToRunFolder(SaveConfigCallback):
@@ -116,12 +134,23 @@ class SaveConfigToRunFolder(SaveConfigCallback):
         )
 
 
-_DESCRIPTION = "Train, evaluate and ship image classifiers (lightning-cv)."
-_EPILOG = (
-    "more commands: 'preview' draws augmented training samples, 'cv' cross-validates "
-    "hyperparameters, 'zoo' lists, loads, evaluates, exports and publishes pretrained "
-    "checkpoints; add --help after any of them"
-)
+_SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+
+def _short_error(parser: LightningArgumentParser, error: argparse.ArgumentError, args) -> str:
+    """jsonargparse's message in at most three lines, naming the subcommand's options."""
+    subcommand = next((arg for arg in args or () if arg in _SUBCOMMANDS), None)
+    prog = f"{parser.prog} {subcommand}" if subcommand else parser.prog
+    return short_error(str(error), prog=prog, options=_option_strings(parser))
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    """Every ``--option`` of ``parser`` and of its subcommands' parsers."""
+    options = [option for option in parser._option_string_actions if option.startswith("--")]
+    for action in parser._actions:
+        for subparser in getattr(action, "_name_parser_map", {}).values():
+            options += _option_strings(subparser)
+    return options
 
 
 class LightningCVCLI(LightningCLI):
@@ -133,7 +162,13 @@ class LightningCVCLI(LightningCLI):
     best checkpoint on the test split when training ends.
     """
 
+    PROG = "lightning-cv"
+    DESCRIPTION = "Train, evaluate and ship image classifiers (lightning-cv)."
+
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+        # parser errors are raised (and shortened in parse_arguments), not printed with usage
+        raising = {"exit_on_error": False}
+        parser_kwargs = {"prog": self.PROG, "description": self.DESCRIPTION, **raising}
         super().__init__(
             model_class=ClassificationTask,
             subclass_mode_model=True,
@@ -145,15 +180,23 @@ class LightningCVCLI(LightningCLI):
             seed_everything_default=0,
             load_from_checkpoint_support=False,
             auto_configure_optimizers=False,
-            parser_kwargs={"prog": "lightning-cv", "description": _DESCRIPTION, "epilog": _EPILOG},
-            args=args,
+            parser_kwargs=parser_kwargs | {name: raising for name in _SUBCOMMANDS},
+            args=None if args is None else resolve_config_args(args),
             run=run,
         )
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> L.Trainer:
-        """Add the default checkpointing unless the run turned it off (or is a fast_dev_run)."""
+        """Add the default checkpointing unless the run turned it off (or is a fast_dev_run),
+        and fit the defaults to the data, so they cause no warnings: no validation loop or
+        best checkpoint without a validation split, a logging interval no longer than an epoch.
+        """
+        validates = _validates(self.datamodule)
+        if not validates:
+            config = {**config, "limit_val_batches": 0}
+        if config.get("log_every_n_steps") is None:
+            callbacks = [*callbacks, _EpochLoggingInterval()]
         if config.get("enable_checkpointing") is not False and not config.get("fast_dev_run"):
-            callbacks = [*callbacks, *_default_checkpoints()]
+            callbacks = [*callbacks, *_default_checkpoints(best=validates)]
             configured = config.get("callbacks") or []
             if not any(isinstance(callback, Resumable) for callback in configured):
                 callbacks.append(Resumable())
@@ -180,8 +223,17 @@ class LightningCVCLI(LightningCLI):
         )
 
     def parse_arguments(self, parser, args) -> None:
-        """Parse, then check a ``--ckpt_path`` file before Lightning reads its hyperparameters."""
-        super().parse_arguments(parser, args)
+        """Parse, then check a ``--ckpt_path`` file before Lightning reads its hyperparameters.
+
+        A parser error becomes a :class:`ConfigError` of at most three lines.
+        """
+        try:
+            with warnings.catch_warnings():
+                # the console script passes sys.argv[1:] as args, which Lightning warns about
+                warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+                super().parse_arguments(parser, args)
+        except argparse.ArgumentError as error:
+            raise ConfigError(_short_error(parser, error, args)) from None
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         seed = self.config[subcommand].get("seed_everything") if subcommand else None
@@ -260,76 +312,7 @@ class LightningCVCLI(LightningCLI):
             print(f"  {path.relative_to(folder)}")
 
 
-EXTRA_COMMANDS = {"preview": preview_main, "cv": cv_main, "zoo": zoo_main}
-# preview, cv and zoo build LightningCLI argument lists of their own on purpose
-warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
-
-
-_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
-
-
-def _find_write_error(error: BaseException | None) -> OSError | None:
-    """A full disk, a read-only or forbidden folder behind ``error``, if that is its cause."""
-    while error is not None:
-        if isinstance(error, OSError) and error.errno in _WRITE_ERRORS:
-            return error
-        error = error.__cause__ or error.__context__
-    return None
-
-
-_WORKER_ERROR = re.compile(r"^[\w.]+(?:Error|Exception): (.*)$")
-
-
-def _one_line(error: Exception) -> str:
-    """The message, also for an error raised in a DataLoader worker: torch re-raises it with
-    the worker's whole traceback as its text, whose last line holds the original message."""
-    text = str(error)
-    if "Original Traceback" not in text:
-        return text
-    last = text.strip().splitlines()[-1]
-    match = _WORKER_ERROR.match(last)
-    return match[1] if match else last
-
-
-def _find_config_error(error: BaseException | None) -> Exception | None:
-    """The user-facing error behind ``error``, also when jsonargparse or Lightning wrapped it."""
-    while error is not None:
-        if isinstance(error, ConfigError | NonFiniteLossError):
-            return error
-        error = error.__cause__ or error.__context__
-    return None
-
-
-def main(args: list[str] | None = None) -> None:
-    """Entry point of the ``lightning-cv`` console script.
-
-    ``fit | validate | test | predict`` go to LightningCLI; ``preview`` draws training
-    samples, ``cv`` cross-validates hyperparameters and ``zoo`` lists, loads, evaluates,
-    exports and publishes pretrained checkpoints.
-
-    A bad value (a :class:`ConfigError`) ends the run with one line on stderr and exit code 2.
-    """
-    args = sys.argv[1:] if args is None else list(args)
-    try:
-        if args and args[0] in EXTRA_COMMANDS:
-            EXTRA_COMMANDS[args[0]](args[1:])
-        else:
-            LightningCVCLI(args=args)
-    except SIGTERMException:
-        print("lightning-cv: stopped by SIGTERM", file=sys.stderr)
-        raise SystemExit(128 + signal.SIGTERM) from None
-    except Exception as error:
-        config_error, write_error = _find_config_error(error), _find_write_error(error)
-        if write_error is not None and config_error is None:
-            where = repr(str(write_error.filename)) if write_error.filename else "a file"
-            print(
-                f"lightning-cv: error: {where}: {write_error.strerror}; free space, fix the "
-                "folder's permissions, or write elsewhere (--trainer.default_root_dir, the "
-                "logger's save_dir)",
-                file=sys.stderr,
-            )
-            raise SystemExit(2) from None
-        if config_error is None:
-            raise
-        print(f"lightning-cv: error: {_one_line(config_error)}", file=sys.stderr)
-        raise SystemExit(2) from None
+# Lightning 2.6's pytree helper calls an API torch 2.14 deprecated; nothing of ours to fix
+warnings.filterwarnings(
+    "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", module="lightning"
+)

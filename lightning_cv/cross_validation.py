@@ -8,20 +8,22 @@ split never takes part in the choice.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import itertools
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import yaml
+from lightning.pytorch.cli import LightningArgumentParser
 from matplotlib.figure import Figure
 
+from lightning_cv.cli import LightningCVCLI
 from lightning_cv.errors import ConfigError
 
-__all__ = ["CVRow", "cv_main", "parse_grid", "plot_cv", "summarize"]
+__all__ = ["CVRow", "CrossValidationCLI", "cv_main", "parse_grid", "plot_cv", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -44,23 +46,24 @@ class CVRow:
         return ", ".join(f"{key}={value}" for key, value in self.setting.items())
 
 
-def parse_grid(specs: list[str]) -> list[dict[str, Any]]:
-    """``["model.k=[1,3]", "model.lr=[0.1]"]`` -> every combination, as override dicts.
+def parse_grid(grid: dict[str, list]) -> list[dict[str, Any]]:
+    """``{"model.k": [1, 3], "model.lr": [0.1]}`` -> every combination, as override dicts.
 
     Raises:
-        ConfigError: a spec without ``=`` or whose values are not a non-empty YAML list.
+        ConfigError: a key whose values are not a non-empty list.
 
     Example:
-        >>> parse_grid(["model.k=[1,3]"])
+        >>> parse_grid({"model.k": [1, 3]})
         [{'model.k': 1}, {'model.k': 3}]
     """
-    grid = {}
-    for spec in specs:
-        key, sep, values = spec.partition("=")
-        parsed = yaml.safe_load(values) if sep else None
-        if not key or not isinstance(parsed, list) or not parsed:
-            raise ConfigError(f"--grid {spec!r}: expected KEY=[VALUE, ...], e.g. model.k=[1,3,5]")
-        grid[key] = parsed
+    if not grid:
+        raise ConfigError("--grid is empty: expected {KEY: [VALUE, ...]}, e.g. {model.k: [1, 3]}")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(
+                f"--grid {key}: expected a non-empty list of values, got {values!r}; "
+                "e.g. --grid '{model.k: [1, 3, 5]}'"
+            )
     return [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
 
 
@@ -100,57 +103,87 @@ def _overrides(setting: dict[str, Any]) -> list[str]:
     ]
 
 
-def cv_main(args: list[str]) -> None:
-    """Parse ``cv`` options; every other argument configures the runs as for ``fit``."""
-    from lightning_cv.cli import LightningCVCLI  # here: the CLI module imports this one
+class CrossValidationCLI(LightningCVCLI):
+    """``lightning-cv cv``: the options of ``fit`` plus the cross-validation's own."""
 
-    parser = argparse.ArgumentParser(
-        prog="lightning-cv cv",
-        description="Choose hyperparameters by k-fold cross-validation on the training split, "
-        "then train on all of it with the best value and test once. Other options (--config, "
-        "--model..., --data..., --trainer...) are those of `lightning-cv fit`.",
+    PROG = "lightning-cv cv"
+    DESCRIPTION = (
+        "Choose hyperparameters by k-fold cross-validation on the training split, then train "
+        "on all of it with the best value and test once."
     )
-    parser.add_argument("--num_folds", type=int, default=5)
-    parser.add_argument("--grid", action="append", required=True, help="KEY=[V1,V2,...]")
-    parser.add_argument("--metric", default="val/acc")
-    parser.add_argument("--mode", choices=("max", "min"), default="max")
-    parser.add_argument("--output", type=Path, default=Path("runs/cv"))
-    options, rest = parser.parse_known_args(args)
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        super().add_arguments_to_parser(parser)
+        group = parser.add_argument_group("cross-validation")
+        group.add_argument("--num_folds", type=int, default=5, help="k of k-fold, >= 2")
+        group.add_argument(
+            "--grid", type=dict[str, list], required=True, help="e.g. {model.k: [1, 3, 5]}"
+        )
+        group.add_argument("--metric", type=str, default="val/acc", help="the score to compare")
+        group.add_argument("--mode", type=Literal["max", "min"], default="max")
+        group.add_argument("--output", type=str, default="runs/cv", help="results folder")
+
+
+CV_KEYS = ("num_folds", "grid", "metric", "mode", "output")
+
+
+def _fold_score(base: Path, setting: dict, fold: int, options, folder: Path) -> float:
+    """Train on every fold but ``fold`` and score on it; its run folder is under ``folder``
+    (the cv results), not among the recipe's runs, where ``--ckpt_path last`` could pick it."""
+    folds = [f"--data.num_folds={options.num_folds}", f"--data.fold={fold}"]
+    logger = {
+        "class_path": "CSVLogger",
+        "init_args": {"save_dir": str(folder), "name": f"fold{fold}"},
+    }
+    cli = LightningCVCLI(
+        ["fit", "--config", str(base), *_overrides(setting), *folds, "--test_after_fit=false",
+         f"--trainer.logger={json.dumps(logger)}", "--trainer.enable_checkpointing=false"]
+    )  # fmt: skip
+    metrics = cli.trainer.callback_metrics
+    if options.metric not in metrics:
+        raise ConfigError(f"--metric {options.metric!r} was not logged; logged: {sorted(metrics)}")
+    return float(metrics[options.metric])
+
+
+def _write_results(folder: Path, rows: list[CVRow], metric: str) -> None:
+    with (folder / "cv_results.csv").open("w", newline="") as file:
+        writer = csv.writer(file)
+        folds = [f"fold{k}" for k in range(len(rows[0].scores))]
+        writer.writerow([*rows[0].setting, "mean", "std", *folds])
+        for row in rows:
+            writer.writerow([*row.setting.values(), row.mean, row.std, *row.scores])
+    plot_cv(rows, metric, folder / "cv_results.png")
+
+
+def cv_main(args: list[str]) -> None:
+    """Cross-validate every grid setting, then train on the whole training split and test."""
+    cli = CrossValidationCLI(args, run=False)
+    options = cli.config
     if options.num_folds < 2:
         raise ConfigError(f"--num_folds must be >= 2, got {options.num_folds}")
     settings = parse_grid(options.grid)
+    folder = _next_folder(Path(options.output))
+    folder.mkdir(parents=True)
+    base = folder / "base_config.yaml"  # the fit options given, resolved once
+    fit_config = options.clone()
+    for key in CV_KEYS:
+        del fit_config[key]
+    cli.parser.save(fit_config, str(base), skip_none=False, skip_check=True)
 
     rows = []
-    for setting in settings:
-        scores = []
-        for fold in range(options.num_folds):
-            folds = [f"--data.num_folds={options.num_folds}", f"--data.fold={fold}"]
-            cli = LightningCVCLI(
-                ["fit", *rest, *_overrides(setting), *folds, "--test_after_fit=false"]
-            )
-            if options.metric not in cli.trainer.callback_metrics:
-                raise ConfigError(
-                    f"--metric {options.metric!r} was not logged; logged: "
-                    f"{sorted(cli.trainer.callback_metrics)}"
-                )
-            scores.append(float(cli.trainer.callback_metrics[options.metric]))
+    for number, setting in enumerate(settings):
+        scores = [
+            _fold_score(base, setting, fold, options, folder / f"setting{number}")
+            for fold in range(options.num_folds)
+        ]
         rows.append(CVRow(setting, tuple(scores)))
     best = summarize(rows, options.mode)
-
-    folder = _next_folder(options.output)
-    folder.mkdir(parents=True)
-    with (folder / "cv_results.csv").open("w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(
-            [*settings[0], "mean", "std", *(f"fold{k}" for k in range(options.num_folds))]
-        )
-        for row in rows:
-            writer.writerow([*row.setting.values(), row.mean, row.std, *row.scores])
-    plot_cv(rows, options.metric, folder / "cv_results.png")
+    _write_results(folder, rows, options.metric)
     for row in rows:
         print(f"{row.label}: {options.metric} {row.mean:.4f} ± {row.std:.4f}")
     print(f"best: {best.label}; table and plot in {folder}")
     print("training on the whole training split with it, then testing once")
     LightningCVCLI(
-        ["fit", *rest, *_overrides(best.setting), "--data.val_fraction=0", "--test_after_fit=true"]
-    )
+        ["fit", "--config", str(base), *_overrides(best.setting), "--data.val_fraction=0",
+         "--test_after_fit=true"]
+    )  # fmt: skip

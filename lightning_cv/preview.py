@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import torch
+from lightning.pytorch.cli import LightningArgumentParser
 from matplotlib.figure import Figure
 
+from lightning_cv.cli import LightningCVCLI
 from lightning_cv.data import ImageDataModule
 from lightning_cv.data.batches import to_image_tensor
 
-__all__ = ["augmented_samples", "plot_samples", "preview_main", "to_display"]
+__all__ = ["PreviewCLI", "augmented_samples", "plot_samples", "preview_main", "to_display"]
 
 
 def to_display(image: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
@@ -70,19 +71,25 @@ def augmented_samples(
         return data.transform_batch(uint8, train=True), dataset.labels[chosen].tolist()
 
 
-def preview_main(args: list[str]) -> None:
-    """Parse ``preview`` options; every other argument configures the data as for ``fit``."""
-    from lightning_cv.cli import LightningCVCLI  # here: the CLI module imports this one
+class PreviewCLI(LightningCVCLI):
+    """``lightning-cv preview``: the options of ``fit`` plus where and how many to draw."""
 
-    parser = argparse.ArgumentParser(
-        prog="lightning-cv preview",
-        description="Write a PNG grid of augmented training samples of a data module. Other "
-        "options (--config, --data...) are those of `lightning-cv fit`.",
-    )
-    parser.add_argument("--output", type=Path, default=Path("preview.png"))
-    parser.add_argument("--num_images", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0)
-    options, rest = parser.parse_known_args(args)
-    cli = LightningCVCLI(args=rest, run=False)
-    plot_samples(cli.datamodule, options.output, num_images=options.num_images, seed=options.seed)
-    print(f"wrote {options.output}")
+    PROG = "lightning-cv preview"
+    DESCRIPTION = "Write a PNG grid of augmented training samples of a data module."
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        super().add_arguments_to_parser(parser)
+        group = parser.add_argument_group("preview")
+        group.add_argument("--output", type=str, default="preview.png", help="the PNG to write")
+        group.add_argument("--num_images", type=int, default=32, help="samples to draw")
+        group.add_argument(
+            "--seed", type=int, default=0, help="draws the samples and their augmentation"
+        )
+
+
+def preview_main(args: list[str]) -> None:
+    """Draw the samples of the data module that ``args`` configure (as for ``fit``)."""
+    cli = PreviewCLI(args, run=False)
+    output = Path(cli.config.output)
+    plot_samples(cli.datamodule, output, num_images=cli.config.num_images, seed=cli.config.seed)
+    print(f"wrote {output}")

@@ -6,14 +6,14 @@ import re
 import pytest
 
 from lightning_cv import ConfigError
-from lightning_cv.cli import main
+from lightning_cv._main import main
 from lightning_cv.cross_validation import CVRow, parse_grid, summarize
 
 from .conftest import REPO
 
 
 def test_grid_is_the_product_of_its_keys():
-    settings = parse_grid(["model.k=[1, 3]", "model.distance=[l1, l2]"])
+    settings = parse_grid({"model.k": [1, 3], "model.distance": ["l1", "l2"]})
     assert settings == [
         {"model.k": 1, "model.distance": "l1"},
         {"model.k": 1, "model.distance": "l2"},
@@ -22,11 +22,21 @@ def test_grid_is_the_product_of_its_keys():
     ]
 
 
-@pytest.mark.parametrize("spec", ["model.k", "model.k=3", "model.k=[]", "=[1]"])
-def test_bad_grid(spec):
-    message = f"--grid {spec!r}: expected KEY=[VALUE, ...], e.g. model.k=[1,3,5]"
+@pytest.mark.parametrize("values", [3, [], None, "1,3"])
+def test_bad_grid(values):
+    message = (
+        f"--grid model.k: expected a non-empty list of values, got {values!r}; "
+        "e.g. --grid '{model.k: [1, 3, 5]}'"
+    )
     with pytest.raises(ConfigError, match=re.escape(message)):
-        parse_grid([spec])
+        parse_grid({"model.k": values})
+
+
+def test_an_empty_grid_is_refused():
+    with pytest.raises(
+        ConfigError, match=re.escape("--grid is empty: expected {KEY: [VALUE, ...]}")
+    ):
+        parse_grid({})
 
 
 def test_best_mean_wins():
@@ -40,7 +50,7 @@ def test_weight_decay_grid_on_digits(in_tmp, capsys):
     main(
         [
             "cv", "--config", str(REPO / "recipes" / "digits_linear.yaml"),
-            "--num_folds", "3", "--grid", "model.weight_decay=[0.0, 0.5]",
+            "--num_folds", "3", "--grid", "{model.weight_decay: [0.0, 0.5]}",
             "--data.image_size", "8", "--trainer.max_epochs", "2",
             "--trainer.enable_progress_bar", "false", "--trainer.callbacks", "[]",
         ]
@@ -56,13 +66,20 @@ def test_weight_decay_grid_on_digits(in_tmp, capsys):
     assert "test top-1 accuracy:" in out
     assert (in_tmp / "runs/cv/version_0/cv_results.png").stat().st_size > 10_000
     # the final model saw the whole training split: no validation share
-    final_config = sorted((in_tmp / "runs" / "digits_linear").glob("version_*/config.yaml"))[-1]
+    # the final model saw the whole training split: no validation share; it is the recipe's
+    # only run (the fold runs live in the cv folder, where --ckpt_path last never looks)
+    [final_config] = (in_tmp / "runs" / "digits_linear").glob("version_*/config.yaml")
     text = final_config.read_text()
     assert "val_fraction: 0.0" in text and f"weight_decay: {best}" in text
+    fold_metrics = sorted(
+        (in_tmp / "runs/cv/version_0").glob("setting*/fold*/version_0/metrics.csv")
+    )
+    assert len(fold_metrics) == 6
+    assert not list((in_tmp / "runs/cv/version_0").rglob("*.ckpt"))
 
 
 def test_cv_needs_two_folds(in_tmp, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["cv", "--num_folds", "1", "--grid", "model.lr=[0.1]"])
+        main(["cv", "--num_folds", "1", "--grid", "{model.lr: [0.1]}"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip() == "lightning-cv: error: --num_folds must be >= 2, got 1"

@@ -6,7 +6,7 @@ and the user's config file byte-identical afterwards.
 
 import pytest
 
-from lightning_cv.cli import main
+from lightning_cv._main import main
 from lightning_cv.losses import LOSSES
 from lightning_cv.models import list_models
 from lightning_cv.optim import OPTIMIZERS, SCHEDULERS
@@ -59,28 +59,32 @@ ONE_LINE = [
 # argument parser, which prints the usage first
 PARSER = [
     ("unknown-yaml-key", ["fit", "--config", "{config}"], "trainer:\n  max_epoch: 3\n",
-     ["error: Subcommand 'fit' does not accept option 'trainer.max_epoch'"]),
+     ["lightning-cv: error: unknown option 'trainer.max_epoch' in the config; did you mean "
+      "'--trainer.max_epochs'?"]),
     ("unknown-option", ["fit", "--trainer.nonsense", "1"], None,
-     ["error: unrecognized arguments: --trainer.nonsense 1"]),
+     ["lightning-cv: error: unknown option --trainer.nonsense; no close match"]),
     ("missing-config", ["fit", "--config", "nowhere.yaml"], None,
-     ["error: Parser key \"config\": File does not exist: '{cwd}/nowhere.yaml'"]),
+     ["lightning-cv: error: no config file '{cwd}/nowhere.yaml' and no bundled recipe "
+      "'nowhere'; `lightning-cv recipes` lists the recipes"]),
     ("yaml-syntax", ["fit", "--config", "{config}"], "trainer: [max_epochs: 3\n",
-     ["error: Problems parsing config: while parsing a flow sequence",
-      "did not find expected ',' or ']'"]),
+     ["lightning-cv: error: Problems parsing config: while parsing a flow sequence in "
+      "\"<unicode string>\", line 1, column 10 did not find expected ',' or ']' in \"<unicode "
+      "string>\", line 2, column 1"]),
     ("yaml-not-a-mapping", ["fit", "--config", "{config}"], "- 1\n- 2\n",
-     ["error: Unexpected config: - 1"]),
+     ["lightning-cv: error: Unexpected config: - 1 - 2"]),
     ("yaml-wrong-type", ["fit", "--config", "{config}"], "trainer:\n  max_epochs: ten\n",
-     ["error: Parser key \"trainer.max_epochs\":", "Given value: ten"]),
+     ["lightning-cv: error: --trainer.max_epochs: expected int, got 'ten'"]),
     ("option-wrong-type", ["fit", "--data.batch_size", "abc"], None,
-     ["Parser key \"batch_size\":", "Expected a <class 'int'>. Got value: abc"]),
+     ["lightning-cv: error: --data.batch_size: expected int, got 'abc'"]),
     ("option-not-a-choice", ["fit", "--data.split", "nope"], None,
-     ["Parser key \"split\":",
-      "Expected a typing.Literal['random', 'stratified', 'group']. Got value: nope"]),
+     ["lightning-cv: error: --data.split: expected one of ['random', 'stratified', 'group'], "
+      "got 'nope'"]),
     ("unknown-data-class", ["fit", "--data", "NopeDataModule"], None,
-     ["error: Parser key \"data\":", "- Expected a dot import path string: NopeDataModule"]),
+     ["lightning-cv: error: --data: 'NopeDataModule' is neither a file nor a class name"]),
     ("unknown-subcommand", ["fitt"], None,
-     ["error: argument subcommand: invalid choice: 'fitt' (choose from 'fit', 'validate', "
-      "'test', 'predict')"]),
+     ["lightning-cv: error: unknown command 'fitt'; did you mean 'fit'? expected one of "
+      "['fit', 'validate', 'test', 'predict', 'recipes', 'preview', 'cv', 'zoo'] "
+      "(lightning-cv --help)"]),
 ]  # fmt: skip
 
 # (id, arguments, the one-line message): Lightning's own checks and the trainer's options

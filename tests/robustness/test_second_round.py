@@ -28,7 +28,7 @@ from fsspec.implementations import local as fsspec_local
 from PIL import Image
 
 from lightning_cv import ConfigError, DigitsDataModule, ImageClassifier
-from lightning_cv.cli import main
+from lightning_cv._main import main
 from lightning_cv.data import (
     CIFAR10DataModule,
     CSVDataModule,

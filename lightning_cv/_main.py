@@ -1,0 +1,150 @@
+"""The ``lightning-cv`` console script: one small dispatch to the subcommands.
+
+Each command's module is imported only when that command runs, so ``lightning-cv --help``,
+``recipes`` and ``zoo list`` start without importing Lightning (seconds on a loaded machine).
+"""
+
+from __future__ import annotations
+
+import difflib
+import errno
+import re
+import signal
+import sys
+
+from lightning_cv.errors import ConfigError, NonFiniteLossError
+
+__all__ = ["main"]
+
+HELP = """\
+usage: lightning-cv COMMAND [options]
+
+Train, evaluate and ship image classifiers (lightning-cv).
+
+commands:
+  fit        train a model (--config RECIPE, --model..., --data..., --trainer...)
+  validate   evaluate a checkpoint on the validation split (--ckpt_path)
+  test       evaluate a checkpoint on the test split (--ckpt_path)
+  predict    write predictions.csv for the test split (--ckpt_path)
+  recipes    list the bundled recipes, or show one: recipes show NAME
+  preview    draw augmented training samples of a data module into a PNG
+  cv         choose hyperparameters by k-fold cross-validation, then test once
+  zoo        list, load, evaluate, export, predict with and publish pretrained checkpoints
+
+A recipe is a file or the name of a bundled one: lightning-cv fit --config quickstart
+'lightning-cv COMMAND --help' lists a command's options.
+"""
+
+TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
+
+
+def _run(args: list[str]) -> None:
+    command = args[0] if args else None
+    if command in (None, "-h", "--help"):
+        print(HELP, end="")
+    # each branch imports its command on use: start-up time (see the module docstring)
+    elif command == "recipes":
+        from lightning_cv._recipes import recipes_main
+
+        recipes_main(args[1:])
+    elif command == "zoo":
+        from lightning_cv.zoo.cli import zoo_main
+
+        zoo_main(args[1:])
+    elif command == "cv":
+        from lightning_cv.cross_validation import cv_main
+
+        cv_main(args[1:])
+    elif command == "preview":
+        from lightning_cv.preview import preview_main
+
+        preview_main(args[1:])
+    elif command in TRAINER_COMMANDS or command.startswith("-"):  # --config x.yaml fit ...
+        from lightning_cv.cli import LightningCVCLI
+
+        LightningCVCLI(args=args)
+    else:
+        _unknown_command(command)
+
+
+def _unknown_command(command: str) -> None:
+    commands = [*TRAINER_COMMANDS, "recipes", "preview", "cv", "zoo"]
+    close = difflib.get_close_matches(command, commands, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise ConfigError(
+        f"unknown command {command!r}; {hint}expected one of {commands} (lightning-cv --help)"
+    )
+
+
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _find_write_error(error: BaseException | None) -> OSError | None:
+    """A full disk, a read-only or forbidden folder behind ``error``, if that is its cause."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in _WRITE_ERRORS:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _find_config_error(error: BaseException | None) -> Exception | None:
+    """The user-facing error behind ``error``, also when jsonargparse or Lightning wrapped it."""
+    while error is not None:
+        if isinstance(error, ConfigError | NonFiniteLossError):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+_WORKER_ERROR = re.compile(r"^[\w.]+(?:Error|Exception): (.*)$")
+
+
+def _one_line(error: Exception) -> str:
+    """The message, also for an error raised in a DataLoader worker: torch re-raises it with
+    the worker's whole traceback as its text, whose last line holds the original message."""
+    text = str(error)
+    if "Original Traceback" not in text:
+        return text
+    last = text.strip().splitlines()[-1]
+    match = _WORKER_ERROR.match(last)
+    return match[1] if match else last
+
+
+def _is_sigterm(error: BaseException) -> bool:
+    # by name: importing Lightning's exception class would slow every command's start
+    return type(error).__name__ == "SIGTERMException"
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the ``lightning-cv`` console script.
+
+    ``fit | validate | test | predict`` go to LightningCLI; ``recipes`` lists the bundled
+    recipes, ``preview`` draws training samples, ``cv`` cross-validates hyperparameters and
+    ``zoo`` lists, loads, evaluates, exports and publishes pretrained checkpoints.
+
+    A bad value (a :class:`ConfigError`) ends the run with one line on stderr and exit code 2.
+    """
+    args = sys.argv[1:] if args is None else list(args)
+    try:
+        _run(args)
+    except SystemExit as error:
+        if _is_sigterm(error):  # Lightning's SIGTERMException is a SystemExit without a code
+            print("lightning-cv: stopped by SIGTERM", file=sys.stderr)
+            raise SystemExit(128 + signal.SIGTERM) from None
+        raise
+    except Exception as error:
+        config_error, write_error = _find_config_error(error), _find_write_error(error)
+        if write_error is not None and config_error is None:
+            where = repr(str(write_error.filename)) if write_error.filename else "a file"
+            print(
+                f"lightning-cv: error: {where}: {write_error.strerror}; free space, fix the "
+                "folder's permissions, or write elsewhere (--trainer.default_root_dir, the "
+                "logger's save_dir)",
+                file=sys.stderr,
+            )
+            raise SystemExit(2) from None
+        if config_error is None:
+            raise
+        print(f"lightning-cv: error: {_one_line(config_error)}", file=sys.stderr)
+        raise SystemExit(2) from None
