@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from types import SimpleNamespace
+from typing import Any, Literal
 
 import lightning.pytorch as L
 import torch
+from lightning.pytorch.callbacks import BackboneFinetuning
 from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import (
@@ -30,8 +32,20 @@ from lightning_cv.optim import (
     scale_lr,
     scheduler_config,
 )
+from lightning_cv.zoo.hub import load_backbone_weights
 
-__all__ = ["ClassificationTask", "ImageClassifier"]
+__all__ = ["ClassificationTask", "HeadFirstFinetuning", "ImageClassifier"]
+
+_OPTIONS = (
+    "backbone",
+    "backbone_kwargs",
+    "num_classes",
+    "in_channels",
+    "image_size",
+    "class_names",
+)
+# the architecture options' values when neither the call nor the weights give one
+_DEFAULTS = {"backbone": "lenet5", "num_classes": 10, "in_channels": 1, "image_size": 28}
 
 
 def _eval_metrics(num_classes: int) -> MetricCollection:
@@ -58,6 +72,127 @@ def _first_difference(saved: dict[str, tuple], own: dict[str, tuple]) -> str:
             return f"{name!r} is {shape} in the checkpoint, {own[name]} in this model"
     name = next(name for name in own if name not in saved)
     return f"this model has {name!r}, which the checkpoint lacks"
+
+
+def _shapes(state: dict[str, torch.Tensor]) -> dict[str, tuple]:
+    return {name: tuple(value.shape) for name, value in state.items()}
+
+
+def _architecture(weights: str | None, given: dict[str, Any]) -> tuple[dict, nn.Module | None]:
+    """The architecture options (the given ones, else the weights', else the defaults) and,
+    with ``weights``, the backbone holding them."""
+    if weights is None:
+        defaults = {
+            key: _DEFAULTS.get(key) if value is None else value for key, value in given.items()
+        }
+        return defaults, None
+    if isinstance(given["backbone"], nn.Module):
+        raise ConfigError(
+            f"weights={weights!r} need a registry backbone name, not a "
+            f"{type(given['backbone']).__name__} module"
+        )
+    state, trained = load_backbone_weights(weights, architecture=given["backbone"])
+    options = {key: trained.get(key) if value is None else value for key, value in given.items()}
+    kwargs = {**(trained.get("backbone_kwargs") or {}), **(given["backbone_kwargs"] or {})}
+    options["backbone_kwargs"] = kwargs or None
+    if given["class_names"] is None and options["num_classes"] != trained["num_classes"]:
+        options["class_names"] = None  # new classes: the entry's names do not apply
+    return options, _pretrained_backbone(weights, state, trained, options)
+
+
+def _pretrained_backbone(weights: str, state: dict, trained: dict, options: dict) -> nn.Module:
+    """The backbone built at the entry's class count with its weights, its head replaced
+    (``reset_classifier``) when ``options`` ask for another count.
+
+    Options that change no weight's shape are taken as given: dropout, AlexNet's
+    ``"imagenet"`` variant at another image size (its adaptive pool), LeNet-5 at 28 or 32
+    pixels (the padding). Any other difference is refused, naming the first weight.
+    """
+    model = create_model(
+        options["backbone"],
+        num_classes=trained["num_classes"],
+        in_channels=options["in_channels"],
+        image_size=options["image_size"],
+        **(options["backbone_kwargs"] or {}),
+    )
+    saved, own = _shapes(state), _shapes(model.state_dict())
+    if saved != own:
+        used = ", ".join(
+            f"{key}={trained.get(key)!r}"
+            for key in ("in_channels", "image_size", "backbone_kwargs")
+        )
+        raise ConfigError(
+            f"zoo weights {weights!r} do not fit this {options['backbone']}: "
+            f"{_first_difference(saved, own)}; they were trained with {used}: leave out the "
+            "options that differ"
+        )
+    model.load_state_dict(state)
+    if options["num_classes"] != trained["num_classes"]:
+        model.reset_classifier(options["num_classes"])
+    return model
+
+
+def _backbone(options: dict[str, Any]) -> nn.Module:
+    """A ready module as given, or a fresh registry model."""
+    if isinstance(options["backbone"], nn.Module):
+        return options["backbone"]
+    return create_model(
+        options["backbone"],
+        num_classes=options["num_classes"],
+        in_channels=options["in_channels"],
+        image_size=options["image_size"],
+        **(options["backbone_kwargs"] or {}),
+    )
+
+
+def _head(backbone: nn.Module) -> nn.Module:
+    """The backbone's last layer, from ``get_classifier()`` (every registry model has it)."""
+    if not hasattr(backbone, "get_classifier"):
+        raise ConfigError(
+            "freezing needs a backbone with get_classifier() (every registry model has one), "
+            f"not a {type(backbone).__name__}"
+        )
+    return backbone.get_classifier()
+
+
+def _freeze_body(backbone: nn.Module) -> None:
+    """Every parameter but the head's stops training."""
+    backbone.requires_grad_(False)
+    _head(backbone).requires_grad_(True)
+
+
+def _body(backbone: nn.Module) -> list[nn.Module]:
+    """The backbone's leaf modules outside its head: what freezing freezes."""
+    head = {id(module) for module in _head(backbone).modules()}
+    return [m for m in backbone.modules() if id(m) not in head and not list(m.children())]
+
+
+class HeadFirstFinetuning(BackboneFinetuning):
+    """Lightning's :class:`~lightning.pytorch.callbacks.BackboneFinetuning` for
+    :class:`ImageClassifier`: only the head trains until ``unfreeze_backbone_at_epoch``, then
+    the rest joins the optimizer as a second parameter group at a lower, growing rate.
+
+    Lightning's callback freezes ``pl_module.backbone`` whole, and ours holds the head too, so
+    nothing would train; this one freezes the backbone's modules outside its head. It takes
+    Lightning's arguments.
+
+    Example:
+        >>> finetuning = HeadFirstFinetuning(unfreeze_backbone_at_epoch=2)
+    """
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if pl_module.hparams.get("freeze_backbone"):
+            raise ConfigError(
+                "HeadFirstFinetuning unfreezes the backbone itself: leave freeze_backbone false"
+            )
+        super().on_fit_start(trainer, pl_module)
+
+    def freeze_before_training(self, pl_module: L.LightningModule) -> None:
+        self.freeze(_body(pl_module.backbone))
+
+    def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer) -> None:
+        body = SimpleNamespace(backbone=_body(pl_module.backbone))  # what Lightning unfreezes
+        super().finetune_function(body, epoch, optimizer)
 
 
 class ClassificationTask(L.LightningModule):
@@ -223,12 +358,27 @@ class ImageClassifier(ClassificationTask):
 
     Args:
         backbone: a registry name (see :func:`lightning_cv.models.list_models`) or a ready
-            ``nn.Module`` mapping ``(B, C, H, W)`` images to ``(B, num_classes)`` logits.
-        backbone_kwargs: architecture options for a registry name, e.g. ``{"dropout": 0.5}``.
-        num_classes: number of classes (linked from the data module by the CLI).
-        in_channels: image channels (linked from the data module by the CLI).
-        image_size: image side or (height, width) (linked from the data module by the CLI).
-        class_names: names of the classes, kept in checkpoints for prediction.
+            ``nn.Module`` mapping ``(B, C, H, W)`` images to ``(B, num_classes)`` logits;
+            by default the architecture of ``weights``, else ``"lenet5"``.
+        backbone_kwargs: architecture options for a registry name, e.g. ``{"dropout": 0.5}``;
+            with ``weights``, the entry's options updated by these.
+        num_classes: number of classes (linked from the data module by the CLI); by default
+            the entry's with ``weights``, else 10. Another count than the entry's gets a new
+            head (``reset_classifier``); every other weight is loaded.
+        in_channels: image channels (linked from the data module by the CLI); by default the
+            entry's, else 1.
+        image_size: image side or (height, width) (linked from the data module by the CLI);
+            by default the entry's, else 28.
+        class_names: names of the classes, kept in checkpoints for prediction; by default the
+            entry's when the class count is the entry's.
+        weights: a zoo entry (``lightning-cv zoo list``) to start from, e.g.
+            ``"alexnet.cifar10"``. Checkpoints of the model do not name it as weights to load
+            (they hold the trained weights; ``lightning_cv_weights`` records the entry), so
+            they rebuild without the zoo.
+        freeze_backbone: train the head only: every other parameter is frozen (and left out
+            of the optimizer), and the rest of the backbone stays in eval mode while training
+            (no dropout, batch-norm statistics kept). :class:`HeadFirstFinetuning` unfreezes
+            it later instead.
         loss: a name from :data:`lightning_cv.losses.LOSSES` (softmax ``cross_entropy``, SVM
             ``hinge``, ...).
         loss_kwargs: its options, e.g. ``{"label_smoothing": 0.1}`` or ``{"margin": 1.0}``.
@@ -249,22 +399,29 @@ class ImageClassifier(ClassificationTask):
             rule of Goyal et al. 2017), so a recipe keeps its meaning on more devices.
 
     Raises:
-        ConfigError: an unknown name or an invalid value, naming it.
+        ConfigError: an unknown name or an invalid value, naming it; ``weights`` of another
+            architecture, or options that change the shape of one of its weights.
+        DataFileError: ``weights`` whose file cannot be fetched or has another sha256.
 
     Example:
         >>> model = ImageClassifier("lenet5", num_classes=10, in_channels=1, image_size=28)
         >>> model(torch.zeros(2, 1, 28, 28)).shape
         torch.Size([2, 10])
+        >>> tuned = ImageClassifier(weights="lenet5.cifar10", num_classes=3, freeze_backbone=True)
+        >>> tuned.hparams.in_channels, tuned.backbone.head.out_features
+        (3, 3)
     """
 
     def __init__(
         self,
-        backbone: str | nn.Module = "lenet5",
+        backbone: str | nn.Module | None = None,
         backbone_kwargs: dict | None = None,
-        num_classes: int = 10,
-        in_channels: int = 1,
-        image_size: int | tuple[int, int] = 28,
+        num_classes: int | None = None,
+        in_channels: int | None = None,
+        image_size: int | tuple[int, int] | None = None,
         class_names: Sequence[str] | None = None,
+        weights: str | None = None,
+        freeze_backbone: bool = False,
         loss: str = "cross_entropy",
         loss_kwargs: dict | None = None,
         optimizer: str = "adam",
@@ -280,22 +437,21 @@ class ImageClassifier(ClassificationTask):
         l2_strength: float = 0.0,
         lr_reference_batch_size: int | None = None,
     ) -> None:
-        super().__init__(num_classes, class_names)
-        # checked now, before any data is read, by the functions that build them later
+        # checked now, before any data or weights are read, by the functions that build them
         check_optimizer(optimizer, lr=lr, weight_decay=weight_decay, **(optimizer_kwargs or {}))
         check_scheduler(scheduler, warmup_steps=warmup_steps, **(scheduler_kwargs or {}))
         check_range("l1_strength", l1_strength, ">= 0")
         check_range("l2_strength", l2_strength, ">= 0")
-        if isinstance(backbone, nn.Module):
-            self.backbone = backbone
-        else:
-            self.backbone = create_model(
-                backbone,
-                num_classes=num_classes,
-                in_channels=in_channels,
-                image_size=image_size,
-                **(backbone_kwargs or {}),
-            )
+        given = (backbone, backbone_kwargs, num_classes, in_channels, image_size, class_names)
+        options, pretrained = _architecture(weights, dict(zip(_OPTIONS, given, strict=True)))
+        # save_hyperparameters reads these locals: checkpoints state what was built
+        backbone, backbone_kwargs, num_classes, in_channels, image_size, class_names = (
+            options.values()
+        )
+        super().__init__(num_classes, class_names)
+        self.backbone = pretrained if pretrained is not None else _backbone(options)
+        if freeze_backbone:
+            _freeze_body(self.backbone)
         self.save_hyperparameters(ignore=["backbone"] if isinstance(backbone, nn.Module) else [])
         self.loss = create_loss(loss, **(loss_kwargs or {}))
         self._schedule_total: int | None = None  # set by configure_optimizers
@@ -311,16 +467,28 @@ class ImageClassifier(ClassificationTask):
             read_checkpoint(checkpoint_path)
         return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
 
+    def on_train_start(self) -> None:
+        """With ``freeze_backbone``, the frozen layers go to eval mode (after Lightning's check
+        that training starts with every module in train mode; validation restores modes)."""
+        if self.hparams.freeze_backbone:
+            self.backbone.eval()
+            _head(self.backbone).train()
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)
+        hparams = checkpoint["hyper_parameters"]  # a copy of self.hparams
+        if hparams.get("weights") is not None:
+            # the checkpoint holds the trained weights: rebuilding it must not fetch the entry
+            # (it may live on W&B or a URL, and the user may be offline); kept as provenance
+            checkpoint["lightning_cv_weights"] = hparams["weights"]
+            hparams["weights"] = None
         if self._schedule_total is not None:  # what a resumed run's schedule must span too
             checkpoint["lightning_cv_schedule_length"] = self._schedule_total
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Refuse, naming the first difference, weights whose names or shapes do not fit."""
         self._resumed_schedule = checkpoint.get("lightning_cv_schedule_length")
-        own = {name: tuple(value.shape) for name, value in self.state_dict().items()}
-        saved = {name: tuple(value.shape) for name, value in checkpoint["state_dict"].items()}
+        own, saved = _shapes(self.state_dict()), _shapes(checkpoint["state_dict"])
         if saved == own:
             return
         keys = ("backbone", "num_classes", "in_channels", "image_size")
@@ -374,9 +542,16 @@ class ImageClassifier(ClassificationTask):
 
     def configure_optimizers(self):
         hp = self.hparams
+        trainable = [param for param in self.parameters() if param.requires_grad]
+        if not trainable:
+            raise ConfigError(
+                "every parameter is frozen, so the optimizer has nothing to train; with "
+                "Lightning's BackboneFinetuning use lightning_cv.task.HeadFirstFinetuning (it "
+                "keeps the head trainable)"
+            )
         optimizer = create_optimizer(
             hp.optimizer,
-            self,
+            trainable,
             lr=self._scaled_lr(),
             weight_decay=hp.weight_decay,
             decay_biases=hp.decay_biases,
