@@ -1,0 +1,131 @@
+"""Test-time augmentation: class probabilities averaged over flipped and shifted views.
+
+The plain view's metrics stay what the model logs (``test/acc``); the averaged ones are logged
+beside them with a ``_tta`` suffix (``test/acc_tta``, ``test/f1_tta``, ...). In ``predict`` the
+batch's ``probs`` and ``preds`` become the averaged ones (put this callback before a
+prediction writer, which sees the outputs in callback order).
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Literal
+
+import lightning.pytorch as L
+import torch
+import torch.nn.functional as F
+
+from lightning_cv.errors import ConfigError, check_choice
+from lightning_cv.task import _eval_metrics
+
+__all__ = ["TestTimeAugmentation", "tta_views"]
+
+_PADDINGS = {"reflect": "reflect", "zeros": "constant"}
+
+
+def _shift(images: torch.Tensor, dy: int, dx: int, padding: str) -> torch.Tensor:
+    """``images`` moved ``dy`` pixels down and ``dx`` right; the uncovered border is padded."""
+    s = max(abs(dy), abs(dx))
+    padded = F.pad(images, (s, s, s, s), mode=_PADDINGS[padding])
+    height, width = images.shape[-2:]
+    return padded[..., s - dy : s - dy + height, s - dx : s - dx + width]
+
+
+def tta_views(
+    images: torch.Tensor, *, flip: bool, shifts: int, padding: str = "reflect"
+) -> list[torch.Tensor]:
+    """The views averaged: the images, their mirror (``flip``), and the images moved by
+    ``shifts`` pixels right, left, down and up (``shifts > 0``).
+
+    Args:
+        images: ``(B, C, H, W)``, normalised (so ``"zeros"`` pads with the data's mean).
+        flip: add the horizontal mirror.
+        shifts: pixels of the four translations; 0 for none.
+        padding: ``"reflect"`` or ``"zeros"``.
+
+    Raises:
+        ConfigError: ``shifts`` not below the image's shorter side.
+
+    Example:
+        >>> len(tta_views(torch.zeros(2, 3, 8, 8), flip=True, shifts=1))
+        6
+    """
+    if shifts and shifts >= min(images.shape[-2:]):
+        raise ConfigError(
+            f"TestTimeAugmentation: shifts={shifts} needs images larger than {shifts} pixels, "
+            f"got {tuple(images.shape[-2:])}"
+        )
+    views = [images]
+    if flip:
+        views.append(images.flip(-1))
+    if shifts:
+        moves = ((0, shifts), (0, -shifts), (shifts, 0), (-shifts, 0))
+        views += [_shift(images, dy, dx, padding) for dy, dx in moves]
+    return views
+
+
+class TestTimeAugmentation(L.Callback):
+    """Average the model's softmax probabilities over :func:`tta_views` in test and predict.
+
+    Args:
+        flip: add the horizontal mirror; refused for data whose module sets
+            ``allows_flip = False`` (digits: a mirrored 2 is no digit).
+        shifts: pixels of the four translations (right, left, down, up); 0 for none.
+        padding: ``"reflect"`` or ``"zeros"`` for the uncovered border.
+
+    Raises:
+        ConfigError: no view besides the plain one, negative ``shifts``, unknown ``padding``;
+            at setup, ``flip`` for data that forbids flips.
+
+    Example:
+        >>> trainer = L.Trainer(callbacks=[TestTimeAugmentation(flip=True, shifts=2)])
+    """
+
+    __test__ = False  # not a pytest class, whatever its name
+
+    def __init__(
+        self, flip: bool = False, shifts: int = 0, padding: Literal["reflect", "zeros"] = "reflect"
+    ) -> None:
+        check_choice("padding", padding, _PADDINGS)
+        if isinstance(shifts, bool) or not isinstance(shifts, int) or shifts < 0:
+            raise ConfigError(f"TestTimeAugmentation: shifts must be an int >= 0, got {shifts!r}")
+        if not flip and not shifts:
+            raise ConfigError("TestTimeAugmentation needs a view to add: flip=True or shifts >= 1")
+        self.flip, self.shifts, self.padding = flip, shifts, padding
+        self.metrics = None  # built at setup, for the model's class count
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        data = trainer.datamodule
+        if self.flip and not getattr(data, "allows_flip", True):
+            raise ConfigError(
+                f"TestTimeAugmentation: flip=True, but {type(data).__name__} does not allow "
+                "flips (a mirrored image is another class or none); use shifts only"
+            )
+        metrics = _eval_metrics(pl_module.hparams.num_classes)
+        self.metrics = metrics.clone(prefix="test/", postfix="_tta").to(pl_module.device)
+
+    def probabilities(self, pl_module: L.LightningModule, images: torch.Tensor) -> torch.Tensor:
+        """``(B, num_classes)``: the mean of the model's probabilities over the views."""
+        views = tta_views(images, flip=self.flip, shifts=self.shifts, padding=self.padding)
+        trainer = pl_module._trainer  # None outside a Trainer
+        with trainer.precision_plugin.forward_context() if trainer else nullcontext():
+            return torch.stack([pl_module.predict_proba(view) for view in views]).float().mean(0)
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.metrics.reset()
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        images, targets = batch
+        self.metrics.update(self.probabilities(pl_module, images), targets)
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # computed here (synced over ranks by torchmetrics), logged as plain values
+        for name, value in self.metrics.compute().items():
+            pl_module.log(name, value, on_epoch=True)
+
+    def on_predict_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
+        images = batch[0] if isinstance(batch, list | tuple) else batch
+        probs = self.probabilities(pl_module, images)
+        outputs.update(probs=probs, preds=probs.argmax(dim=1))
