@@ -200,6 +200,15 @@ BENCHMARKS: tuple[Benchmark, ...] = (
             Target("lightning_imports", "<=", 0, "no command imports lightning.pytorch"),
         ),
     ),
+    Benchmark(
+        "precision",
+        "Precision, memory format, compile and EMA",
+        HERE / "precision.py",
+        "training and prediction images/s of lenet5 and alexnet (3x32x32) through the Trainer "
+        "with bf16-mixed, ChannelsLast, CompileBackbone or EMAWeightAveraging vs the same "
+        "setup without it; ratio: geometric mean of option / base",
+        quick_args="--models linear --batch-size 8 --steps 1 --warmup 1 --repeats 1",
+    ),
 )
 
 

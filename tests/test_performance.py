@@ -1,6 +1,10 @@
 """Precision, memory format and compile: the same predictions as the default, on every model."""
 
 import copy
+import json
+import os
+import subprocess
+import sys
 
 import lightning.pytorch as L
 import pytest
@@ -165,3 +169,21 @@ def test_a_bad_option_in_a_recipe_ends_with_one_line(in_tmp, capsys):
     assert exit_info.value.code == 2
     last_line = capsys.readouterr().err.strip().splitlines()[-1]
     assert last_line.startswith("lightning-cv: error: unknown compile mode 'fast'; expected one of")
+
+
+def test_the_benchmark_runs_in_tiny_mode_and_ends_with_a_json_result():
+    script = REPO / "benchmarks" / "precision.py"
+    command = [sys.executable, str(script), "--models", "linear", "--batch-size", "8"]
+    command += ["--steps", "1", "--warmup", "1", "--repeats", "1", "--threads", "1"]
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONPATH": str(REPO)}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["benchmark"] == "precision" and result["models"] == ["linear"]
+    rows = [(row["phase"], row["option"]) for row in result["rows"]]
+    options = ["bf16", "channels_last", "compile"]
+    assert rows == [("train", o) for o in [*options, "ema"]] + [("predict", o) for o in options]
+    for phase in ("train", "predict"):
+        bases = {row["base_images_per_s"] for row in result["rows"] if row["phase"] == phase}
+        assert len(bases) == 1  # one base side per phase, every option against it
+    assert all(row["ratio"] > 0 and row["option_images_per_s"] > 0 for row in result["rows"])
