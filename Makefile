@@ -13,7 +13,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/lightning-cv fit --config recipes/quickstart.yaml
+	$(BIN)/lightning-cv fit --config quickstart
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -272,6 +272,16 @@ class LightningCVCLI(LightningCLI):
         super().instantiate_classes()
         check_linked_values(self._given_model, self.datamodule, LINKED_FROM_DATA)
 
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Run it; a run that fails before writing anything leaves no empty run folder."""
+        try:
+            super()._run_subcommand(subcommand)
+        except BaseException:
+            folder = run_folder(self.trainer)
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+            raise
+
     def after_fit(self) -> None:
         if self.config.fit.test_after_fit:
             checkpoint = self.trainer.checkpoint_callback

@@ -187,3 +187,10 @@ def test_the_distribution_is_lightning_cv_zoo_and_installs_the_command():
     }
     assert scripts == {"lightning-cv": "lightning_cv._main:main"}
     assert distribution.metadata["License-Expression"] == "MIT"
+
+
+def test_a_run_that_fails_in_setup_leaves_no_empty_run_folder(in_tmp, capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--data", "MNISTDataModule", "--data.root", str(in_tmp / "none"), *QUICK])
+    assert "MNIST: missing" in capsys.readouterr().err
+    assert list((in_tmp / "runs" / "lightning-cv").iterdir()) == []

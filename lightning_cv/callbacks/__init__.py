@@ -15,6 +15,7 @@ from lightning_cv.callbacks.misclassified import (
     plot_misclassified,
     select_misclassified,
 )
+from lightning_cv.callbacks.predictions import PredictionWriter
 from lightning_cv.callbacks.templates import LinearTemplates, linear_templates, plot_templates
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "LearningRatePlot",
     "LinearTemplates",
     "MisclassifiedGrid",
+    "PredictionWriter",
     "Resumable",
     "TrainingCurves",
     "class_report",

@@ -16,6 +16,7 @@ import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 
+from lightning_cv._sizes import to_size
 from lightning_cv.data._files import DATA_ENV, data_root
 from lightning_cv.data.batch_transforms import (
     BATCH_PRESETS,
@@ -27,7 +28,6 @@ from lightning_cv.data.batches import BatchLoader, BatchOrder, to_image_tensor
 from lightning_cv.data.splits import SplitStrategy, fingerprint, kfold_indices, split_indices
 from lightning_cv.data.transforms import build_transform
 from lightning_cv.errors import ConfigError
-from lightning_cv.models._registry import to_size
 
 __all__ = ["ImageDataModule", "Pipeline", "SampleDataset"]
 

@@ -13,8 +13,7 @@ from lightning_cv._lookup import check_options, lookup
 from lightning_cv._sizes import to_size
 from lightning_cv.errors import check_range
 
-# to_size is re-exported for the modules that imported it from here
-__all__ = ["create_model", "list_models", "register_model", "to_size"]
+__all__ = ["create_model", "list_models", "register_model"]
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 _SHAPE = ("num_classes", "in_channels", "image_size")  # what every builder takes

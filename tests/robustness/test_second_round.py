@@ -13,7 +13,6 @@ import os
 import re
 import struct
 import tarfile
-from dataclasses import replace
 from pathlib import Path
 from unittest import mock
 
@@ -28,6 +27,7 @@ from fsspec.implementations import local as fsspec_local
 from PIL import Image
 
 from lightning_cv import ConfigError, DigitsDataModule, ImageClassifier
+from lightning_cv._checkpoint import read_checkpoint as zoo_read_checkpoint
 from lightning_cv._main import main
 from lightning_cv.data import (
     CIFAR10DataModule,
@@ -44,7 +44,6 @@ from lightning_cv.data.cifar import CIFAR10_CLASSES
 from lightning_cv.data.transforms import transform_from_dict
 from lightning_cv.errors import NonFiniteLossError
 from lightning_cv.zoo import get_entry
-from lightning_cv.zoo.checkpoint import read_checkpoint as zoo_read_checkpoint
 from lightning_cv.zoo.evaluate import build_datamodule
 
 from ..conftest import REPO, require_shared_datasets
@@ -300,7 +299,7 @@ def test_a_checkpoint_naming_a_foreign_class_is_refused_before_import(
 
 
 def test_a_zoo_manifest_naming_a_foreign_data_module_is_refused_before_import(in_tmp, evil_module):
-    entry = replace(get_entry("lenet5.mnist"), datamodule=evil_module)
+    entry = get_entry("lenet5.mnist").model_copy(update={"datamodule": evil_module})
     message = (
         "zoo entry 'lenet5.mnist': datamodule 'evil_module.Model' is not one of lightning_cv's "
         "data modules; a manifest may name lightning_cv classes only"
