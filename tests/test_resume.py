@@ -21,9 +21,9 @@ import torch
 from jsonargparse import Namespace
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from lightning_cv._main import main
 from lightning_cv._resume import find_last_checkpoint, resume_last_run
 from lightning_cv.callbacks.interrupt import Resumable, set_random_state
-from lightning_cv._main import main
 
 from .conftest import REPO
 
