@@ -7,7 +7,6 @@ import warnings
 from typing import Any
 
 import lightning.pytorch as L
-import torch
 from jsonargparse import Namespace
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
@@ -32,6 +31,7 @@ from lightning_cv.callbacks import (
     run_folder,
 )
 from lightning_cv.callbacks.interrupt import Resumable
+from lightning_cv.callbacks.predictions import PredictionWriter
 from lightning_cv.data import ImageDataModule
 from lightning_cv.errors import ConfigError
 from lightning_cv.knn import KNNClassifier
@@ -115,6 +115,22 @@ class _EpochLoggingInterval(Callback):
         batches = len(loader) if loader is not None and hasattr(loader, "__len__") else 0
         if 0 < batches < trainer.log_every_n_steps:
             trainer.log_every_n_steps = batches
+
+
+class _SplitPredictions(PredictionWriter):
+    """``lightning-cv predict``: the top-5 classes of every sample of the data module's predict
+    split (its test split), with the true class, and the file where the data has files."""
+
+    def __init__(self, class_names: list[str]) -> None:
+        super().__init__("predictions.csv", class_names, top_k=min(5, len(class_names)))
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.output = run_folder(trainer) / "predictions.csv"
+        dataset = getattr(trainer.datamodule, "test_set", None)
+        if dataset is not None:
+            self.labels = dataset.labels[dataset.indices].tolist()
+            files = getattr(dataset.images, "paths", None)
+            self.paths = None if files is None else [str(files[i]) for i in dataset.indices]
 
 
 class SaveConfigToRunFolder(SaveConfigCallback):
@@ -293,21 +309,15 @@ class LightningCVCLI(LightningCLI):
     def after_test(self) -> None:
         self._print_run_folder()
 
+    def before_predict(self) -> None:
+        """Write ``predictions.csv`` into the run folder (not for a fast_dev_run)."""
+        if not self.trainer.fast_dev_run:
+            names = self.model.class_names or [
+                str(i) for i in range(self.model.hparams.num_classes)
+            ]
+            self.trainer.callbacks.append(_SplitPredictions(names))
+
     def after_predict(self) -> None:
-        """Write ``predictions.csv`` (sample, class index, class name, probability)."""
-        if not self.trainer.is_global_zero or self.trainer.fast_dev_run:
-            return
-        batches = self.trainer.predict_loop.predictions
-        preds = torch.cat([batch["preds"] for batch in batches]).tolist()
-        probs = torch.cat([batch["probs"] for batch in batches]).max(dim=1).values.tolist()
-        names = self.model.class_names or [str(i) for i in range(self.model.hparams.num_classes)]
-        folder = run_folder(self.trainer)
-        folder.mkdir(parents=True, exist_ok=True)
-        lines = ["sample,pred,class_name,prob"]
-        lines += [
-            f"{i},{p},{names[p]},{q:.6f}" for i, (p, q) in enumerate(zip(preds, probs, strict=True))
-        ]
-        (folder / "predictions.csv").write_text("\n".join(lines) + "\n")
         self._print_run_folder()
 
     def _print_run_folder(self) -> None:

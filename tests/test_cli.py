@@ -113,11 +113,23 @@ def test_test_and_predict_reuse_a_recipe(in_tmp, capsys):
     )
     checkpoint = str(next((in_tmp / "runs").rglob("last.ckpt")))
     main(["test", "--config", recipe, "--ckpt_path", checkpoint, *QUICK])
-    assert "test top-1 accuracy:" in capsys.readouterr().out
+    tested = re.search(r"test top-1 accuracy: ([\d.]+)%", capsys.readouterr().out)
     main(["predict", "--config", recipe, "--ckpt_path", checkpoint, *QUICK])
     predictions = list(csv.DictReader(next((in_tmp / "runs").rglob("predictions.csv")).open()))
-    assert len(predictions) == 360
-    assert all(0 <= int(row["pred"]) < 10 and 0 < float(row["prob"]) <= 1 for row in predictions)
+    assert len(predictions) == 360  # the test split, in order, with its true class
+    assert list(predictions[0]) == ["label"] + [
+        f"{key}_{k}" for k in range(1, 6) for key in ("class", "prob")
+    ]
+    data = DigitsDataModule()
+    data.setup("test")
+    assert [row["label"] for row in predictions] == [
+        str(label) for label in data.test_set.labels[data.test_set.indices]
+    ]
+    for row in predictions:
+        probs = [float(row[f"prob_{k}"]) for k in range(1, 6)]
+        assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-5
+    top1 = sum(row["class_1"] == row["label"] for row in predictions) / len(predictions)
+    assert 100 * top1 == pytest.approx(float(tested[1]), abs=0.01)  # what `test` measured
 
 
 def test_wandb_logger_offline(in_tmp):
