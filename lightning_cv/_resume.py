@@ -55,6 +55,24 @@ def _runs_root(trainer: Namespace, kind: str, init: Namespace) -> Path:
     return Path(init.save_dir) / name if name else Path(init.save_dir)
 
 
+def _logger_to_resume(config: Namespace) -> tuple[str, Namespace] | None:
+    """(logger class name, its init_args) when ``--ckpt_path last`` is ours to resolve."""
+    if config.get("ckpt_path") != "last":
+        return None
+    logger = config.trainer.get("logger")
+    if isinstance(logger, list):  # ModelCheckpoint names the run folder after the first logger
+        logger = logger[0] if logger else None
+    if not isinstance(logger, Namespace) or not isinstance(logger.get("class_path"), str):
+        return None
+    kind = logger.class_path.rsplit(".", 1)[-1]
+    init = logger.init_args
+    if kind not in (*VERSIONED_LOGGERS, WANDB_LOGGER):
+        return None
+    if init.get("version") is not None or (kind == WANDB_LOGGER and init.get("id")):
+        return None
+    return kind, init
+
+
 def resume_last_run(config: Namespace) -> Path | None:
     """Point ``fit --ckpt_path last`` at the newest earlier run of the same logger.
 
@@ -77,19 +95,10 @@ def resume_last_run(config: Namespace) -> Path | None:
         >>> resume_last_run(cli.config.fit)  # doctest: +SKIP
         PosixPath('runs/quickstart/version_0/checkpoints/last.ckpt')
     """
-    if config.get("ckpt_path") != "last":
+    logger = _logger_to_resume(config)
+    if logger is None:
         return None
-    logger = config.trainer.get("logger")
-    if isinstance(logger, list):  # ModelCheckpoint names the run folder after the first logger
-        logger = logger[0] if logger else None
-    if not isinstance(logger, Namespace) or not isinstance(logger.get("class_path"), str):
-        return None
-    kind = logger.class_path.rsplit(".", 1)[-1]
-    init = logger.init_args
-    if kind not in (*VERSIONED_LOGGERS, WANDB_LOGGER):
-        return None
-    if init.get("version") is not None or (kind == WANDB_LOGGER and init.get("id")):
-        return None
+    kind, init = logger
     root = _runs_root(config.trainer, kind, init)
     checkpoint = find_last_checkpoint(root)
     if checkpoint is None:

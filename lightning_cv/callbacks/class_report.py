@@ -94,19 +94,7 @@ def plot_class_report(
         strict=True,
     ):
         rows = range(start, min(start + rows_per_panel, len(names)))
-        # (rows, 4): the support column is masked, so it stays white and holds counts only
-        table = np.ma.masked_invalid(np.column_stack([scores[rows], np.full(len(rows), np.nan)]))
-        ax.imshow(table, cmap=CMAP, vmin=0, vmax=1, aspect="auto")
-        ax.set_xticks(range(4), ["precision", "recall", "F1", "support"])
-        ax.set_yticks(range(len(rows)), [names[i] for i in rows])
-        ax.set_ylim(rows_per_panel - 0.5, -0.5)  # a short last panel keeps the row height
-        ax.tick_params(length=0, top=True, labeltop=True, bottom=False, labelbottom=False)
-        ax.spines[:].set_visible(False)
-        for row, i in enumerate(rows):
-            for col, value in enumerate(scores[i]):
-                color = "white" if _is_dark(value) else "black"
-                ax.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=9, color=color)
-            ax.text(3, row, str(support[i]), ha="center", va="center", fontsize=9)
+        _draw_panel(ax, rows, scores, support, names, rows_per_panel)
         if num_classes in rows:
             ax.axhline(rows.index(num_classes) - 0.5, color="black", linewidth=1.5)
     accuracy = (report["recall"] * report["support"]).sum() / max(support[-1], 1)  # hits / n
@@ -115,6 +103,23 @@ def plot_class_report(
         f"{support[-1]} images, accuracy {accuracy:.3f}, macro F1 {scores[-1, 2]:.3f}"
     )
     figure.savefig(path, dpi=100)
+
+
+def _draw_panel(ax, rows: range, scores, support, names: list[str], rows_per_panel: int) -> None:
+    """One panel: the score cells colour-coded, the support column white with counts only."""
+    # (rows, 4): the support column is masked, so it stays white and holds counts only
+    table = np.ma.masked_invalid(np.column_stack([scores[rows], np.full(len(rows), np.nan)]))
+    ax.imshow(table, cmap=CMAP, vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(4), ["precision", "recall", "F1", "support"])
+    ax.set_yticks(range(len(rows)), [names[i] for i in rows])
+    ax.set_ylim(rows_per_panel - 0.5, -0.5)  # a short last panel keeps the row height
+    ax.tick_params(length=0, top=True, labeltop=True, bottom=False, labelbottom=False)
+    ax.spines[:].set_visible(False)
+    for row, i in enumerate(rows):
+        for col, value in enumerate(scores[i]):
+            color = "white" if _is_dark(value) else "black"
+            ax.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=9, color=color)
+        ax.text(3, row, str(support[i]), ha="center", va="center", fontsize=9)
 
 
 class ClassReport(L.Callback):
