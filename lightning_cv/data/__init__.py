@@ -17,6 +17,7 @@ from lightning_cv.data.digits import DigitsDataModule
 from lightning_cv.data.folder import ImageFiles, ImageFolderDataModule
 from lightning_cv.data.mnist import FashionMNISTDataModule, KMNISTDataModule, MNISTDataModule
 from lightning_cv.data.pet import OxfordIIITPetDataModule
+from lightning_cv.data.sampling import SAMPLERS, WeightedDraw, read_class_weights, sample_weights
 from lightning_cv.data.splits import fingerprint, kfold_indices, split_indices
 from lightning_cv.data.stats import channel_stats, class_counts
 from lightning_cv.data.stl10 import STL10DataModule
@@ -27,6 +28,7 @@ __all__ = [
     "BATCH_PRESETS",
     "DATA_ENV",
     "PRESETS",
+    "SAMPLERS",
     "BatchAugment",
     "BatchLoader",
     "BatchOrder",
@@ -47,6 +49,7 @@ __all__ = [
     "STL10DataModule",
     "SVHNDataModule",
     "SampleDataset",
+    "WeightedDraw",
     "build_batch_transform",
     "build_transform",
     "channel_stats",
@@ -55,6 +58,8 @@ __all__ = [
     "fingerprint",
     "kfold_indices",
     "load_transform",
+    "read_class_weights",
+    "sample_weights",
     "save_transform",
     "split_indices",
 ]

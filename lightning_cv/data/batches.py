@@ -15,6 +15,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from lightning_cv.data.sampling import WeightedDraw
+
 __all__ = ["BatchLoader", "BatchOrder", "to_image_tensor"]
 
 
@@ -39,6 +41,7 @@ class BatchOrder:
         drop_last: drop this rank's last incomplete batch.
         rank: this process' rank; ``world_size``: the number of ranks.
         seed: the shuffle seed (default: ``PL_GLOBAL_SEED``, which ``seed_everything`` sets).
+        weights: one draw weight per entry of ``indices`` (training only), or ``None``.
 
     Example:
         >>> order = BatchOrder(np.arange(10), batch_size=4, shuffle=False)
@@ -56,6 +59,7 @@ class BatchOrder:
         rank: int = 0,
         world_size: int = 1,
         seed: int | None = None,
+        weights: torch.Tensor | None = None,
     ) -> None:
         self.indices = torch.as_tensor(np.asarray(indices), dtype=torch.long)
         self.batch_size = batch_size
@@ -65,6 +69,9 @@ class BatchOrder:
         self.world_size = world_size
         self.seed = int(os.environ.get("PL_GLOBAL_SEED", 0)) if seed is None else seed
         self.epoch = 0
+        self.draws = None
+        if weights is not None:
+            self.draws = WeightedDraw(weights, rank=rank, world_size=world_size, seed=self.seed)
 
     def set_epoch(self, epoch: int) -> None:
         """Lightning calls this before every epoch (``_set_sampler_epoch``)."""
@@ -72,6 +79,8 @@ class BatchOrder:
 
     def _share(self) -> int:
         """Samples this rank sees in an epoch."""
+        if self.draws is not None:
+            return len(self.draws)
         total = len(self.indices)
         if self.shuffle:  # training: equal shares
             return total // self.world_size
@@ -83,6 +92,9 @@ class BatchOrder:
 
     def epoch_indices(self) -> torch.Tensor:
         """This rank's samples of the current epoch, in order."""
+        if self.draws is not None:
+            self.draws.set_epoch(self.epoch)
+            return self.indices[self.draws.positions()]
         indices = self.indices
         if self.shuffle:
             generator = torch.Generator().manual_seed(self.seed + self.epoch)

@@ -25,6 +25,7 @@ from lightning_cv.data.batch_transforms import (
     to_floats,
 )
 from lightning_cv.data.batches import BatchLoader, BatchOrder, to_image_tensor
+from lightning_cv.data.sampling import SamplerMode, WeightedDraw, read_class_weights, sample_weights
 from lightning_cv.data.splits import SplitStrategy, fingerprint, kfold_indices, split_indices
 from lightning_cv.data.transforms import build_transform
 from lightning_cv.errors import ConfigError
@@ -153,6 +154,18 @@ class ImageDataModule(L.LightningDataModule):
             ``sample`` for image files decoded one at a time (image folders, CSV lists) or
             when a transform is an albumentations YAML file. ``num_workers`` applies to
             ``sample`` only.
+        sampler: training order: ``uniform`` (each sample once per epoch) or ``balanced``
+            (drawn with replacement by class weight, on both pipelines; each DDP rank draws a
+            disjoint share of one draw). Validation, test and prediction are never reweighted.
+        class_weights: with ``balanced``, one weight per class or a YAML/JSON file holding
+            that list (class ``c`` is drawn in proportion to ``weight[c] * count[c]``); by
+            default the inverse class frequencies of the training split (equal classes).
+
+    Raises:
+        ConfigError: a bad option, named with the values expected; the length of
+            ``class_weights`` is checked against ``num_classes`` when the training loader is
+            built, as a folder or CSV data set knows its classes only then.
+        DataFileError: a missing or malformed ``class_weights`` file.
     """
 
     num_classes: int
@@ -181,9 +194,12 @@ class ImageDataModule(L.LightningDataModule):
         shuffle: bool = True,
         drop_last: bool = False,
         pipeline: Pipeline = "auto",
+        sampler: SamplerMode = "uniform",
+        class_weights: list[float] | str | None = None,
     ) -> None:
         super().__init__()
         _check_options(pipeline, batch_size, num_workers, val_fraction)
+        self.class_weights = read_class_weights(sampler, class_weights, shuffle=shuffle)
         transforms = {"train_transform": train_transform, "eval_transform": eval_transform}
         modules = [name for name, spec in transforms.items() if isinstance(spec, BatchAugment)]
         self.save_hyperparameters(ignore=modules)
@@ -204,6 +220,7 @@ class ImageDataModule(L.LightningDataModule):
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.pipeline = pipeline
+        self.sampler = sampler
         self.uses_batches: bool | None = None  # the pipeline in use, known after setup()
         self._batch_transforms: dict[str, BatchAugment] = {}
         self._tensors: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
@@ -369,7 +386,10 @@ class ImageDataModule(L.LightningDataModule):
             raise RuntimeError(f"{type(self).__name__}.setup() must run before its loaders")
         if self.uses_batches:
             return self._batch_loader(dataset, train=train)
-        sampler = None
+        sampler, weights = None, self._draw_weights(dataset, train=train)
+        if weights is not None:  # a DistributedSampler: Lightning keeps it under DDP
+            rank, world_size = self._ranks()
+            sampler = WeightedDraw(weights, rank=rank, world_size=world_size)
         if not train and torch.distributed.is_available() and torch.distributed.is_initialized():
             # Lightning's DistributedSampler would repeat samples to even out the ranks' shares
             sampler = UnrepeatedDistributedSampler(dataset, shuffle=False)
@@ -377,7 +397,7 @@ class ImageDataModule(L.LightningDataModule):
             dataset,
             batch_size=self.batch_size,
             sampler=sampler,
-            shuffle=train and self.shuffle,
+            shuffle=sampler is None and train and self.shuffle,
             drop_last=train and self.drop_last,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
@@ -387,7 +407,7 @@ class ImageDataModule(L.LightningDataModule):
     def _batch_loader(self, dataset: SampleDataset, *, train: bool) -> BatchLoader:
         trainer = self.trainer
         device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
-        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        rank, world_size = self._ranks()
         images, labels = self._device_tensors(dataset, device)
         order = BatchOrder(
             dataset.indices,
@@ -396,8 +416,21 @@ class ImageDataModule(L.LightningDataModule):
             drop_last=train and self.drop_last,
             rank=rank,
             world_size=world_size,
+            weights=self._draw_weights(dataset, train=train),
         )
         return BatchLoader(images, labels, order)
+
+    def _ranks(self) -> tuple[int, int]:
+        """This process' rank and the number of ranks, from the trainer (one without)."""
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def _draw_weights(self, dataset: SampleDataset, *, train: bool) -> torch.Tensor | None:
+        """The ``balanced`` sampler's weight of each training sample; ``None`` if not drawn."""
+        if not train or self.sampler != "balanced":
+            return None
+        labels = dataset.labels[dataset.indices]
+        return sample_weights(labels, self.num_classes, self.class_weights)
 
     def _device_tensors(
         self, dataset: SampleDataset, device: torch.device
