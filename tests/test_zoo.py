@@ -39,7 +39,7 @@ from lightning_cv.zoo import (
 )
 from lightning_cv.zoo import register as register_module
 from lightning_cv.zoo.cli import table_files, zoo_main
-from lightning_cv.zoo.hub import cached_path
+from lightning_cv.zoo.hub import TIMEOUT_S, cached_path
 from lightning_cv.zoo.manifest import (
     MANIFEST_ENV,
     PACKAGE_MANIFEST,
@@ -50,7 +50,6 @@ from lightning_cv.zoo.manifest import (
     write_manifest,
 )
 from lightning_cv.zoo.register import KEPT_KEYS
-from lightning_cv.zoo.wandb_artifacts import TIMEOUT_S
 
 from .conftest import REPO
 

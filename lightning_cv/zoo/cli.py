@@ -3,12 +3,7 @@ also register and publish checkpoints.
 
 Each subcommand is the function of the same name below, parsed by jsonargparse from its
 signature: positional parameters are positional arguments, keyword-only ones options, and a
-dataclass parameter a group of dotted options (``--data.root``, ``--trainer.accelerator``).
-
-Example:
-    >>> zoo_main(["list"])  # doctest: +SKIP
-    name          data set  top-1  top-5  macro F1  size     files
-    lenet5.mnist  MNIST     99.36  100.00 99.35     0.25 MB  bundled
+dataclass a group of dotted options (``--data.root``, ``--trainer.accelerator``).
 """
 
 from __future__ import annotations
@@ -16,7 +11,6 @@ from __future__ import annotations
 import json
 import sys
 from argparse import ArgumentError
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -30,19 +24,11 @@ from lightning_cv.zoo.manifest import TABLE_BEGIN
 
 __all__ = ["DataOptions", "TrainerOptions", "table_files", "zoo_main"]
 
-SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
-MODEL_FACTS = ("backbone", "backbone_kwargs", "num_classes", "in_channels", "image_size")
-
 
 @dataclass
 class DataOptions:
-    """The data set to measure on.
-
-    Args:
-        root: the data set's folder.
-        download: fetch missing data files.
-        num_workers: loader workers (default: the checkpoint's).
-    """
+    """The data set to measure on: its folder (``root``), whether to fetch missing files
+    (``download``) and loader workers (``num_workers``, default: the checkpoint's)."""
 
     root: Path
     download: bool = False
@@ -51,21 +37,20 @@ class DataOptions:
 
 @dataclass
 class TrainerOptions:
-    """The Lightning Trainer that measures.
-
-    Args:
-        accelerator: ``auto``, ``cpu``, ``gpu``...
-    """
+    """The Lightning Trainer that measures: its ``accelerator`` (``auto``, ``cpu``, ``gpu``...)."""
 
     accelerator: str = "auto"
 
 
 def table_files(root: str | Path = ".") -> list[Path]:
-    """The markdown files that show the zoo table below ``root`` (the repository):
-    ``zoo/README.md`` and every page under ``docs/`` with the zoo-table markers."""
-    root = Path(root)
-    pages = sorted((root / "docs").rglob("*.md"))
-    return [root / "zoo" / "README.md", *(p for p in pages if TABLE_BEGIN in p.read_text())]
+    """``zoo/README.md`` below ``root`` and every page under ``docs/`` with the table markers."""
+    pages = sorted((Path(root) / "docs").rglob("*.md"))
+    return [Path(root) / "zoo" / "README.md", *(p for p in pages if TABLE_BEGIN in p.read_text())]
+
+
+def _dump(record: object) -> None:
+    print(yaml.safe_dump(record, sort_keys=False, allow_unicode=True, default_flow_style=None),
+          end="")  # fmt: skip
 
 
 def list_(*, manifest: Path | None = None) -> None:
@@ -75,18 +60,13 @@ def list_(*, manifest: Path | None = None) -> None:
         print(f"no zoo entries in {zoo.manifest_path(manifest)}")
         return
     rows = [("name", "data set", "top-1", "top-5", "macro F1", "size", "files")]
-    for entry in entries:
-        scores = (entry.metrics.top1, entry.metrics.top5, entry.metrics.f1)
+    for e in entries:
+        scores = [None if s is None else f"{s:.2f}" for s in e.metrics.model_dump().values()]
+        files = ", ".join(e.sources) or "not published"
         rows.append(
-            (
-                entry.name,
-                entry.dataset,
-                *("-" if score is None else f"{score:.2f}" for score in scores),
-                f"{entry.file_size / 1e6:.2f} MB",
-                ", ".join(entry.sources) or "not published",
-            )
+            (e.name, e.dataset, *(s or "-" for s in scores), f"{e.file_size / 1e6:.2f} MB", files)
         )
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
     for row in rows:
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -97,14 +77,13 @@ def info(name: str, *, manifest: Path | None = None) -> None:
     """Print an entry of the manifest and, when its file is here, what its checkpoint holds."""
     entry = zoo.get_entry(name, manifest)
     record = entry.model_dump(exclude_none=True)
-    local = zoo.local_file(entry, bundled_root=zoo.manifest_path(manifest).parent)
+    local = zoo.checkpoint_file(entry, manifest, download=False)
     if local is not None:
         hparams = zoo.read_zoo_checkpoint(local)["hyper_parameters"]
-        facts = {key: hparams.get(key) for key in (*MODEL_FACTS, "class_names")}
+        facts = ("backbone", "backbone_kwargs", "num_classes", "in_channels", "image_size")
+        facts = {key: hparams.get(key) for key in (*facts, "class_names")}
         record["checkpoint"] = json.loads(json.dumps(facts))  # tuples as YAML lists
-    print(
-        yaml.safe_dump(record, sort_keys=False, allow_unicode=True, default_flow_style=None), end=""
-    )
+    _dump(record)
 
 
 def download(name: str, *, manifest: Path | None = None) -> None:
@@ -113,82 +92,60 @@ def download(name: str, *, manifest: Path | None = None) -> None:
 
 
 def evaluate(
-    name: str,
-    *,
-    data: DataOptions,
-    trainer: TrainerOptions | None = None,
+    name: str, *, data: DataOptions, trainer: TrainerOptions | None = None,
     manifest: Path | None = None,
-) -> None:
+) -> None:  # fmt: skip
     """Re-measure an entry on its official test split; exit 1 when top-1 is off."""
     pretrained = zoo.load(name, manifest)
-    options = {k: v for k, v in pretrained.data.hparams.items() if k != "root"}
-    datamodule = zoo.build_datamodule(
-        pretrained.entry,
-        data.root,
-        options=options,
-        download=data.download,
-        num_workers=data.num_workers,
+    workers = {} if data.num_workers is None else {"num_workers": data.num_workers}
+    datamodule = zoo.build_datamodule(pretrained.entry, data.root, pretrained.data.hparams,
+                                      download=data.download, **workers)  # fmt: skip
+    measured = zoo.measure(
+        pretrained.model, datamodule, accelerator=(trainer or TrainerOptions()).accelerator
     )
-    accelerator = (trainer or TrainerOptions()).accelerator
-    report = zoo.compare(
-        pretrained.entry, zoo.measure(pretrained.model, datamodule, accelerator=accelerator)
-    )
+    report = zoo.compare(pretrained.entry, measured)
     print(json.dumps(report, indent=2))
     if not report["ok"]:
         print(
-            f"lightning-cv zoo evaluate: {name}: measured top-1 "
-            f"{report['measured']['top1']:.2f} differs from the manifest's "
-            f"{report['manifest']['top1']:.2f} by more than {zoo.TOLERANCE} points",
+            f"lightning-cv zoo evaluate: {name}: measured top-1 {measured.top1:.2f} differs from "
+            f"the manifest's {pretrained.entry.metrics.top1:.2f} by more than {zoo.TOLERANCE} "
+            "points",
             file=sys.stderr,
         )
         raise SystemExit(1)
 
 
 def export(
-    name: str,
-    *,
-    format: Literal["onnx", "torchscript"],
-    output: Path | None = None,
+    name: str, *, format: Literal["onnx", "torchscript"], output: Path | None = None,
     manifest: Path | None = None,
-) -> None:
+) -> None:  # fmt: skip
     """Export a zoo entry or a checkpoint file to ONNX or TorchScript (``images`` in,
     ``logits`` out)."""
     pretrained = zoo.load(name, manifest)
-    entry, data = pretrained.entry, pretrained.data
-    size = to_size(data.image_size)
-    output = output or Path(f"{Path(pretrained.name).name.removesuffix('.ckpt')}{SUFFIXES[format]}")
-    metadata = {
-        "name": pretrained.name,
-        "class_names": [*pretrained.class_names],
-        "mean": [*data.mean],
-        "std": [*data.std],
-        "image_size": [*size],
-        "in_channels": data.in_channels,
-        **({"sha256": entry.sha256} if entry is not None else {}),
-    }
+    data, size = pretrained.data, to_size(pretrained.data.image_size)
+    suffix = {"onnx": ".onnx", "torchscript": ".pt"}[format]
+    output = output or Path(Path(pretrained.name).name.removesuffix(".ckpt") + suffix)
+    metadata = {"name": pretrained.name, "class_names": [*pretrained.class_names],
+                "mean": [*data.mean], "std": [*data.std], "image_size": [*size],
+                "in_channels": data.in_channels}  # fmt: skip
+    if pretrained.entry is not None:
+        metadata["sha256"] = pretrained.entry.sha256
     shape = (data.in_channels, *size)
-    zoo.export_model(
-        pretrained.model.backbone, output, format=format, input_shape=shape, metadata=metadata
-    )
+    zoo.export_model(pretrained.model.backbone, output, format=format, input_shape=shape,
+                     metadata=metadata)  # fmt: skip
     print(
-        f"wrote {output}: images (B, {data.in_channels}, {size[0]}, {size[1]}) normalized with "
-        f"mean {metadata['mean']} and std {metadata['std']} -> logits "
-        f"(B, {len(pretrained.class_names)})"
+        f"wrote {output}: images (B, {', '.join(map(str, shape))}) normalized with mean "
+        f"{metadata['mean']} and std {metadata['std']} -> logits (B, {len(pretrained.class_names)})"
     )
 
 
 def predict(
-    name: str,
-    images: Path,
-    *,
-    top_k: int = 5,
-    output: Path = Path("predictions.csv"),
+    name: str, images: Path, *, top_k: int = 5, output: Path = Path("predictions.csv"),
     manifest: Path | None = None,
-) -> None:
+) -> None:  # fmt: skip
     """Predict an image or every image in a folder with a zoo entry or a checkpoint file:
     print the top-k classes and write them (and the true class of class sub-folders) to a CSV."""
-    rows = zoo.predict_images(zoo.load(name, manifest), images, output=output, top_k=top_k)
-    for row in rows:
+    for row in zoo.predict_images(zoo.load(name, manifest), images, output=output, top_k=top_k):
         print(row["path"])
         for rank in range(1, sum(key.startswith("class_") for key in row) + 1):
             print(f"  {100 * float(row[f'prob_{rank}']):6.2f}%  {row[f'class_{rank}']}")
@@ -200,62 +157,39 @@ def publish(
 ) -> None:
     """Upload a registered checkpoint to W&B as a model artifact (maintainers)."""
     entry = zoo.get_entry(name, manifest)
-    published = zoo.publish_checkpoint(checkpoint, entry, entity=entity, project=project)
-    if published.artifact is None:
+    artifact, run_dir = zoo.publish_checkpoint(checkpoint, entry, entity=entity, project=project)
+    if artifact is None:
         print(
             f"W&B is in offline mode: the artifact {entry.name} was logged to the offline run "
-            f"{published.run_dir}, not published (publishing needs a server): run `wandb sync "
-            f"{published.run_dir}`, then set `wandb: {entity}/{project}/{entry.name}:v<N>` in the "
-            "manifest entry (the manifest was not changed)"
+            f"{run_dir}, not published (publishing needs a server): run `wandb sync {run_dir}`, "
+            f"then set `wandb: {entity}/{project}/{entry.name}:v<N>` in the manifest entry (the "
+            "manifest was not changed)"
         )
         return
-    record = {**entry.model_dump(exclude_none=True), "wandb": published.artifact}
-    print(f"published {published.artifact} (aliases: latest, {published.artifact.split(':')[-1]})")
-    print(
-        f"manifest entry to use in {zoo.manifest_path(manifest)} (then run "
-        "`lightning-cv zoo table`):"
-    )
-    print(yaml.safe_dump([record], sort_keys=False, allow_unicode=True), end="")
+    print(f"published {artifact} (aliases: latest, {artifact.split(':')[-1]})")
+    print(f"manifest entry to use in {zoo.manifest_path(manifest)} (then run `lightning-cv zoo "
+          "table`):")  # fmt: skip
+    _dump([{**entry.model_dump(exclude_none=True), "wandb": artifact}])
 
 
 def register(
-    checkpoint: Path,
-    *,
-    name: str,
-    recipe: Path,
-    data: DataOptions,
-    bundle: bool = False,
-    half: bool = False,
-    training_time_s: float | None = None,
-    note: str | None = None,
-    reference: str | None = None,
-    reference_top1: float | None = None,
+    checkpoint: Path, *, name: str, recipe: Path, data: DataOptions, bundle: bool = False,
+    half: bool = False, training_time_s: float | None = None, note: str | None = None,
+    reference: str | None = None, reference_top1: float | None = None,
     trainer: TrainerOptions | None = None,
-    table: list[Path] | None = None,
-    manifest: Path | None = None,
-) -> None:
+    table: list[Path] | None = None, manifest: Path | None = None,
+) -> None:  # fmt: skip
     """Strip, measure and record a checkpoint (maintainers); see zoo/README.md."""
     tables = table or table_files()
     entry, path = zoo.register_checkpoint(
-        checkpoint,
-        name=name,
-        recipe=recipe,
-        root=data.root,
-        bundle=bundle,
-        half=half,
-        manifest=manifest,
-        tables=tables,
-        accelerator=(trainer or TrainerOptions()).accelerator,
-        training_time_s=training_time_s,
-        note=note,
-        reference=reference,
+        checkpoint, name=name, recipe=recipe, root=data.root, bundle=bundle, half=half,
+        manifest=manifest, tables=tables, accelerator=(trainer or TrainerOptions()).accelerator,
+        training_time_s=training_time_s, note=note, reference=reference,
         reference_top1=reference_top1,
-    )
+    )  # fmt: skip
     top5 = "" if entry.metrics.top5 is None else f", top-5 {entry.metrics.top5:.2f}%"
-    print(
-        f"registered {entry.name}: top-1 {entry.metrics.top1:.2f}%{top5}, macro F1 "
-        f"{entry.metrics.f1:.2f}% on the test split"
-    )
+    print(f"registered {entry.name}: top-1 {entry.metrics.top1:.2f}%{top5}, macro F1 "
+          f"{entry.metrics.f1:.2f}% on the test split")  # fmt: skip
     print(f"checkpoint {path} ({entry.file_size} bytes, sha256 {entry.sha256})")
     print(f"updated {zoo.manifest_path(manifest)} and {', '.join(map(str, tables))}")
 
@@ -265,66 +199,41 @@ def table(
 ) -> None:
     """Regenerate the zoo tables from the manifest; with --check true, exit 1 if one is stale."""
     rendered = zoo.render_table(zoo.read_manifest(manifest))
-    stale = [
-        path for path in table or table_files() if zoo.update_table(path, rendered, write=not check)
-    ]
+    stale = [p for p in table or table_files() if zoo.update_table(p, rendered, write=not check)]
     if check and stale:
-        print(
-            f"out of date: {', '.join(map(str, stale))}; run `lightning-cv zoo table`",
-            file=sys.stderr,
-        )
+        print(f"out of date: {', '.join(map(str, stale))}; run `lightning-cv zoo table`",
+              file=sys.stderr)  # fmt: skip
         raise SystemExit(1)
     for path in stale:
         print(f"updated {path}")
 
 
-COMMANDS: dict[str, Callable[..., None]] = {
-    "list": list_,
-    "info": info,
-    "download": download,
-    "evaluate": evaluate,
-    "export": export,
-    "predict": predict,
-    "publish": publish,
-    "register": register,
-    "table": table,
-}
+COMMANDS = {"list": list_, "info": info, "download": download, "evaluate": evaluate,
+            "export": export, "predict": predict, "publish": publish, "register": register,
+            "table": table}  # fmt: skip
 
 
-def _parser() -> ArgumentParser:
-    parser = ArgumentParser(
-        prog="lightning-cv zoo",
-        description="Pretrained models of the lightning-cv zoo.",
-        exit_on_error=False,
-    )
+def zoo_main(args: list[str]) -> None:
+    """Run ``lightning-cv zoo ARGS`` (e.g. ``["predict", "lenet5.mnist", "seven.png"]``).
+
+    Raises:
+        ConfigError: bad input or a bad file (DataFileError), in one line.
+        SystemExit: a usage error, printed as one line (2); ``evaluate`` off by more than 0.1
+            top-1 points, or ``table --check true`` finding a stale table (1).
+    """
+    parser = ArgumentParser(prog="lightning-cv zoo", description="Pretrained models of the "
+                            "lightning-cv zoo.", exit_on_error=False)  # fmt: skip
     commands = parser.add_subcommands(dest="command")
     for name, function in COMMANDS.items():
         command = ArgumentParser(description=function.__doc__, exit_on_error=False)
         command.add_function_arguments(function, as_positional=True)
         commands.add_subcommand(name, command, help=function.__doc__.splitlines()[0])
-    return parser
-
-
-def zoo_main(args: list[str]) -> None:
-    """Run ``lightning-cv zoo ARGS``.
-
-    Args:
-        args: the arguments after ``zoo``, e.g. ``["predict", "lenet5.mnist", "seven.png"]``.
-
-    Raises:
-        ConfigError: bad input (an unknown entry, a bad option value), one line.
-        DataFileError: a bad file (checkpoint, image, manifest), one line.
-        SystemExit: a usage error, printed as one line (2); ``evaluate`` off by more than 0.1
-            top-1 points, or ``table --check true`` finding a stale table (1).
-    """
-    parser = _parser()
     try:
         config = parser.parse_args(args)
     except ArgumentError as error:
         command = next((arg for arg in args if arg in COMMANDS), None)
         see = f"lightning-cv zoo {command} --help" if command else "lightning-cv zoo --help"
-        message = " ".join(str(error).split())
-        print(f"lightning-cv zoo: error: {message} (see {see})", file=sys.stderr)
+        print(f"lightning-cv zoo: error: {' '.join(str(error).split())} (see {see})",
+              file=sys.stderr)  # fmt: skip
         raise SystemExit(2) from None
-    options = parser.instantiate(config)
-    COMMANDS[config.command](**options[config.command])
+    COMMANDS[config.command](**parser.instantiate(config)[config.command])

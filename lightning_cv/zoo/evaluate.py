@@ -15,22 +15,22 @@ from lightning_cv.errors import ConfigError
 from lightning_cv.task import ClassificationTask
 from lightning_cv.zoo.manifest import Metrics, ZooEntry
 
-__all__ = ["TOLERANCE", "build_datamodule", "compare", "data_module", "measure"]
+__all__ = ["QUIET", "TOLERANCE", "build_datamodule", "compare", "data_module", "measure"]
 
 TOLERANCE = 0.1  # percentage points of top-1 a re-measurement may differ by
+QUIET = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
+         "enable_model_summary": False}  # fmt: skip
 
 
 def data_module(class_path: str, init_args: dict[str, Any], *, source: str) -> ImageDataModule:
-    """A lightning_cv data module from its class path and init args, as a recipe states them
-    (built by jsonargparse, so options are checked against the class's signature).
+    """A lightning_cv data module as a recipe states it, built and checked by jsonargparse.
 
     Raises:
         ConfigError: a class outside lightning_cv (refused before its module is imported), a
             class that is not an ImageDataModule, or options it does not take.
 
     Example:
-        >>> data = data_module("lightning_cv.data.DigitsDataModule", {"image_size": 8},
-        ...                    source="example")
+        >>> data = data_module("lightning_cv.data.DigitsDataModule", {"image_size": 8}, source="ex")
         >>> data.image_size
         8
     """
@@ -50,60 +50,29 @@ def data_module(class_path: str, init_args: dict[str, Any], *, source: str) -> I
 
 
 def build_datamodule(
-    entry: ZooEntry,
-    root: str | Path,
-    *,
-    options: dict[str, Any] | None = None,
-    download: bool = False,
-    num_workers: int | None = None,
+    entry: ZooEntry, root: str | Path, options: dict[str, Any] | None = None, **overrides: Any
 ) -> ImageDataModule:
-    """The entry's data module over ``root``, with the init args its checkpoint saved.
-
-    Args:
-        entry: the zoo entry (its ``datamodule`` class path).
-        root: the data folder.
-        options: the checkpoint's ``datamodule_hyper_parameters`` (default: the class's
-            defaults).
-        download: fetch missing files.
-        num_workers: loader workers (default: the saved ones).
-    """
-    init_args = {**(options or {}), "root": str(root)}
-    if download:
-        init_args["download"] = True
-    if num_workers is not None:
-        init_args["num_workers"] = num_workers
+    """The entry's data module over ``root``, with its checkpoint's saved ``options``
+    (``datamodule_hyper_parameters``) and ``overrides`` (``download=True``...)."""
+    init_args = {**(options or {}), **overrides, "root": str(root)}
     return data_module(entry.datamodule, init_args, source=f"zoo entry {entry.name!r}")
 
 
 def measure(
     model: ClassificationTask, data: ImageDataModule, *, accelerator: str = "auto"
 ) -> Metrics:
-    """Top-1, top-5 (more than five classes) and macro F1 on ``data``'s test split, in percent,
+    """Top-1, top-5 (more than five classes) and macro F1 on ``data``'s test split, in percent
     rounded to 0.01 (``Trainer.test`` on one device)."""
-    trainer = L.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = L.Trainer(accelerator=accelerator, devices=1, **QUIET)
     scores = trainer.test(model, datamodule=data, verbose=False)[0]
-    top5 = scores.get("test/acc_top5")
-    return Metrics(
-        top1=_percent(scores["test/acc"]),
-        f1=_percent(scores["test/f1"]),
-        top5=None if top5 is None else _percent(top5),
-    )
-
-
-def _percent(fraction: float) -> float:
-    return round(100 * float(fraction), 2)
+    percent = {key: round(100 * float(scores[f"test/{name}"]), 2)
+               for key, name in (("top1", "acc"), ("top5", "acc_top5"), ("f1", "f1"))
+               if f"test/{name}" in scores}  # fmt: skip
+    return Metrics(**percent)
 
 
 def compare(entry: ZooEntry, measured: Metrics) -> dict[str, Any]:
-    """A report of a re-measurement against the manifest; ``ok`` when top-1 is within
-    :data:`TOLERANCE` points."""
+    """A re-measurement against the manifest; ``ok`` when top-1 is within :data:`TOLERANCE`."""
     difference = round(measured.top1 - entry.metrics.top1, 2)
     return {
         "name": entry.name,

@@ -1,21 +1,23 @@
-"""Where a zoo checkpoint file comes from (cache, bundled copy, W&B, https URL), and its weights.
+"""Zoo checkpoint files (cache, bundled copy, W&B artifact, https URL), their weights, and
+publishing one to W&B. Neither Lightning nor the task is imported here (``ImageClassifier``
+loads zoo weights through :func:`load_backbone_weights`); ``wandb``, a slow import, only on use.
 
-Every file is checked against the manifest's sha256 before it is used:
-
-* a cached file that does not match is removed from the cache (and the error says so);
-* a bundled file that does not match is refused but never deleted (it belongs to the clone
-  or the installed package);
-* a downloaded file is staged beside the cache and moved into it only once it matches.
-
-Nothing here imports Lightning or :mod:`lightning_cv.task`: :class:`~lightning_cv.ImageClassifier`
-loads zoo weights through :func:`load_backbone_weights`.
+Every file is checked against the manifest's sha256: a cached file that does not match is
+removed, a bundled one refused but kept, and a download enters the cache only once it matches.
+What cannot reach a W&B server fails in one line before any network call; then W&B gets
+:data:`TIMEOUT_S` seconds to answer instead of its default of about two minutes.
 """
 
 from __future__ import annotations
 
-import logging
+import netrc
+import os
+import shutil
+import tempfile
 from pathlib import Path
+from types import ModuleType
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 
@@ -23,34 +25,17 @@ from lightning_cv._checkpoint import read_checkpoint
 from lightning_cv._io import atomic_write, cache_root, sha256_file
 from lightning_cv.errors import ConfigError, DataFileError
 from lightning_cv.zoo.manifest import ZooEntry, get_entry, manifest_path
-from lightning_cv.zoo.wandb_artifacts import download_artifact
 
-__all__ = [
-    "cache_folder",
-    "cached_path",
-    "checkpoint_file",
-    "fetch",
-    "load_backbone_weights",
-    "local_file",
-    "read_zoo_checkpoint",
-]
+__all__ = ["TIMEOUT_S", "cached_path", "checkpoint_file", "load_backbone_weights",
+           "publish_checkpoint", "read_zoo_checkpoint"]  # fmt: skip
 
-log = logging.getLogger(__name__)
-
-
-def cache_folder() -> Path:
-    """Where downloaded checkpoints are kept: ``cache_root() / "zoo"``.
-
-    Example:
-        >>> cache_folder().name
-        'zoo'
-    """
-    return cache_root() / "zoo"
+TIMEOUT_S = 15  # seconds W&B may take to answer before a zoo command gives up
+OFFLINE_MODES = ("offline", "dryrun", "disabled")
 
 
 def cached_path(entry: ZooEntry) -> Path:
     """The cache file of ``entry``; its name holds the hash, so a new version never collides."""
-    return cache_folder() / f"{entry.name}-{entry.sha256[:12]}.ckpt"
+    return cache_root() / "zoo" / f"{entry.name}-{entry.sha256[:12]}.ckpt"
 
 
 def _verified(entry: ZooEntry, path: Path, what: str, consequence: str) -> Path:
@@ -63,8 +48,8 @@ def _verified(entry: ZooEntry, path: Path, what: str, consequence: str) -> Path:
     return path
 
 
-def local_file(entry: ZooEntry, *, bundled_root: str | Path) -> Path | None:
-    """The verified cached or bundled file of ``entry``, or None when neither is there."""
+def _local(entry: ZooEntry, bundled_root: Path) -> Path | None:
+    """The verified cached or bundled file, or None when neither is there."""
     cached = cached_path(entry)
     if cached.is_file():
         try:
@@ -74,23 +59,15 @@ def local_file(entry: ZooEntry, *, bundled_root: str | Path) -> Path | None:
         except DataFileError:
             cached.unlink()
             raise
-    bundled = Path(bundled_root) / entry.file if entry.file is not None else None
+    bundled = bundled_root / entry.file if entry.file is not None else None
     if bundled is not None and bundled.is_file():
         consequence = "the file was changed: restore it (git checkout, or reinstall lightning-cv)"
         return _verified(entry, bundled, f"bundled file {str(bundled)!r}", consequence)
     return None
 
 
-def fetch(entry: ZooEntry, *, bundled_root: str | Path) -> Path:
-    """The verified checkpoint file of ``entry``: cached, bundled, or downloaded into the cache.
-
-    Raises:
-        DataFileError: a cached, bundled or downloaded file with another hash, an entry with
-            no source, or every source failing (each reason named).
-    """
-    local = local_file(entry, bundled_root=bundled_root)
-    if local is not None:
-        return local
+def _download(entry: ZooEntry) -> Path:
+    """Its W&B artifact, else its URL, moved into the cache once the sha256 matches."""
     if entry.wandb is None and entry.url is None:
         reason = "it is not bundled" if entry.file is None else f"{entry.file!r} is missing"
         raise DataFileError(
@@ -98,41 +75,45 @@ def fetch(entry: ZooEntry, *, bundled_root: str | Path) -> Path:
             "or URL (not published yet)"
         )
     errors = []
-    for source, download in ((entry.wandb, download_artifact), (entry.url, _download_url)):
+    for source, download in ((entry.wandb, _download_artifact), (entry.url, _download_url)):
         if source is None:
             continue
-        cached = cached_path(entry)
-        with atomic_write(cached) as staging:
+        with atomic_write(cached_path(entry)) as staging:
             try:
                 download(source, entry, staging)
             except (OSError, ValueError, RuntimeError) as error:  # ValueError: DataFileError too
                 errors.append(f"{source}: {' '.join(str(error).split())}")
                 continue
             _verified(entry, staging, f"the file from {source}", "nothing was saved to the cache")
-        log.info("zoo entry %s: saved %s from %s", entry.name, cached, source)
-        return cached
+        return cached_path(entry)
     raise DataFileError(f"zoo entry {entry.name!r}: could not download it: {'; '.join(errors)}")
 
 
 def _download_url(url: str, entry: ZooEntry, destination: Path) -> None:
-    """Stream ``url`` to ``destination`` with torch.hub, which checks the hash as it reads (the
-    caller checks the finished file again)."""
     torch.hub.download_url_to_file(url, str(destination), hash_prefix=entry.sha256, progress=False)
 
 
-def checkpoint_file(name: str, manifest: str | Path | None = None) -> Path:
-    """The verified checkpoint file of an entry (cache, bundled copy, W&B or URL).
+def checkpoint_file(
+    name: str | ZooEntry, manifest: str | Path | None = None, *, download: bool = True
+) -> Path | None:
+    """The verified file of an entry (or its name): cached, bundled, or downloaded into the
+    cache; with ``download=False``, None for a file that is not here.
+
+    Raises:
+        DataFileError: a file with another sha256, an entry with no source, or every source
+            failing (each reason named).
 
     Example:
         >>> checkpoint_file("lenet5.mnist").name
         'lenet5.mnist.ckpt'
     """
-    return fetch(get_entry(name, manifest), bundled_root=manifest_path(manifest).parent)
+    entry = name if isinstance(name, ZooEntry) else get_entry(name, manifest)
+    local = _local(entry, manifest_path(manifest).parent)
+    return local if local is not None or not download else _download(entry)
 
 
 def read_zoo_checkpoint(path: str | Path) -> dict[str, Any]:
-    """:func:`~lightning_cv._checkpoint.read_checkpoint`, and a registry backbone's name in
-    its hyperparameters, as every zoo checkpoint has."""
+    """:func:`~lightning_cv._checkpoint.read_checkpoint`, requiring a registry backbone."""
     checkpoint = read_checkpoint(path)
     if not isinstance((checkpoint.get("hyper_parameters") or {}).get("backbone"), str):
         raise DataFileError(
@@ -147,19 +128,13 @@ def load_backbone_weights(
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The backbone's weights of a zoo entry and the hyperparameters it was trained with.
 
-    Args:
-        name: an entry name, e.g. ``"lenet5.mnist"``.
-        architecture: the registry name the weights are for; another entry's architecture
-            raises.
-        manifest: another manifest file.
-
     Returns:
-        ``(state_dict, hparams)``: the backbone's parameters and buffers (keys without the
-        ``backbone.`` prefix) and the checkpoint's ``hyper_parameters`` (``backbone``,
-        ``backbone_kwargs``, ``num_classes``, ``in_channels``, ``image_size``, ``class_names``).
+        ``(state_dict, hparams)``: the backbone's tensors (keys without ``backbone.``) and the
+        checkpoint's ``hyper_parameters`` (``backbone``, ``backbone_kwargs``, ``num_classes``,
+        ``in_channels``, ``image_size``, ``class_names``).
 
     Raises:
-        ConfigError: an unknown name, or weights of another architecture.
+        ConfigError: an unknown name, or weights of another ``architecture`` than asked for.
         DataFileError: a file that cannot be fetched, has another sha256 or is unsafe.
 
     Example:
@@ -173,10 +148,108 @@ def load_backbone_weights(
         raise ConfigError(
             f"zoo weights {name!r} are for {hparams['backbone']!r}, not {architecture!r}"
         )
-    prefix = "backbone."
-    state = {
-        key.removeprefix(prefix): value
-        for key, value in checkpoint["state_dict"].items()
-        if key.startswith(prefix)
-    }
-    return state, hparams
+    weights = checkpoint["state_dict"].items()
+    return {
+        k.removeprefix("backbone."): v for k, v in weights if k.startswith("backbone.")
+    }, hparams
+
+
+def _base_url() -> str:
+    return os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+
+
+def _has_api_key() -> bool:
+    """``WANDB_API_KEY``, an identity token file, or ``wandb login``'s entry in ``$NETRC``."""
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return True
+    path = Path(os.environ.get("NETRC") or Path.home() / ".netrc").expanduser()
+    try:
+        return netrc.netrc(path).authenticators(urlparse(_base_url()).hostname) is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def _wandb(action: str, *, offline_ok: bool = False) -> ModuleType:
+    """``wandb``, once offline mode and a missing key have been refused in one line."""
+    mode = os.environ.get("WANDB_MODE", "")
+    if mode in OFFLINE_MODES and not offline_ok:
+        raise ConfigError(
+            f"{action} needs a W&B server, but W&B is in offline mode (WANDB_MODE={mode})"
+        )
+    if mode not in OFFLINE_MODES and not _has_api_key():
+        raise ConfigError(
+            f"{action} needs a W&B API key for {_base_url()}: run `wandb login` or set "
+            "WANDB_API_KEY"
+        )
+    import wandb  # on use only: a slow import (module docstring)
+
+    return wandb
+
+
+def _unreachable(action: str, error: Exception) -> ConfigError:
+    detail = " ".join(str(error).split()) or "no answer"
+    return ConfigError(
+        f"{action}: W&B at {_base_url()} failed within {TIMEOUT_S} s ({type(error).__name__}: "
+        f"{detail}); check the network, the API key and WANDB_BASE_URL"
+    )
+
+
+def _download_artifact(artifact: str, entry: ZooEntry, destination: Path) -> None:
+    action = f"downloading the W&B artifact {artifact}"
+    wandb = _wandb(action)
+    with tempfile.TemporaryDirectory(dir=destination.parent) as folder:
+        try:
+            wandb.Api(timeout=TIMEOUT_S).artifact(artifact, type="model").download(root=folder)
+        except wandb.errors.Error as error:  # no such artifact, no access, no answer
+            raise _unreachable(action, error) from error
+        path = Path(folder) / f"{entry.name}.ckpt"
+        if not path.is_file():
+            found = sorted(
+                str(p.relative_to(folder)) for p in Path(folder).rglob("*") if p.is_file()
+            )
+            raise DataFileError(f"the artifact holds {found}, not {path.name!r}")
+        shutil.move(path, destination)
+
+
+def publish_checkpoint(
+    checkpoint: str | Path, entry: ZooEntry, *, entity: str, project: str
+) -> tuple[str | None, Path]:
+    """Log ``checkpoint`` (``zoo register``'s file for ``entry``) as the W&B model artifact
+    ``entity/project/<entry.name>`` with the entry as metadata; return ``entity/project/
+    name:v<N>`` (None offline: only staged for ``wandb sync``) and the run folder.
+
+    Raises:
+        ConfigError: a missing file or another sha256 than the entry's; no API key, or no
+            answer from W&B within :data:`TIMEOUT_S` seconds.
+    """
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise ConfigError(f"checkpoint {str(checkpoint)!r} does not exist")
+    actual = sha256_file(checkpoint)
+    if actual != entry.sha256:
+        raise ConfigError(
+            f"checkpoint {str(checkpoint)!r} has sha256 {actual}, the entry {entry.name!r} states "
+            f"{entry.sha256}; publish the file `lightning-cv zoo register` wrote "
+            f"(`lightning-cv zoo download {entry.name}` prints its path)"
+        )
+    action = f"publishing {entry.name}"
+    wandb = _wandb(action, offline_ok=True)
+    metadata = entry.model_dump(exclude_none=True, exclude={"file", "wandb", "url"})
+    settings = wandb.Settings(init_timeout=TIMEOUT_S)
+    try:
+        run = wandb.init(entity=entity, project=project, job_type="zoo-publish", name=entry.name,
+                         settings=settings)  # fmt: skip
+    except wandb.errors.Error as error:
+        raise _unreachable(action, error) from error
+    try:
+        description = f"{entry.name} on {entry.dataset}: top-1 {entry.metrics.top1:.2f}%"
+        artifact = wandb.Artifact(entry.name, type="model", description=description,
+                                  metadata=metadata)  # fmt: skip
+        artifact.add_file(str(checkpoint), name=f"{entry.name}.ckpt")
+        logged = run.log_artifact(artifact, aliases=["latest"])
+        if run.offline:
+            return None, Path(run.dir).parent
+        logged.wait()  # the server assigns v<N>
+        return f"{entity}/{project}/{entry.name}:{logged.version}", Path(run.dir).parent
+    finally:
+        run.finish()

@@ -1,11 +1,9 @@
-"""The zoo manifest: one typed, validated record per checkpoint, and the table made from it.
+"""The zoo manifest: one frozen pydantic record per checkpoint, and the table made from it.
 
-The manifest is a YAML file with one key, ``entries``, holding one mapping per checkpoint. It
-ships inside the package (``lightning_cv/zoo/manifest.yaml``); ``$LIGHTNING_CV_ZOO_MANIFEST``
-or a ``manifest`` argument points at another one. An entry holds only what its checkpoint
-does not: the architecture, class names and input size live in the checkpoint's
-hyperparameters, the eval transform in its data module class. Bundled checkpoint paths
-(``file``) are relative to the manifest's folder.
+The manifest (``entries: [...]``) ships in the package; ``$LIGHTNING_CV_ZOO_MANIFEST`` or a
+``manifest`` argument points at another one. An entry holds only what its checkpoint does
+not know: the architecture, classes and input size are the checkpoint's hyperparameters, the
+eval transform its data module class's. ``file`` is relative to the manifest's folder.
 """
 
 from __future__ import annotations
@@ -15,59 +13,65 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-from pydantic import field_validator as _field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from lightning_cv._io import atomic_write_text
 from lightning_cv.errors import ConfigError, DataFileError, check_choice
 
-__all__ = [
-    "MANIFEST_ENV",
-    "PACKAGE_MANIFEST",
-    "TABLE_BEGIN",
-    "TABLE_END",
-    "Metrics",
-    "ZooEntry",
-    "get_entry",
-    "list_entries",
-    "manifest_path",
-    "read_manifest",
-    "render_table",
-    "update_table",
-    "write_manifest",
-]
+__all__ = ["Metrics", "ZooEntry", "get_entry", "list_entries", "manifest_path", "read_manifest",
+           "render_table", "update_table", "write_manifest"]  # fmt: skip
 
 MANIFEST_ENV = "LIGHTNING_CV_ZOO_MANIFEST"
 PACKAGE_MANIFEST = Path(__file__).with_name("manifest.yaml")
+NAME_PATTERN = r"^[a-z0-9]+(_[a-z0-9]+)*\.[a-z0-9_]+$"  # arch.dataset or arch_variant.dataset
 TABLE_BEGIN = "<!-- zoo-table:begin (generated from the manifest by `lightning-cv zoo table`) -->"
 TABLE_END = "<!-- zoo-table:end -->"
-NOT_APPLICABLE = "n/a"  # table cell of a value an entry does not have
 _HEADER = """\
 # The lightning-cv model zoo: one entry per checkpoint, named arch.dataset.
 # Written by `lightning-cv zoo register`; the schema and the maintainers' steps are in
 # zoo/README.md. Metrics are percentages on the official test split. `file` is relative to
 # this folder; `wandb` is set only after `lightning-cv zoo publish` really uploaded the file.
 """
+_RECORD = ConfigDict(frozen=True, extra="forbid")
+_PERCENT = "a number in [0, 100]"
+
+
+def _relative_ckpt(value: str) -> str:
+    path = PurePosixPath(value)
+    if path.is_absolute() or ".." in path.parts or path.suffix != ".ckpt":
+        raise ValueError("not a relative .ckpt path")
+    return value
+
 
 Percent = Annotated[float, Field(ge=0, le=100)]
 Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
-_RECORD = ConfigDict(frozen=True, extra="forbid")
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+ClassPath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Artifact = Annotated[str, StringConstraints(pattern=r"^[\w.-]+/[\w.-]+/[\w.-]+:[\w.-]+$")]
+HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://\S+$")]
 
 
 class Metrics(BaseModel):
     """Scores of a checkpoint on its data set's official test split, in percent."""
 
     model_config = _RECORD
-    top1: Percent = Field(description="a number in [0, 100]")
-    top5: Percent | None = Field(None, description="a number in [0, 100]")
-    f1: Percent = Field(description="a number in [0, 100]")
+    top1: Percent = Field(description=_PERCENT)
+    top5: Percent | None = Field(None, description=_PERCENT)
+    f1: Percent = Field(description=_PERCENT)
 
 
 class ZooEntry(BaseModel):
     """One zoo checkpoint: its data set, how well it does, and where its file lives.
 
-    Read one with :func:`read_manifest` or ``ZooEntry.model_validate(record)``;
-    ``model_dump(exclude_none=True)`` gives the manifest record back.
+    Each field's ``description`` is what a bad value's error says was expected.
 
     Example:
         >>> entry = get_entry("lenet5.mnist")
@@ -76,43 +80,25 @@ class ZooEntry(BaseModel):
     """
 
     model_config = _RECORD
-    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(_[a-z0-9]+)*\.[a-z0-9_]+$")] = (
-        Field(description="arch.dataset in lowercase letters, digits and underscores")
-    )
+    name: Name = Field(description="arch.dataset in lowercase letters, digits and underscores")
     dataset: Text = Field(description="a data set's name, e.g. 'MNIST'")
-    datamodule: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")] = (
-        Field(description="a class path like 'pkg.Class'")
-    )
+    datamodule: ClassPath = Field(description="a class path like 'pkg.Class'")
     metrics: Metrics = Field(description="a mapping of top1, f1 (and top5) in percent")
     recipe: Text = Field(description="the recipe's path")
-    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] = Field(
-        description="64 lowercase hex digits"
-    )
+    sha256: Sha256 = Field(description="64 lowercase hex digits")
     file_size: int = Field(gt=0, description="a positive number of bytes")
     weights_dtype: Literal["float32", "float16"] = Field(
         "float32", description="one of ['float32', 'float16']"
     )
     training_time_s: float | None = Field(None, ge=0, description="a number >= 0")
-    reference_top1: Percent | None = Field(None, description="a number in [0, 100]")
+    reference_top1: Percent | None = Field(None, description=_PERCENT)
     reference: Text | None = None
     note: Text | None = None
-    file: Text | None = Field(None, description="a .ckpt path relative to the manifest's folder")
-    wandb: (
-        Annotated[str, StringConstraints(pattern=r"^[\w.-]+/[\w.-]+/[\w.-]+:[\w.-]+$")] | None
-    ) = Field(None, description="entity/project/name:alias")
-    url: Annotated[str, StringConstraints(pattern=r"^https://\S+$")] | None = Field(
-        None, description="an https:// URL"
+    file: Annotated[Text, AfterValidator(_relative_ckpt)] | None = Field(
+        None, description="a .ckpt path relative to the manifest's folder"
     )
-
-    @_field_validator("file")
-    @classmethod
-    def _relative_checkpoint(cls, value: str | None) -> str | None:
-        path = PurePosixPath(value) if value is not None else None
-        if path is not None and (
-            path.is_absolute() or ".." in path.parts or path.suffix != ".ckpt"
-        ):
-            raise ValueError("not a relative .ckpt path")
-        return value
+    wandb: Artifact | None = Field(None, description="entity/project/name:alias")
+    url: HttpsUrl | None = Field(None, description="an https:// URL")
 
     @property
     def sources(self) -> list[str]:
@@ -122,8 +108,8 @@ class ZooEntry(BaseModel):
 
     @classmethod
     def parse(cls, record: Any, *, source: str = "zoo manifest") -> ZooEntry:
-        """Validate one manifest record; a bad one raises DataFileError naming the entry,
-        the key, the value and what was expected."""
+        """Validate a manifest record; DataFileError names the entry, key, value and what
+        was expected."""
         try:
             return cls.model_validate(record)
         except ValidationError as error:
@@ -134,92 +120,77 @@ class ZooEntry(BaseModel):
 def _problem(error: ValidationError, where: str) -> str:
     """One line for pydantic's errors: missing keys, unknown keys, or the first bad value."""
     details = error.errors()
-    for kind, problem in (
-        ("missing", "lacks required keys"),
-        ("extra_forbidden", "has unknown keys"),
-    ):
-        keys = sorted(".".join(map(str, d["loc"])) for d in details if d["type"] == kind)
-        if keys:
-            expected = (
-                "" if kind == "missing" else f"; expected some of {sorted(ZooEntry.model_fields)}"
-            )
-            return f"{where} {problem} {keys}{expected}"
+    missing, unknown = (
+        sorted(".".join(map(str, d["loc"])) for d in details if d["type"] == kind)
+        for kind in ("missing", "extra_forbidden")
+    )
+    if missing:
+        return f"{where} lacks required keys {missing}"
+    if unknown:
+        expected = sorted(ZooEntry.model_fields)
+        return f"{where} has unknown keys {unknown}; expected some of {expected}"
     first = details[0]
     if not first["loc"]:
         return f"{where}: an entry must be a mapping, got {first['input']!r}"
-    key, model, field = ".".join(map(str, first["loc"])), ZooEntry, None
-    for part in first["loc"]:
-        field = model.model_fields.get(part) if isinstance(part, str) else field
-        model = field.annotation if field is not None else model
-    expected = field.description if field is not None and field.description else "a value"
-    return f"{where}: {key} must be {expected}, got {first['input']!r}"
+    field = ZooEntry.model_fields[first["loc"][0]]
+    if len(first["loc"]) > 1 and first["loc"][1] in Metrics.model_fields:
+        field = Metrics.model_fields[first["loc"][1]]
+    key = ".".join(map(str, first["loc"]))
+    return f"{where}: {key} must be {field.description or 'a value'}, got {first['input']!r}"
 
 
 def manifest_path(manifest: str | Path | None = None) -> Path:
-    """The manifest to use: ``manifest`` if given, else ``$LIGHTNING_CV_ZOO_MANIFEST``, else the
-    one that ships in the package.
-
-    Example:
-        >>> manifest_path().name
-        'manifest.yaml'
-    """
-    if manifest is not None:
-        return Path(manifest)
-    return Path(os.environ.get(MANIFEST_ENV) or PACKAGE_MANIFEST)
+    """``manifest`` if given, else ``$LIGHTNING_CV_ZOO_MANIFEST``, else the package's."""
+    return Path(manifest or os.environ.get(MANIFEST_ENV) or PACKAGE_MANIFEST)
 
 
 def read_manifest(manifest: str | Path | None = None) -> list[ZooEntry]:
-    """Read and check every entry of a manifest, in file order.
+    """Every entry of a manifest, checked, in file order.
 
     Raises:
         DataFileError: a missing or unreadable file, a layout other than ``entries: [...]``,
             an invalid entry, or two entries of the same name.
     """
     path = manifest_path(manifest)
+    where = f"zoo manifest {str(path)!r}"
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise DataFileError(f"zoo manifest {str(path)!r} does not exist") from None
+        raise DataFileError(f"{where} does not exist") from None
     except yaml.YAMLError as error:
-        message = " ".join(str(error).split())
-        raise DataFileError(f"zoo manifest {str(path)!r} is not valid YAML: {message}") from None
+        raise DataFileError(f"{where} is not valid YAML: {' '.join(str(error).split())}") from None
     if (
         not isinstance(data, dict)
         or set(data) != {"entries"}
         or not isinstance(data["entries"], list)
     ):
-        raise DataFileError(
-            f"zoo manifest {str(path)!r} must hold one key, entries, with a list of entries"
-        )
+        raise DataFileError(f"{where} must hold one key, entries, with a list of entries")
     entries = [ZooEntry.parse(record, source=str(path)) for record in data["entries"]]
     names = [entry.name for entry in entries]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
-        raise DataFileError(f"zoo manifest {str(path)!r} lists {repeated} more than once")
+        raise DataFileError(f"{where} lists {repeated} more than once")
     return entries
 
 
 def write_manifest(entries: list[ZooEntry], manifest: str | Path | None = None) -> Path:
-    """Write ``entries`` (sorted by name) atomically, with the manifest's header comment."""
-    records = [entry.model_dump(exclude_none=True) for entry in sorted(entries, key=_name)]
-    body = yaml.safe_dump(
-        {"entries": records}, sort_keys=False, allow_unicode=True, default_flow_style=None
-    )
+    """Write ``entries``, sorted by name, atomically under the manifest's header comment."""
+    records = [entry.model_dump(exclude_none=True) for entry in list_entries(entries=entries)]
+    body = yaml.safe_dump({"entries": records}, sort_keys=False, allow_unicode=True,
+                          default_flow_style=None)  # fmt: skip
     return atomic_write_text(manifest_path(manifest), _HEADER + body)
 
 
-def _name(entry: ZooEntry) -> str:
-    return entry.name
-
-
-def list_entries(manifest: str | Path | None = None) -> list[ZooEntry]:
-    """Every zoo entry, sorted by name (no checkpoint is read, nothing heavy imported).
+def list_entries(
+    manifest: str | Path | None = None, *, entries: list[ZooEntry] | None = None
+) -> list[ZooEntry]:
+    """Every entry (of the manifest, or ``entries``) sorted by name; nothing heavy imported.
 
     Example:
         >>> "lenet5.mnist" in [entry.name for entry in list_entries()]
         True
     """
-    return sorted(read_manifest(manifest), key=_name)
+    return sorted(read_manifest(manifest) if entries is None else entries, key=lambda e: e.name)
 
 
 def get_entry(name: str, manifest: str | Path | None = None) -> ZooEntry:
@@ -235,29 +206,18 @@ def get_entry(name: str, manifest: str | Path | None = None) -> ZooEntry:
 
 def _duration(seconds: float | None) -> str:
     if seconds is None:
-        return NOT_APPLICABLE
+        return "n/a"
     if seconds < 120:
         return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def _score(value: float | None) -> str:
-    return NOT_APPLICABLE if value is None else f"{value:.2f}"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def _row(entry: ZooEntry) -> str:
-    cells = [
-        f"`{entry.name}`",
-        entry.dataset,
-        *map(_score, (entry.metrics.top1, entry.metrics.top5, entry.metrics.f1)),
-        _score(entry.reference_top1),
-        f"{entry.file_size / 1e6:.2f} MB",
-        _duration(entry.training_time_s),
-        f"`{entry.recipe}`",
-        ", ".join(entry.sources) or "not published",
-    ]
+    scores = (entry.metrics.top1, entry.metrics.top5, entry.metrics.f1, entry.reference_top1)
+    cells = [f"`{entry.name}`", entry.dataset,
+             *("n/a" if score is None else f"{score:.2f}" for score in scores),
+             f"{entry.file_size / 1e6:.2f} MB", _duration(entry.training_time_s),
+             f"`{entry.recipe}`", ", ".join(entry.sources) or "not published"]  # fmt: skip
     return f"| {' | '.join(cells)} |"
 
 
@@ -265,22 +225,20 @@ def render_table(entries: list[ZooEntry]) -> str:
     """The markdown table of the zoo (one row per entry, sorted by name), with notes below.
 
     Example:
-        >>> print(render_table([]))
-        _No checkpoints yet: maintainers add them with `lightning-cv zoo register` (see zoo/README.md)._
-    """  # noqa: E501
+        >>> render_table([]).startswith("_No checkpoints yet")
+        True
+    """
     if not entries:
-        return (
-            "_No checkpoints yet: maintainers add them with `lightning-cv zoo register` "
-            "(see zoo/README.md)._"
-        )
+        return ("_No checkpoints yet: maintainers add them with `lightning-cv zoo register` "
+                "(see zoo/README.md)._")  # fmt: skip
     lines = [
         "| Entry | Data set | Top-1 % | Top-5 % | Macro F1 % | Target top-1 % | Size "
         "| Training | Recipe | Files |",
         "|---|---|--:|--:|--:|--:|--:|--:|---|---|",
+        *map(_row, list_entries(entries=entries)),
     ]
     notes = []
-    for entry in sorted(entries, key=_name):
-        lines.append(_row(entry))
+    for entry in list_entries(entries=entries):
         remarks = [f"target from {entry.reference}." if entry.reference else "", entry.note or ""]
         if any(remarks):
             notes.append(f"- `{entry.name}`: {' '.join(part for part in remarks if part)}")

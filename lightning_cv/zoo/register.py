@@ -1,7 +1,7 @@
-"""Add a trained checkpoint to the zoo: strip it, measure it, record it, regenerate the tables.
+"""Add a trained checkpoint to the zoo (``lightning-cv zoo register``, a maintainer's step).
 
-A maintainer's step (``lightning-cv zoo register``). Nothing is written until the checkpoint
-has been read safely, matched against its recipe and measured on the official test split.
+Nothing is written until the checkpoint has been read safely, matched against its recipe and
+measured on the official test split.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import yaml
 
 from lightning_cv._io import atomic_write, sha256_file
 from lightning_cv._sizes import to_size
-from lightning_cv.data import ImageDataModule
 from lightning_cv.errors import ConfigError, DataFileError
 from lightning_cv.task import ImageClassifier
 from lightning_cv.zoo.evaluate import data_module, measure
 from lightning_cv.zoo.hub import cached_path, read_zoo_checkpoint
 from lightning_cv.zoo.manifest import (
+    NAME_PATTERN,
     ZooEntry,
     manifest_path,
     read_manifest,
@@ -33,34 +33,34 @@ from lightning_cv.zoo.manifest import (
     write_manifest,
 )
 
-__all__ = ["BUNDLE_LIMIT", "KEPT_KEYS", "check_name", "register_checkpoint", "strip_checkpoint"]
+__all__ = ["BUNDLE_LIMIT", "KEPT_KEYS", "register_checkpoint", "strip_checkpoint"]
 
 BUNDLE_LIMIT = 30_000_000  # bytes of all bundled checkpoints together, so a clone stays small
 # What a zoo checkpoint keeps of a Lightning one: enough for load_from_checkpoint, and the
-# recipe's data module options without root (the trainer's local data path). Dropped:
-# optimizer and scheduler states, loops and callbacks.
-KEPT_KEYS = (
-    "pytorch-lightning_version",
-    "epoch",
-    "global_step",
-    "hparams_name",
-    "hyper_parameters",
-    "state_dict",
-    "datamodule_hyper_parameters",
-)
-_NAME = re.compile(r"[a-z0-9]+(_[a-z0-9]+)*\.[a-z0-9_]+")
+# recipe's data options without root; optimizer, scheduler, loop and callback states go.
+KEPT_KEYS = ("pytorch-lightning_version", "epoch", "global_step", "hparams_name",
+             "hyper_parameters", "state_dict", "datamodule_hyper_parameters")  # fmt: skip
 
 
-def check_name(name: str, architecture: str) -> str:
-    """Return ``name`` if it reads ``arch.dataset`` (or ``arch_variant.dataset``) for
-    ``architecture``, in lowercase letters, digits and underscores.
+def strip_checkpoint(
+    checkpoint: dict[str, Any], *, data_options: dict[str, Any], half: bool = False
+) -> dict[str, Any]:
+    """:data:`KEPT_KEYS` of ``checkpoint`` on the CPU, with ``data_options`` as the data
+    module's hyperparameters; every tensor cloned (a view saves its own elements only), and
+    floating-point ones stored as float16 with ``half`` (they load into float32 models)."""
+    clean = {key: checkpoint[key] for key in KEPT_KEYS if key in checkpoint}
+    clean["datamodule_hyper_parameters"] = data_options
+    clean["state_dict"] = {
+        name: tensor.detach().cpu().half() if half and tensor.is_floating_point()
+        else tensor.detach().cpu().clone()
+        for name, tensor in checkpoint["state_dict"].items()
+    }  # fmt: skip
+    return clean
 
-    Example:
-        >>> check_name("lenet5_tanh.mnist", "lenet5")
-        'lenet5_tanh.mnist'
-    """
+
+def _check_name(name: str, architecture: str) -> None:
     prefix = name.split(".")[0]
-    if not _NAME.fullmatch(name) or (
+    if not re.fullmatch(NAME_PATTERN, name) or (
         prefix != architecture and not prefix.startswith(f"{architecture}_")
     ):
         raise DataFileError(
@@ -68,128 +68,85 @@ def check_name(name: str, architecture: str) -> str:
             f"{architecture}_variant.dataset in lowercase letters, digits and underscores, "
             "e.g. 'lenet5.mnist'"
         )
-    return name
 
 
-def strip_checkpoint(
-    checkpoint: dict[str, Any], *, data_options: dict[str, Any], half: bool = False
-) -> dict[str, Any]:
-    """Keep :data:`KEPT_KEYS` of a checkpoint on the CPU, with ``data_options`` as the data
-    module's hyperparameters. Every tensor is cloned, so views save only their own elements;
-    ``half`` stores floating-point tensors as float16 (half the file; they load into float32
-    models)."""
-    clean = {key: checkpoint[key] for key in KEPT_KEYS if key in checkpoint}
-    clean["datamodule_hyper_parameters"] = data_options
-    clean["state_dict"] = {
-        name: tensor.detach().cpu().half()
-        if half and tensor.is_floating_point()
-        else tensor.detach().cpu().clone()
-        for name, tensor in checkpoint["state_dict"].items()
-    }
-    return clean
-
-
-def _read_recipe(recipe: Path, root: str | Path) -> tuple[ImageDataModule, str, dict, dict]:
-    """The recipe's data module over ``root``, its class path and init args without root,
-    and the model's options as the recipe states them."""
+def _recipe_data(recipe: Path, root: str | Path, hparams: dict[str, Any]) -> tuple:
+    """The recipe's data module over ``root``, its class path and options without root, once
+    the recipe is found to build the checkpoint's architecture and data facts."""
     if not recipe.is_file():
         raise ConfigError(f"recipe {str(recipe)!r} does not exist")
     config = yaml.safe_load(recipe.read_text()) or {}
-    spec = config.get("data") or {}
+    spec, model = config.get("data") or {}, config.get("model") or {}
     if not isinstance(spec, dict) or "class_path" not in spec:
         raise ConfigError(f"recipe {str(recipe)!r} has no data class_path")
     options = {k: v for k, v in (spec.get("init_args") or {}).items() if k != "root"}
     source = f"recipe {str(recipe)!r}"
     data = data_module(spec["class_path"], {**options, "root": str(root)}, source=source)
-    model = config.get("model") or {}
-    return data, spec["class_path"], options, model.get("init_args", model)
-
-
-def _check_recipe(recipe: Path, hparams: dict[str, Any], data, model: dict[str, Any]) -> None:
-    """Raise unless the recipe builds the checkpoint's architecture and data facts."""
+    model = model.get("init_args", model)
     default = inspect.signature(ImageClassifier).parameters["backbone"].default
     trained = (hparams["backbone"], hparams.get("backbone_kwargs") or {})
     built = (model.get("backbone", default), model.get("backbone_kwargs") or {})
     if trained != built:
         raise ConfigError(
-            f"the checkpoint is {trained[0]} {trained[1]} but recipe {str(recipe)!r} builds "
-            f"{built[0]} {built[1]}; pass the recipe that trained it"
+            f"the checkpoint is {trained[0]} {trained[1]} but {source} builds {built[0]} "
+            f"{built[1]}; pass the recipe that trained it"
         )
     expected = (hparams["num_classes"], hparams["in_channels"], to_size(hparams["image_size"]))
     found = (data.num_classes, data.in_channels, to_size(data.image_size))
     if expected != found:
         raise ConfigError(
             f"the checkpoint takes (num_classes, in_channels, image_size) = {expected} but "
-            f"recipe {str(recipe)!r} gives {found}; pass the recipe that trained it"
+            f"{source} gives {found}; pass the recipe that trained it"
         )
+    return data, spec["class_path"], options
 
 
 def _check_bundle(entries: dict[str, ZooEntry], name: str, size: int) -> None:
-    others = sum(e.file_size for e in entries.values() if e.file and e.name != name)
-    if others + size > BUNDLE_LIMIT:
+    total = size + sum(e.file_size for e in entries.values() if e.file and e.name != name)
+    if total > BUNDLE_LIMIT:
         raise ConfigError(
             f"bundling {name} ({size / 1e6:.1f} MB) would make the bundled checkpoints "
-            f"{(others + size) / 1e6:.1f} MB, over the {BUNDLE_LIMIT / 1e6:.0f} MB "
-            "limit; register it without --bundle and publish it to W&B"
+            f"{total / 1e6:.1f} MB, over the {BUNDLE_LIMIT / 1e6:.0f} MB limit; register it "
+            "without --bundle and publish it to W&B"
         )
 
 
-def _entry(staged: Path, old: ZooEntry | None, record: dict[str, Any], *, source: str) -> ZooEntry:
-    """The new entry of the staged file; an old entry's W&B and URL sources are kept only
-    when the file is the same."""
-    sha256 = sha256_file(staged)
-    same_file = old is not None and old.sha256 == sha256
-    return ZooEntry.parse(
-        {
-            **record,
-            "sha256": sha256,
-            "file_size": staged.stat().st_size,
-            "wandb": old.wandb if same_file else None,
-            "url": old.url if same_file else None,
-        },
-        source=source,
-    )
-
-
 def register_checkpoint(
-    checkpoint: str | Path,
-    *,
-    name: str,
-    recipe: str | Path,
-    root: str | Path,
-    bundle: bool = False,
-    half: bool = False,
-    manifest: str | Path | None = None,
-    tables: Sequence[str | Path] = (),
-    accelerator: str = "auto",
-    **facts: Any,
-) -> tuple[ZooEntry, Path]:
-    """Strip a checkpoint, measure it on the test split, record it; return the entry and the
-    clean file: ``checkpoints/<name>.ckpt`` beside the manifest with ``bundle`` (<= 30 MB in
-    all), else in the cache. ``recipe`` must build the checkpoint's model over ``root``;
-    ``facts``: ``training_time_s``, ``note``, ``reference``, ``reference_top1``."""
+    checkpoint: str | Path, *, name: str, recipe: str | Path, root: str | Path,
+    bundle: bool = False, half: bool = False, manifest: str | Path | None = None,
+    tables: Sequence[str | Path] = (), accelerator: str = "auto", **facts: Any,
+) -> tuple[ZooEntry, Path]:  # fmt: skip
+    """Strip a checkpoint, measure it on the test split and record it in the manifest and
+    ``tables``; return the entry and the clean file (beside the manifest with ``bundle``, all
+    bundled files <= 30 MB; else in the cache). ``recipe`` must build the checkpoint's model
+    over ``root``; ``half`` stores float16 weights; ``facts``: ``training_time_s``, ``note``,
+    ``reference``, ``reference_top1``."""
     path = manifest_path(manifest)
     entries = {entry.name: entry for entry in read_manifest(path)}
     for table in tables:  # fail before the slow part when a table file is wrong
-        update_table(table, render_table(list(entries.values())), write=False)
+        update_table(table, render_table([*entries.values()]), write=False)
     raw = read_zoo_checkpoint(checkpoint)
-    check_name(name, raw["hyper_parameters"]["backbone"])
+    _check_name(name, raw["hyper_parameters"]["backbone"])
     recipe = Path(recipe)
-    data, class_path, options, model_options = _read_recipe(recipe, root)
-    _check_recipe(recipe, raw["hyper_parameters"], data, model_options)
+    data, class_path, options = _recipe_data(recipe, root, raw["hyper_parameters"])
     with tempfile.TemporaryDirectory() as staging:
         staged = Path(staging) / f"{name}.ckpt"
         torch.save(strip_checkpoint(raw, data_options=options, half=half), staged)
         if bundle:
             _check_bundle(entries, name, staged.stat().st_size)
         model = ImageClassifier.load_from_checkpoint(staged, weights_only=True)
-        record = {"name": name, "dataset": type(data).__name__.removesuffix("DataModule"),
-                  "datamodule": class_path, "recipe": recipe.as_posix(),
-                  "metrics": measure(model, data, accelerator=accelerator).model_dump(),
-                  "weights_dtype": "float16" if half else "float32",
-                  "file": f"checkpoints/{name}.ckpt" if bundle else None,
-                  **{key: value for key, value in facts.items() if value is not None}}  # fmt: skip
-        entry = _entry(staged, entries.get(name), record, source=f"new entry for {str(path)!r}")
+        metrics = measure(model, data, accelerator=accelerator).model_dump()
+        old, sha256 = entries.get(name), sha256_file(staged)  # W&B and URL: same file only
+        kept = {} if old is None or old.sha256 != sha256 else {"wandb": old.wandb, "url": old.url}
+        entry = ZooEntry.parse(
+            {"name": name, "dataset": type(data).__name__.removesuffix("DataModule"),
+             "datamodule": class_path, "recipe": recipe.as_posix(), "metrics": metrics,
+             "sha256": sha256, "file_size": staged.stat().st_size,
+             "weights_dtype": "float16" if half else "float32",
+             "file": f"checkpoints/{name}.ckpt" if bundle else None,
+             **kept, **{key: value for key, value in facts.items() if value is not None}},
+            source=f"new entry for {str(path)!r}",
+        )  # fmt: skip
         destination = path.parent / entry.file if bundle else cached_path(entry)
         with atomic_write(destination) as target:
             shutil.copyfile(staged, target)
