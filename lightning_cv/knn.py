@@ -7,6 +7,7 @@ CLI, metrics and callbacks as :class:`~lightning_cv.ImageClassifier`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Literal
 
@@ -18,6 +19,11 @@ from lightning_cv.errors import check_choice, check_range
 from lightning_cv.task import ClassificationTask
 
 __all__ = ["KNNClassifier", "knn_votes"]
+
+# Lightning warns that a fit without an optimizer is unusual; for k-NN it is the point
+warnings.filterwarnings(
+    "ignore", message=r"`LightningModule.configure_optimizers` returned `None`", module="lightning"
+)
 
 DISTANCES = {"l1": 1.0, "l2": 2.0}
 
