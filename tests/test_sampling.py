@@ -4,8 +4,12 @@ Oracles: binomial bounds on the class shares (expected share ``w[c] * n[c] / sum
 and the single-process draw, which two ranks' shares must interleave back into.
 """
 
+import json
 import math
+import os
 import re
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import lightning.pytorch as L
@@ -19,6 +23,8 @@ from lightning_cv import ConfigError
 from lightning_cv.data import ImageDataModule, WeightedDraw, sample_weights
 from lightning_cv.errors import DataFileError
 
+from .conftest import REPO
+from .fakes import write_idx_dataset
 from .test_batch_path import binomial_bounds
 
 TRAIN, TEST = 2000, 100
@@ -215,3 +221,28 @@ def test_weights_of_another_length_or_all_on_absent_classes_are_refused_at_the_l
         ConfigError, match=r"give every training sample weight 0 \(classes present: \[0\]\)"
     ):
         sample_weights(np.zeros(5, dtype=np.int64), 2, [0.0, 1.0])
+
+
+# ---------------------------------------------------------------- benchmarks/imbalance.py, tiny
+
+
+def test_the_imbalance_benchmark_runs_its_three_sides_on_a_cut_training_split(tmp_path):
+    write_idx_dataset(tmp_path, "MNIST", sizes={"train": 400, "test": 50}, compress=False)
+    recipe = (REPO / "recipes" / "mnist_lenet5_fast.yaml").read_text()
+    (tmp_path / "fake.yaml").write_text(  # fake unpacked files: no official MD5 to match
+        recipe.replace("lightning_cv.data.MNISTDataModule", "tests.fakes.UncheckedMNIST")
+    )
+    command = [sys.executable, str(REPO / "benchmarks" / "imbalance.py"), "--root", str(tmp_path)]
+    command += ["--recipe", str(tmp_path / "fake.yaml"), "--epochs", "1", "--keep", "0.25"]
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONPATH": str(REPO)}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    # 40 images a digit, 90% kept for training (stratified), of which a quarter for 0-4
+    assert result["train_counts"] == [9] * 5 + [36] * 5
+    assert result["loss_weights"] == [2.5] * 5 + [0.625] * 5  # 225 / (10 * n_c)
+    sides = result["sides"]
+    assert [sides[side]["sampler"] for side in sides] == ["uniform", "balanced", "uniform"]
+    assert sides["weighted_loss"]["loss_class_weights"] == result["loss_weights"]
+    assert sides["uniform"]["loss_class_weights"] is None and result["seed"] == 0
+    assert all(0 <= sides[side]["f1"] <= 1 for side in sides) and result["ratio"] > 0
