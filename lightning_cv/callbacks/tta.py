@@ -2,8 +2,9 @@
 
 The plain view's metrics stay what the model logs (``test/acc``); the averaged ones are logged
 beside them with a ``_tta`` suffix (``test/acc_tta``, ``test/f1_tta``, ...). In ``predict`` the
-batch's ``probs`` and ``preds`` become the averaged ones (put this callback before a
-prediction writer, which sees the outputs in callback order).
+batch's ``probs`` and ``preds`` become the averaged ones, so a prediction writer that writes
+at the epoch's end (``lightning-cv predict``'s :class:`PredictionWriter`) writes them; one that
+writes every batch must come after this callback.
 """
 
 from __future__ import annotations
