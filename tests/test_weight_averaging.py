@@ -139,6 +139,34 @@ def test_a_digits_run_checkpoints_tests_and_exports_the_average(tmp_path):
     assert ours == plain[0]
 
 
+class StateAtTrainStart(L.Callback):
+    """The model's weights and the average when training starts, after a restore."""
+
+    def __init__(self, ema: EMAWeightAveraging) -> None:
+        self.ema = ema
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.state = {name: value.clone() for name, value in pl_module.state_dict().items()}
+        self.average = {k: v.clone() for k, v in averaged_state_dict(self.ema).items()}
+        self.latest_update_step = self.ema._latest_update_step
+
+
+def test_resuming_fit_restores_the_raw_weights_and_the_average(tmp_path):
+    _, _, data, best = _fit_digits(tmp_path, EMAWeightAveraging(decay=0.7))
+    last = torch.load(best.last_model_path, weights_only=True)
+    ema = EMAWeightAveraging(decay=0.7)
+    probe = StateAtTrainStart(ema)
+    trainer = L.Trainer(
+        max_epochs=3, limit_train_batches=6, limit_val_batches=0, callbacks=[ema, probe],
+        enable_checkpointing=False, **QUIET,
+    )  # fmt: skip
+    model = ImageClassifier("lenet5", optimizer="sgd", lr=0.05)
+    trainer.fit(model, datamodule=data, ckpt_path=best.last_model_path)
+    assert _equal(probe.state, last["current_model_state"])
+    assert _equal(probe.average, last["state_dict"])
+    assert probe.latest_update_step == 12  # 2 epochs x 6 steps, each updated
+
+
 def test_lightnings_own_callback_would_test_the_raw_weights(tmp_path):
     """Why the subclass exists: Lightning's puts ``current_model_state`` back on test."""
     trainer, model, data, best = _fit_digits(tmp_path, L.callbacks.EMAWeightAveraging(decay=0.7))
