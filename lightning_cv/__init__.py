@@ -31,7 +31,9 @@ _HOMES = {
     "STL10DataModule": "lightning_cv.data",
     "SVHNDataModule": "lightning_cv.data",
     "ImageClassifier": "lightning_cv.task",
+    "HeadFirstFinetuning": "lightning_cv.task",
     "KNNClassifier": "lightning_cv.knn",
+    "TestTimeAugmentation": "lightning_cv.callbacks",
 }
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "ConfigError",
     "DigitsDataModule",
     "FashionMNISTDataModule",
+    "HeadFirstFinetuning",
     "ImageClassifier",
     "ImageDataModule",
     "ImageFolderDataModule",
@@ -50,6 +53,7 @@ __all__ = [
     "OxfordIIITPetDataModule",
     "STL10DataModule",
     "SVHNDataModule",
+    "TestTimeAugmentation",
     "__version__",
     "create_model",
     "list_models",
@@ -57,6 +61,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from lightning_cv.callbacks import TestTimeAugmentation
     from lightning_cv.data import (
         CIFAR10DataModule,
         CIFAR100DataModule,
@@ -74,7 +79,7 @@ if TYPE_CHECKING:
     from lightning_cv.errors import ConfigError
     from lightning_cv.knn import KNNClassifier
     from lightning_cv.models import create_model, list_models
-    from lightning_cv.task import ImageClassifier
+    from lightning_cv.task import HeadFirstFinetuning, ImageClassifier
 
 
 def __getattr__(name: str):

@@ -38,6 +38,8 @@ def notice_checkpoint_values(given: dict[str, Any], hparams: dict[str, Any], pat
     """Log each asked-for model option that the checkpoint's own value replaces: the
     checkpoint's architecture wins, as its weights need."""
     for name, value in given.items():
+        if name == "weights":  # a checkpoint holds trained weights: no zoo entry is fetched
+            continue
         if name in hparams and hparams[name] != value:
             log.warning(
                 "--ckpt_path %s: the checkpoint's %s=%r is used, not %s=%r",

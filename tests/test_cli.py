@@ -24,6 +24,8 @@ QUICK = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summa
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda path: path.stem)
 def test_every_recipe_runs(recipe, monkeypatch, tmp_path_factory):
     """Each recipe, as written (real data sets come from $LIGHTNING_CV_DATA, see conftest)."""
+    if recipe.stem == "finetune_folder":
+        pytest.skip("needs --data.root: tests/test_finetune.py runs it on a fake image folder")
     if re.search(r"class_path: lightning_cv\.data\.(?!DigitsDataModule)", recipe.read_text()):
         require_shared_datasets()
     monkeypatch.chdir(REPO)

@@ -17,6 +17,7 @@ from lightning_cv.callbacks.misclassified import (
 )
 from lightning_cv.callbacks.predictions import PredictionWriter
 from lightning_cv.callbacks.templates import LinearTemplates, linear_templates, plot_templates
+from lightning_cv.callbacks.tta import TestTimeAugmentation, tta_views
 
 __all__ = [
     "ClassReport",
@@ -26,6 +27,7 @@ __all__ = [
     "MisclassifiedGrid",
     "PredictionWriter",
     "Resumable",
+    "TestTimeAugmentation",
     "TrainingCurves",
     "class_report",
     "linear_templates",
@@ -37,4 +39,5 @@ __all__ = [
     "plot_training_curves",
     "run_folder",
     "select_misclassified",
+    "tta_views",
 ]
