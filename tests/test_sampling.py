@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import lightning.pytorch as L
@@ -19,7 +20,7 @@ import torch
 from lightning.pytorch.trainer.states import RunningStage
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
-from lightning_cv import ConfigError
+from lightning_cv import ConfigError, DigitsDataModule
 from lightning_cv.data import ImageDataModule, WeightedDraw, sample_weights
 from lightning_cv.errors import DataFileError
 
@@ -155,6 +156,43 @@ def test_lightning_keeps_the_sample_paths_sampler_under_ddp():
     assert (
         connector._prepare_dataloader(plain, shuffle=True, mode=RunningStage.TRAINING) is not plain
     )
+
+
+class RecordDraw(L.Callback):
+    """Write ``rank<N>.pt`` into ``folder`` at the start of training: the sampler the Trainer
+    runs with (its class name) and this rank's draw of epoch 0."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = Path(folder)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        sampler = trainer.train_dataloader.sampler
+        record = {"sampler": type(sampler).__name__, "draw": torch.tensor(list(sampler))}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        torch.save(record, self.folder / f"rank{trainer.global_rank}.pt")
+
+
+def test_two_ddp_processes_on_the_sample_path_keep_the_draw_and_split_it(tmp_path):
+    probe = f"{{class_path: tests.test_sampling.RecordDraw, init_args: {{folder: {tmp_path}}}}}"
+    args = [
+        sys.executable, "-m", "lightning_cv", "fit", "--config", "quickstart",
+        "--data.pipeline", "sample", "--data.sampler", "balanced", "--trainer.accelerator", "cpu",
+        "--trainer.devices", "2", "--trainer.strategy", "ddp", "--trainer.max_steps", "1",
+        "--trainer.limit_val_batches", "0", "--test_after_fit", "false",
+        "--trainer.enable_progress_bar", "false",
+        f"--trainer.callbacks+={probe}",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    first, second = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert first["sampler"] == second["sampler"] == "WeightedDraw"  # not Lightning's own
+    data = DigitsDataModule(pipeline="sample")  # the recipe's training view, in one process
+    data.setup("fit")
+    weights = sample_weights(data.train_set.labels[data.train_set.indices], 10, None)
+    single = torch.tensor(list(WeightedDraw(weights, seed=0)))  # the recipe's seed
+    assert len(first["draw"]) == len(second["draw"]) == len(single) // 2
+    assert torch.equal(torch.stack([first["draw"], second["draw"]], 1).flatten(), single[:-1])
 
 
 # ---------------------------------------------------------------- what is never reweighted
