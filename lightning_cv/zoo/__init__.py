@@ -1,12 +1,7 @@
-"""The model zoo: trained checkpoints with typed, verified metadata, loaded by name.
-
-The manifest (``lightning_cv/zoo/manifest.yaml``, one entry per checkpoint named
-``arch.dataset``) states what a checkpoint does not: its data set, test metrics, recipe,
-sha256 and where its file lives (bundled, a W&B artifact or an https URL). Files are fetched
-into the cache, verified against the sha256 and loaded with ``torch.load(weights_only=True)``.
-
-Every name is imported on first use (PEP 562), so ``lightning-cv zoo list`` and
-``import lightning_cv.task`` (which loads zoo weights through the hub) never import Lightning
+"""The model zoo: trained checkpoints named ``arch.dataset``, whose manifest states what a
+checkpoint does not (data set, test metrics, recipe, sha256, where the file lives); files are
+verified against the sha256 and loaded with ``torch.load(weights_only=True)``. Names import on
+first use (PEP 562): ``lightning-cv zoo list`` and ``lightning_cv.task`` start without Lightning
 through the zoo.
 
 Example:

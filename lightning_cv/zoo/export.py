@@ -46,7 +46,7 @@ def export_onnx(
         model: maps (B, C, H, W) to (B, num_classes); exported in eval mode.
         path: the ``.onnx`` file.
         input_shape: ``(C, H, W)`` of one image.
-        metadata: JSON-able facts stored as the model's ``lightning_cv`` metadata property.
+        metadata: JSON-able facts, stored as the ``lightning_cv`` metadata property.
 
     Raises:
         ConfigError: the ``onnx`` or ``onnxscript`` package is missing.

@@ -1,10 +1,5 @@
-"""The zoo manifest: one frozen pydantic record per checkpoint, and the table made from it.
-
-The manifest (``entries: [...]``) ships in the package; ``$LIGHTNING_CV_ZOO_MANIFEST`` or a
-``manifest`` argument points at another one. An entry holds only what its checkpoint does
-not know: the architecture, classes and input size are the checkpoint's hyperparameters, the
-eval transform its data module class's. ``file`` is relative to the manifest's folder.
-"""
+"""The zoo manifest (``entries: [...]``): one frozen pydantic record per checkpoint, holding
+only what the checkpoint does not know, and the markdown table made from it."""
 
 from __future__ import annotations
 
@@ -108,8 +103,7 @@ class ZooEntry(BaseModel):
 
     @classmethod
     def parse(cls, record: Any, *, source: str = "zoo manifest") -> ZooEntry:
-        """Validate a manifest record; DataFileError names the entry, key, value and what
-        was expected."""
+        """Validate a record; DataFileError names the entry, key, value and what was expected."""
         try:
             return cls.model_validate(record)
         except ValidationError as error:
@@ -145,7 +139,7 @@ def manifest_path(manifest: str | Path | None = None) -> Path:
 
 
 def read_manifest(manifest: str | Path | None = None) -> list[ZooEntry]:
-    """Every entry of a manifest, checked, in file order.
+    """Every entry of a manifest (``manifest_path(manifest)``), checked, in file order.
 
     Raises:
         DataFileError: a missing or unreadable file, a layout other than ``entries: [...]``,
@@ -159,11 +153,8 @@ def read_manifest(manifest: str | Path | None = None) -> list[ZooEntry]:
         raise DataFileError(f"{where} does not exist") from None
     except yaml.YAMLError as error:
         raise DataFileError(f"{where} is not valid YAML: {' '.join(str(error).split())}") from None
-    if (
-        not isinstance(data, dict)
-        or set(data) != {"entries"}
-        or not isinstance(data["entries"], list)
-    ):
+    layout = isinstance(data, dict) and set(data) == {"entries"} and data["entries"]
+    if not isinstance(layout, list):
         raise DataFileError(f"{where} must hold one key, entries, with a list of entries")
     entries = [ZooEntry.parse(record, source=str(path)) for record in data["entries"]]
     names = [entry.name for entry in entries]
@@ -246,15 +237,8 @@ def render_table(entries: list[ZooEntry]) -> str:
 
 
 def update_table(path: str | Path, table: str, *, write: bool = True) -> bool:
-    """Put ``table`` between the zoo-table markers of a markdown file.
-
-    Args:
-        path: the markdown file (``zoo/README.md``, a docs page).
-        table: from :func:`render_table`.
-        write: False only reports whether the file is out of date.
-
-    Returns:
-        True when the file's table differed from ``table`` (and, with ``write``, was replaced).
+    """Put ``table`` between the zoo-table markers of a markdown file (with ``write=False``,
+    only check); return whether the file's table differed.
 
     Raises:
         ConfigError: a missing file, or a file without the two marker lines.

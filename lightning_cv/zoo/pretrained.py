@@ -107,9 +107,8 @@ def _fit_run_data(path: Path, checkpoint: dict[str, Any]) -> tuple[str, dict[str
             f"checkpoint {str(path)!r} does not name its data module: pass a zoo name, or a "
             "checkpoint in the checkpoints/ folder of a lightning-cv fit run (with its config.yaml)"
         )
-    return spec["class_path"], checkpoint.get("datamodule_hyper_parameters") or spec.get(
-        "init_args"
-    ) or {}
+    saved = checkpoint.get("datamodule_hyper_parameters") or spec.get("init_args") or {}
+    return spec["class_path"], saved
 
 
 def load(name: str | Path, manifest: str | Path | None = None) -> Pretrained:
