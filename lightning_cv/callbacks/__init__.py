@@ -15,13 +15,18 @@ from lightning_cv.callbacks.misclassified import (
     plot_misclassified,
     select_misclassified,
 )
+from lightning_cv.callbacks.performance import ChannelsLast, CompileBackbone
 from lightning_cv.callbacks.predictions import PredictionWriter
 from lightning_cv.callbacks.templates import LinearTemplates, linear_templates, plot_templates
 from lightning_cv.callbacks.tta import TestTimeAugmentation, tta_views
+from lightning_cv.callbacks.weight_averaging import EMAWeightAveraging
 
 __all__ = [
+    "ChannelsLast",
     "ClassReport",
+    "CompileBackbone",
     "ConfusionMatrixPlot",
+    "EMAWeightAveraging",
     "LearningRatePlot",
     "LinearTemplates",
     "MisclassifiedGrid",
