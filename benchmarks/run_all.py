@@ -209,6 +209,30 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "setup without it; ratio: geometric mean of option / base",
         quick_args="--models linear --batch-size 8 --steps 1 --warmup 1 --repeats 1",
     ),
+    Benchmark(
+        "imbalance",
+        "Class imbalance",
+        HERE / "imbalance.py",
+        "macro F1 on the MNIST test split after training on digits 0-4 cut to 10%: uniform "
+        "sampling vs the balanced sampler vs the class-weighted loss (reported)",
+        quick_args="--epochs 1",
+    ),
+    Benchmark(
+        "tta",
+        "Test-time augmentation",
+        HERE / "tta.py",
+        "CIFAR-10 test top-1 of lenet5.cifar10 and alexnet.cifar10, plain vs flip vs flip and "
+        "2-pixel shifts averaged (reported)",
+        quick_args="--entries lenet5.cifar10",
+    ),
+    Benchmark(
+        "finetune",
+        "Fine-tuning",
+        HERE / "finetune.py",
+        "test top-1 on 3 CIFAR-10 classes x 100 training images: alexnet.cifar10 fine-tuned, "
+        "head only, and from scratch (reported)",
+        quick_args="--train 5 --epochs 1",
+    ),
 )
 
 

@@ -81,7 +81,7 @@ def test_every_benchmark_has_its_script_a_unique_name_and_a_quick_command():
     names = [benchmark.name for benchmark in run_all.BENCHMARKS]
     assert names == [
         "overhead", "time_to_accuracy", "dataloading", "inference", "scaling", "startup",
-        "precision",
+        "precision", "imbalance", "tta", "finetune",
     ]  # fmt: skip
     for benchmark in run_all.BENCHMARKS:
         assert benchmark.script == BENCHMARKS / f"{benchmark.name}.py"

@@ -14,8 +14,10 @@ import yaml
 
 from lightning_cv import DigitsDataModule, ImageClassifier
 from lightning_cv._main import main
+from lightning_cv.zoo.pretrained import load
 
 from .conftest import REPO, require_shared_datasets
+from .fake_folders import write_image_folder
 
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 QUICK = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
@@ -208,3 +210,17 @@ def test_a_run_that_fails_in_setup_leaves_no_empty_run_folder(in_tmp, capsys):
         main(["fit", "--data", "MNISTDataModule", "--data.root", str(in_tmp / "none"), *QUICK])
     assert "MNIST: missing" in capsys.readouterr().err
     assert list((in_tmp / "runs" / "lightning-cv").iterdir()) == []
+
+
+def test_a_checkpoint_of_an_image_folder_predicts_with_its_computed_normalisation(in_tmp, capsys):
+    write_image_folder(in_tmp / "pets", per_class=20, size=16)
+    main([
+        "fit", "--data", "ImageFolderDataModule", "--data.root", "pets", "--data.image_size", "16",
+        "--trainer.max_epochs", "1", *QUICK,
+    ])  # fmt: skip
+    [checkpoint] = (in_tmp / "runs").rglob("last.ckpt")
+    data = torch.load(checkpoint, weights_only=True)["ImageFolderDataModule"]
+    pretrained = load(str(checkpoint))
+    assert tuple(data["mean"]) == pretrained.data.mean and len(data["std"]) == 3
+    rows = pretrained.predict(in_tmp / "pets" / "cat" / "0000.jpg", top_k=3)
+    assert sorted(name for name, _ in rows) == ["bird", "cat", "dog"]

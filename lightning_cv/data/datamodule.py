@@ -175,6 +175,7 @@ class ImageDataModule(L.LightningDataModule):
     mean: tuple[float, ...]
     std: tuple[float, ...]
     has_val_split: bool = False
+    allows_flip: bool = True  # False where a mirrored image is another (or no) class: digits
     default_train_transform: str = "eval"
     default_eval_transform: str = "eval"
 
@@ -263,6 +264,16 @@ class ImageDataModule(L.LightningDataModule):
                 "pipeline='batch' (--data.pipeline batch) or a preset name or YAML file"
             )
         return build_transform(spec, size=to_size(self.image_size), mean=self.mean, std=self.std)
+
+    def state_dict(self) -> dict:
+        """Saved in every checkpoint: the normalisation, which a folder or CSV data set
+        computes from its files, so a checkpoint predicts new images the same way."""
+        mean, std = getattr(self, "mean", None), getattr(self, "std", None)
+        return {} if mean is None else {"mean": list(mean), "std": list(std)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if state_dict.get("mean") is not None:
+            self.mean, self.std = tuple(state_dict["mean"]), tuple(state_dict["std"])
 
     def setup(self, stage: str | None = None) -> None:
         self._check_std()

