@@ -95,6 +95,8 @@ PLAIN_FIXED = {
     "l2_strength": 0.0,
     "lr_reference_batch_size": None,
     "backbone_kwargs": None,
+    "weights": None,
+    "freeze_backbone": False,
 }
 # the options it takes as they are: the architecture, SGD's and the loss's own arguments
 PLAIN_FREE = ("backbone", "num_classes", "in_channels", "image_size", "class_names", "lr")

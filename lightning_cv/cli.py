@@ -113,6 +113,8 @@ class _EpochLoggingInterval(Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         loader = trainer.datamodule.train_dataloader() if trainer.datamodule else None
         batches = len(loader) if loader is not None and hasattr(loader, "__len__") else 0
+        limit = trainer.limit_train_batches  # as Lightning counts an epoch's batches
+        batches = min(batches, limit) if isinstance(limit, int) else int(batches * limit)
         if 0 < batches < trainer.log_every_n_steps:
             trainer.log_every_n_steps = batches
 

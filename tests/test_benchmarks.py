@@ -281,11 +281,11 @@ def fast_hparams() -> dict:
         (
             {"mixup": 0.2},
             "the plain loop does not implement model option 'mixup'; expected some of "
-            "['backbone', 'backbone_kwargs', 'class_names', 'decay_biases', 'image_size', "
-            "'in_channels', 'l1_strength', 'l2_strength', 'loss', 'loss_kwargs', 'lr', "
-            "'lr_reference_batch_size', 'num_classes', 'optimizer', 'optimizer_kwargs', "
+            "['backbone', 'backbone_kwargs', 'class_names', 'decay_biases', 'freeze_backbone', "
+            "'image_size', 'in_channels', 'l1_strength', 'l2_strength', 'loss', 'loss_kwargs', "
+            "'lr', 'lr_reference_batch_size', 'num_classes', 'optimizer', 'optimizer_kwargs', "
             "'scheduler', 'scheduler_interval', 'scheduler_kwargs', 'warmup_steps', "
-            "'weight_decay']",
+            "'weight_decay', 'weights']",
         ),
         (
             {"loss_kwargs": {"weight": [1.0, 2.0]}},

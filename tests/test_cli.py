@@ -224,3 +224,14 @@ def test_a_checkpoint_of_an_image_folder_predicts_with_its_computed_normalisatio
     assert tuple(data["mean"]) == pretrained.data.mean and len(data["std"]) == 3
     rows = pretrained.predict(in_tmp / "pets" / "cat" / "0000.jpg", top_k=3)
     assert sorted(name for name, _ in rows) == ["bird", "cat", "dog"]
+
+
+def test_our_defaults_cause_no_warnings(in_tmp, recwarn):
+    """A recipe run with --test_after_fit, and a cross-validation with a final run on the
+    whole training split (no validation), warn about nothing our configuration chose."""
+    quick = ["--trainer.limit_train_batches", "3", *QUICK]
+    main(["fit", "--config", "quickstart", "--trainer.max_epochs", "1", *quick])
+    main(["cv", "--config", "digits_linear", "--num_folds", "2", "--grid", "{model.lr: [0.1]}",
+          "--trainer.max_epochs", "1", *quick])  # fmt: skip
+    shown = [w for w in recwarn if not issubclass(w.category, DeprecationWarning)]  # as users
+    assert [str(w.message) for w in shown if "lightning" in w.filename] == []

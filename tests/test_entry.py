@@ -131,3 +131,15 @@ def test_a_config_file_that_does_not_parse_is_named_in_one_line():
         'Problems parsing config: while parsing a flow sequence in "<unicode string>", line 1, '
         "column 10 did not find expected ',' or ']'\nsee every option: lightning-cv fit --help"
     )
+
+
+def test_zoo_list_and_recipes_start_without_lightning():
+    code = (
+        "import sys; from lightning_cv._main import main; main(['zoo', 'list']); "
+        "main(['recipes']); print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('lightning', 'lightning_fabric', 'pytorch_lightning')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "lenet5.mnist" in result.stdout
+    assert result.stdout.splitlines()[-1] == "[]"  # neither lightning nor lightning_fabric
