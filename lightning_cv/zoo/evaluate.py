@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from argparse import ArgumentError
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,9 @@ def data_module(class_path: str, init_args: dict[str, Any], *, source: str) -> I
     parser = ArgumentParser(exit_on_error=False)
     parser.add_argument("--data", type=ImageDataModule, required=True)
     try:
-        config = parser.parse_object({"data": {"class_path": class_path, "init_args": init_args}})
+        # a copy: jsonargparse turns the nested dicts it is given into Namespaces in place
+        given = {"class_path": class_path, "init_args": copy.deepcopy(init_args)}
+        config = parser.parse_object({"data": given})
     except ArgumentError as error:
         detail = " ".join(str(error).split())
         raise ConfigError(f"{source}: datamodule {class_path!r}: {detail}") from None
