@@ -11,6 +11,7 @@ import errno
 import re
 import signal
 import sys
+import warnings
 
 from lightning_cv.errors import ConfigError, NonFiniteLossError
 
@@ -36,6 +37,7 @@ A recipe is a file or the name of a bundled one: lightning-cv fit --config quick
 """
 
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
+_LEAF_SPEC = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
 
 
 def _run(args: list[str]) -> None:
@@ -127,7 +129,10 @@ def main(args: list[str] | None = None) -> None:
     """
     args = sys.argv[1:] if args is None else list(args)
     try:
-        _run(args)
+        with warnings.catch_warnings():
+            # Lightning 2.6's pytree helper calls an API torch 2.14 deprecated: not ours to fix
+            warnings.filterwarnings("ignore", message=_LEAF_SPEC, category=FutureWarning)
+            _run(args)
     except SystemExit as error:
         if _is_sigterm(error):  # Lightning's SIGTERMException is a SystemExit without a code
             print("lightning-cv: stopped by SIGTERM", file=sys.stderr)

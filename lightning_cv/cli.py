@@ -153,7 +153,6 @@ class SaveConfigToRunFolder(SaveConfigCallback):
 
 
 _SUBCOMMANDS = ("fit", "validate", "test", "predict")
-_LEAF_SPEC = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
 
 
 def _short_error(parser: LightningArgumentParser, error: argparse.ArgumentError, args) -> str:
@@ -188,12 +187,6 @@ class LightningCVCLI(LightningCLI):
         # parser errors are raised (and shortened in parse_arguments), not printed with usage
         raising = {"exit_on_error": False}
         parser_kwargs = {"prog": self.PROG, "description": self.DESCRIPTION, **raising}
-        with warnings.catch_warnings():
-            # Lightning 2.6's pytree helper calls an API torch 2.14 deprecated: not ours to fix
-            warnings.filterwarnings("ignore", message=_LEAF_SPEC, category=FutureWarning)
-            self._init_cli(parser_kwargs | {name: raising for name in _SUBCOMMANDS}, args, run)
-
-    def _init_cli(self, parser_kwargs: dict, args: list[str] | None, run: bool) -> None:
         super().__init__(
             model_class=ClassificationTask,
             subclass_mode_model=True,
@@ -205,7 +198,7 @@ class LightningCVCLI(LightningCLI):
             seed_everything_default=0,
             load_from_checkpoint_support=False,
             auto_configure_optimizers=False,
-            parser_kwargs=parser_kwargs,
+            parser_kwargs=parser_kwargs | {name: raising for name in _SUBCOMMANDS},
             args=None if args is None else resolve_config_args(args),
             run=run,
         )
