@@ -98,19 +98,6 @@ def test_the_quick_arguments_parse_in_each_script(name):
     assert args.repeats == 1
 
 
-def test_script_defaults_are_the_documented_full_runs():
-    tta = time_to_accuracy.parse_args([])
-    assert (tta.target, tta.threads, tta.repeats, tta.max_epochs) == (0.99, 1, 1, None)
-    assert tta.root == REPO.parent / "shared" / "datasets"
-    assert tta.recipe == REPO / "recipes" / "mnist_lenet5_fast.yaml"
-    infer = inference.parse_args([])
-    assert infer.models == list_models()
-    assert (infer.batch_sizes, infer.threads) == ([1, 256], 1)
-    scale = scaling.parse_args([])
-    assert (scale.doublings, scale.limit, scale.epochs, scale.threads) == (3, None, 1, 1)
-    assert run_all.parse_args([]).output == BENCHMARKS / "RESULTS.md"
-
-
 def test_a_target_accuracy_outside_zero_to_one_is_refused(capsys):
     with pytest.raises(SystemExit):
         time_to_accuracy.parse_args(["--target", "99"])
