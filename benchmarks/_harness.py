@@ -52,13 +52,16 @@ def use_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def quiet_trainer(max_epochs: int, callbacks: Sequence[L.Callback] = ()) -> L.Trainer:
+def quiet_trainer(
+    max_epochs: int, callbacks: Sequence[L.Callback] = (), precision: str = "32-true"
+) -> L.Trainer:
     """A one-CPU Trainer without logger, progress bar, checkpoints, summary or validation.
 
     Those are I/O or extra work, not the cost a benchmark compares.
     """
     return L.Trainer(
         max_epochs=max_epochs,
+        precision=precision,
         accelerator="cpu",
         devices=1,
         logger=False,

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import lightning.pytorch as L
 import torch
-from _harness import interleaved, print_result, quiet_lightning, use_threads
+from _harness import interleaved, print_result, quiet_lightning, quiet_trainer, use_threads
 from inference import geometric_mean
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -139,18 +139,10 @@ class Side:
     def run(self, phase: str, loader: DataLoader, warmup: int, clock_name: str) -> float:
         """Images/s of the clocked batches of one fit (one epoch) or one predict."""
         clock = StepClock(warmup, CLOCKS[clock_name])
-        trainer = L.Trainer(
-            max_epochs=1,
-            accelerator="cpu",
-            devices=1,
-            precision="bf16-mixed" if self.option == "bf16" else "32-true",
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            limit_val_batches=0,
+        trainer = quiet_trainer(
+            1,
             callbacks=[*option_callbacks(self.option), clock],
+            precision="bf16-mixed" if self.option == "bf16" else "32-true",
         )
         if phase == "train":
             trainer.fit(self.model, train_dataloaders=loader)

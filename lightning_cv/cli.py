@@ -98,13 +98,6 @@ def _default_checkpoints(*, best: bool = True) -> list[ModelCheckpoint]:
     return [best_accuracy, last]
 
 
-def _validates(datamodule: object) -> bool:
-    """False for a data module told to keep no validation split (``val_fraction=0``)."""
-    return getattr(datamodule, "val_fraction", None) != 0 or (
-        getattr(datamodule, "num_folds", None) is not None
-    )
-
-
 class _EpochLoggingInterval(Callback):
     """Log training steps at least once an epoch: Lightning's default interval of 50 steps is
     longer than an epoch of a small data set (and it warns then). Added only when the run does
@@ -208,7 +201,7 @@ class LightningCVCLI(LightningCLI):
         and fit the defaults to the data, so they cause no warnings: no validation loop or
         best checkpoint without a validation split, a logging interval no longer than an epoch.
         """
-        validates = _validates(self.datamodule)
+        validates = getattr(self.datamodule, "validates", True)  # ImageDataModule's
         if not validates:
             config = {**config, "limit_val_batches": 0}
         if config.get("log_every_n_steps") is None:

@@ -235,3 +235,15 @@ def test_our_defaults_cause_no_warnings(in_tmp, recwarn):
           "--trainer.max_epochs", "1", *quick])  # fmt: skip
     shown = [w for w in recwarn if not issubclass(w.category, DeprecationWarning)]  # as users
     assert [str(w.message) for w in shown if "lightning" in w.filename] == []
+
+
+def test_a_folders_own_validation_split_is_validated_with_val_fraction_zero(in_tmp):
+    for split, count in (("train", 12), ("val", 4), ("test", 4)):
+        write_image_folder(in_tmp / "pets" / split, per_class=count, size=16)
+    args = ["--data", "ImageFolderDataModule", "--data.root", "pets", "--data.image_size", "16"]
+    main(["fit", *args, "--data.val_fraction", "0", "--trainer.max_epochs", "1", *QUICK])
+    checkpoints = sorted(p.name for p in (in_tmp / "runs").rglob("*.ckpt"))
+    assert len(checkpoints) == 2 and checkpoints[0].startswith("best-epoch00-acc")
+    main(["fit", "--data.val_fraction", "0", "--trainer.max_epochs", "1", *QUICK])  # digits
+    assert len(list((in_tmp / "runs").rglob("last.ckpt"))) == 2
+    assert len(list((in_tmp / "runs").rglob("best-*.ckpt"))) == 1  # no validation: last only

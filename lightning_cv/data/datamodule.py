@@ -265,6 +265,12 @@ class ImageDataModule(L.LightningDataModule):
             )
         return build_transform(spec, size=to_size(self.image_size), mean=self.mean, std=self.std)
 
+    @property
+    def validates(self) -> bool:
+        """Whether there is a validation split: the data set's own, a fold, or a share of
+        the training split (``val_fraction`` 0 keeps none)."""
+        return self.has_val_split or self.num_folds is not None or self.val_fraction > 0
+
     def state_dict(self) -> dict:
         """Saved in every checkpoint: the normalisation, which a folder or CSV data set
         computes from its files, so a checkpoint predicts new images the same way."""
@@ -355,7 +361,7 @@ class ImageDataModule(L.LightningDataModule):
             self.train_set = SampleDataset(images, labels, train_transform)
             self.val_set = SampleDataset(*self._split_for_pipeline("val"), eval_transform)
             return
-        if self.num_folds is None and self.val_fraction == 0:
+        if not self.validates:
             self.train_set = SampleDataset(images, labels, train_transform)
             return
         train_idx, val_idx = self.split_train_val(labels)
