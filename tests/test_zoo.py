@@ -4,6 +4,7 @@ A tiny real checkpoint (an MLP trained one epoch on 8x8 digits) is registered in
 temporary manifest; the package's own manifest is only read.
 """
 
+import csv
 import hashlib
 import importlib.util
 import json
@@ -45,6 +46,7 @@ from lightning_cv.zoo.manifest import (
     PACKAGE_MANIFEST,
     TABLE_BEGIN,
     TABLE_END,
+    TTA,
     ZooEntry,
     update_table,
     write_manifest,
@@ -201,7 +203,7 @@ def test_register_writes_a_stripped_checkpoint_and_a_measured_entry(zoo, trained
 
     readme = (zoo.parent / "README.md").read_text()
     assert f"{TABLE_BEGIN}\n{render_table([entry])}\n{TABLE_END}\n\nThe end.\n" in readme
-    row = f"| `{NAME}` | Digits | {entry.metrics.top1:.2f} | {entry.metrics.top5:.2f} |"
+    row = f"| `{NAME}` | Digits | {entry.metrics.top1:.2f} | n/a | {entry.metrics.top5:.2f} |"
     assert row in readme
     assert f"- `{NAME}`: target from a made-up target. one epoch only" in readme
 
@@ -284,6 +286,9 @@ BAD_VALUES = [
     ({"file": "../m.ckpt"}, "file must be a .ckpt path relative to the manifest's folder"),
     ({"training_time_s": -1}, "training_time_s must be a number >= 0, got -1"),
     ({"weights_dtype": "int8"}, "weights_dtype must be one of ['float32', 'float16'], got 'int8'"),
+    ({"tta": {"shifts": -1}}, "tta.shifts must be an int >= 0, got -1"),
+    ({"tta": {"padding": "edge"}}, "tta.padding must be one of ['reflect', 'zeros'], got 'edge'"),
+    ({"metrics": {"top1": 1, "f1": 1, "top1_tta": 101}}, "metrics.top1_tta must be a number in"),
 ]
 
 
@@ -346,6 +351,117 @@ def test_the_package_manifest_is_valid_bundled_and_tabled():
         assert not update_table(page, render_table(entries), write=False), (
             f"{page} is out of date: run `lightning-cv zoo table`"
         )
+
+
+# --- test-time augmentation -----------------------------------------------------------------
+
+TTA_RECIPE = (
+    RECIPE.replace("HIDDEN", "32")
+    + """\
+trainer:
+  callbacks:
+    - class_path: lightning_cv.callbacks.TestTimeAugmentation
+      init_args: {shifts: 1}
+"""
+)
+
+
+def _shifted_views(batch: np.ndarray) -> list[np.ndarray]:
+    """The batch and its 1-pixel shifts right, left, down and up, the border reflected."""
+    right = np.pad(batch, ((0, 0), (0, 0), (0, 0), (1, 0)), mode="reflect")[..., :-1]
+    left = np.pad(batch, ((0, 0), (0, 0), (0, 0), (0, 1)), mode="reflect")[..., 1:]
+    down = np.pad(batch, ((0, 0), (0, 0), (1, 0), (0, 0)), mode="reflect")[..., :-1, :]
+    up = np.pad(batch, ((0, 0), (0, 0), (0, 1), (0, 0)), mode="reflect")[..., 1:, :]
+    return [batch, right, left, down, up]
+
+
+@pytest.fixture(scope="module")
+def tta_zoo(trained, tmp_path_factory) -> Path:
+    """A manifest whose entry's recipe lists a TestTimeAugmentation (1-pixel shifts)."""
+    paths = _new_zoo(tmp_path_factory.mktemp("tta_zoo"))
+    paths["recipe.yaml"].write_text(TTA_RECIPE)
+    zoo_main(_register_args(trained, paths, "--bundle", "true", "--trained_on", "2 CPU cores"))
+    return paths["manifest.yaml"]
+
+
+def _averaged_probabilities(pretrained, batch: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        views = [torch.from_numpy(view) for view in _shifted_views(batch.numpy())]
+        return np.mean([pretrained.model(v).softmax(1).numpy() for v in views], axis=0)
+
+
+def test_register_records_the_recipes_tta_and_top1_with_it(tta_zoo, zoo, capsys):
+    entry, plain = get_entry(NAME, tta_zoo), get_entry(NAME, zoo)
+    assert entry.tta == TTA(flip=False, shifts=1, padding="reflect")
+    assert entry.metrics.model_dump(exclude={"top1_tta"}) == plain.metrics.model_dump(
+        exclude={"top1_tta"}
+    )  # the same file, measured alike; top1_tta added
+    pretrained = load(NAME, tta_zoo)
+    images, labels = _test_split()
+    batch = torch.stack([pretrained.transform(image=image)["image"] for image in images])
+    predictions = _averaged_probabilities(pretrained, batch).argmax(1)
+    assert entry.metrics.top1_tta == round(100 * float((predictions == labels).mean()), 2)
+
+    readme = (tta_zoo.parent / "README.md").read_text()
+    metrics = entry.metrics
+    assert f"| `{NAME}` | Digits | {metrics.top1:.2f} | {metrics.top1_tta:.2f} |" in readme
+    views = "mean of 5 views: the image, 1-pixel shifts four ways (reflect padding)"
+    assert f"- `{NAME}`: TTA: {views}. Trained on 2 CPU cores." in readme
+    zoo_main(["list", "--manifest", str(tta_zoo)])
+    listed = capsys.readouterr().out.splitlines()[1].split()
+    assert listed[4:6] == [f"{metrics.f1:.2f}", f"{metrics.top1_tta:.2f}"]
+
+
+def test_evaluate_re_measures_top1_with_tta_too(tta_zoo, tmp_path, capsys):
+    entry = get_entry(NAME, tta_zoo)
+    zoo_main(["evaluate", NAME, "--data.root", str(tmp_path), "--manifest", str(tta_zoo)])
+    report = json.loads(capsys.readouterr().out)
+    assert report["measured"] == entry.metrics.model_dump(exclude_none=True)
+    assert (report["top1_difference"], report["top1_tta_difference"], report["ok"]) == (0, 0, True)
+    off = entry.metrics.model_copy(update={"top1_tta": round(entry.metrics.top1_tta - 0.5, 2)})
+    manifest = _copy_zoo(tta_zoo, tmp_path, entry.model_copy(update={"metrics": off}))
+    with pytest.raises(SystemExit):
+        zoo_main(["evaluate", NAME, "--data.root", str(tmp_path), "--manifest", str(manifest)])
+    assert capsys.readouterr().err == (
+        f"lightning-cv zoo evaluate: {NAME}: measured top-1 with TTA {entry.metrics.top1_tta:.2f} "
+        f"differs from the manifest's {off.top1_tta:.2f} by more than 0.1 points\n"
+    )
+
+
+def test_predict_with_tta_averages_the_recipes_views(tta_zoo, zoo, tmp_path):
+    pretrained = load(NAME, tta_zoo)
+    grey = np.rint(load_digits().images[3] * 255 / 16).astype(np.uint8)
+    batch = pretrained.transform(image=grey[..., None])["image"][None]
+    expected = _averaged_probabilities(pretrained, batch)[0]
+    ranked = pretrained.predict(grey, top_k=3, tta=True)
+    order = np.argsort(-expected)[:3]
+    assert [name for name, _ in ranked] == [pretrained.class_names[i] for i in order]
+    assert [p for _, p in ranked] == pytest.approx(expected[order].tolist(), abs=1e-6)
+
+    Image.fromarray(grey).save(tmp_path / "three.png")
+    csv_path = tmp_path / "predictions.csv"
+    zoo_main(["predict", NAME, str(tmp_path / "three.png"), "--tta", "true", "--top_k", "3",
+              "--output", str(csv_path), "--manifest", str(tta_zoo)])  # fmt: skip
+    row = next(csv.DictReader(csv_path.open()))
+    assert [row[f"class_{k}"] for k in (1, 2, 3)] == [name for name, _ in ranked]
+    assert [float(row[f"prob_{k}"]) for k in (1, 2, 3)] == pytest.approx(
+        [p for _, p in ranked], abs=1e-5
+    )
+    message = f"{NAME} has no test-time augmentation: its recipe lists no TestTimeAugmentation"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load(NAME, zoo).predict(grey, tta=True)
+
+
+def test_a_bad_tta_in_the_recipe_is_refused_before_measuring(trained, tmp_path):
+    paths = _new_zoo(tmp_path / "zoo")
+    paths["recipe.yaml"].write_text(TTA_RECIPE.replace("{shifts: 1}", "{shift: 1}"))
+    message = (
+        "a recipe's TestTimeAugmentation has no option 'shift'; expected some of "
+        "['flip', 'padding', 'shifts']"
+    )
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        zoo_main(_register_args(trained, paths))
+    assert paths["manifest.yaml"].read_text() == "entries: []\n"
 
 
 # --- load -----------------------------------------------------------------------------------
@@ -871,12 +987,14 @@ def test_list_info_download_and_table_commands(zoo, capsys, tmp_path):
         "top-5",
         "macro",
         "F1",
+        "TTA",
+        "top-1",
         "size",
         "files",
     ]
     assert lines[1].split() == [
         NAME, "Digits", f"{entry.metrics.top1:.2f}", f"{entry.metrics.top5:.2f}",
-        f"{entry.metrics.f1:.2f}", f"{entry.file_size / 1e6:.2f}", "MB", "bundled",
+        f"{entry.metrics.f1:.2f}", "-", f"{entry.file_size / 1e6:.2f}", "MB", "bundled",
     ]  # fmt: skip
     zoo_main(["info", NAME, "--manifest", str(zoo)])
     checkpoint = {

@@ -11,10 +11,11 @@ import lightning.pytorch as L
 from jsonargparse import ArgumentParser
 
 from lightning_cv._checkpoint import is_own_class
+from lightning_cv.callbacks.tta import TestTimeAugmentation
 from lightning_cv.data import ImageDataModule
 from lightning_cv.errors import ConfigError
 from lightning_cv.task import ClassificationTask
-from lightning_cv.zoo.manifest import Metrics, ZooEntry
+from lightning_cv.zoo.manifest import TTA, Metrics, ZooEntry
 
 __all__ = ["QUIET", "TOLERANCE", "build_datamodule", "compare", "data_module", "measure"]
 
@@ -62,26 +63,34 @@ def build_datamodule(
 
 
 def measure(
-    model: ClassificationTask, data: ImageDataModule, *, accelerator: str = "auto"
-) -> Metrics:
+    model: ClassificationTask, data: ImageDataModule, *, accelerator: str = "auto",
+    tta: TTA | None = None,
+) -> Metrics:  # fmt: skip
     """Top-1, top-5 (more than five classes) and macro F1 on ``data``'s test split, in percent
-    rounded to 0.01 (``Trainer.test`` on one device)."""
-    trainer = L.Trainer(accelerator=accelerator, devices=1, **QUIET)
+    rounded to 0.01 (``Trainer.test`` on one device); with ``tta``, top-1 of the
+    :class:`~lightning_cv.callbacks.TestTimeAugmentation` it describes too."""
+    callbacks = [] if tta is None else [TestTimeAugmentation(**tta.model_dump())]
+    trainer = L.Trainer(accelerator=accelerator, devices=1, callbacks=callbacks, **QUIET)
     scores = trainer.test(model, datamodule=data, verbose=False)[0]
+    names = (("top1", "acc"), ("top5", "acc_top5"), ("f1", "f1"), ("top1_tta", "acc_tta"))
     percent = {key: round(100 * float(scores[f"test/{name}"]), 2)
-               for key, name in (("top1", "acc"), ("top5", "acc_top5"), ("f1", "f1"))
-               if f"test/{name}" in scores}  # fmt: skip
+               for key, name in names if f"test/{name}" in scores}  # fmt: skip
     return Metrics(**percent)
 
 
 def compare(entry: ZooEntry, measured: Metrics) -> dict[str, Any]:
-    """A re-measurement against the manifest; ``ok`` when top-1 is within :data:`TOLERANCE`."""
+    """A re-measurement against the manifest; ``ok`` when top-1 (and top-1 with TTA, when the
+    entry has it) is within :data:`TOLERANCE`."""
     difference = round(measured.top1 - entry.metrics.top1, 2)
+    tta = None
+    if entry.metrics.top1_tta is not None and measured.top1_tta is not None:
+        tta = round(measured.top1_tta - entry.metrics.top1_tta, 2)
     return {
         "name": entry.name,
         "measured": measured.model_dump(exclude_none=True),
         "manifest": entry.metrics.model_dump(exclude_none=True),
         "top1_difference": difference,
+        **({} if tta is None else {"top1_tta_difference": tta}),
         "tolerance": TOLERANCE,
-        "ok": abs(difference) <= TOLERANCE,
+        "ok": abs(difference) <= TOLERANCE and abs(tta or 0) <= TOLERANCE,
     }

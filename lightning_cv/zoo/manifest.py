@@ -20,8 +20,8 @@ from pydantic import (
 from lightning_cv._io import atomic_write_text
 from lightning_cv.errors import ConfigError, DataFileError, check_choice
 
-__all__ = ["Metrics", "ZooEntry", "get_entry", "list_entries", "manifest_path", "read_manifest",
-           "render_table", "update_table", "write_manifest"]  # fmt: skip
+__all__ = ["TTA", "Metrics", "ZooEntry", "get_entry", "list_entries", "manifest_path",
+           "read_manifest", "render_table", "update_table", "write_manifest"]  # fmt: skip
 
 MANIFEST_ENV = "LIGHTNING_CV_ZOO_MANIFEST"
 PACKAGE_MANIFEST = Path(__file__).with_name("manifest.yaml")
@@ -61,6 +61,40 @@ class Metrics(BaseModel):
     top1: Percent = Field(description=_PERCENT)
     top5: Percent | None = Field(None, description=_PERCENT)
     f1: Percent = Field(description=_PERCENT)
+    top1_tta: Percent | None = Field(None, description=_PERCENT)
+
+
+class TTA(BaseModel):
+    """The test-time augmentation an entry's ``top1_tta`` was measured with: the arguments of
+    :class:`~lightning_cv.callbacks.TestTimeAugmentation`, as its recipe gives them.
+
+    Example:
+        >>> TTA.from_recipe({"trainer": {"callbacks": [{"class_path":
+        ...     "lightning_cv.callbacks.TestTimeAugmentation", "init_args": {"shifts": 1}}]}})
+        TTA(flip=False, shifts=1, padding='reflect')
+    """
+
+    model_config = _RECORD
+    flip: bool = Field(False, description="true or false")
+    shifts: int = Field(0, ge=0, description="an int >= 0")
+    padding: Literal["reflect", "zeros"] = Field(
+        "reflect", description="one of ['reflect', 'zeros']"
+    )
+
+    @classmethod
+    def from_recipe(cls, config: dict[str, Any]) -> TTA | None:
+        """The TestTimeAugmentation among a recipe's (or a fit run's config's)
+        ``trainer.callbacks``, or None."""
+        callbacks = (config.get("trainer") or {}).get("callbacks") or []
+        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+        specs = [spec for spec in callbacks if isinstance(spec, dict)
+                 and str(spec.get("class_path")).endswith(".TestTimeAugmentation")]  # fmt: skip
+        if not specs:
+            return None
+        try:
+            return cls.model_validate(specs[0].get("init_args") or {})
+        except ValidationError as error:
+            raise ConfigError(_tta_problem(error)) from None
 
 
 class ZooEntry(BaseModel):
@@ -88,6 +122,10 @@ class ZooEntry(BaseModel):
     training_time_s: float | None = Field(None, ge=0, description="a number >= 0")
     reference_top1: Percent | None = Field(None, description=_PERCENT)
     reference: Text | None = None
+    tta: TTA | None = Field(
+        None, description="a mapping of flip, shifts and padding (TestTimeAugmentation's)"
+    )
+    trained_on: Text | None = Field(None, description="the machine, in words")
     note: Text | None = None
     file: Annotated[Text, AfterValidator(_relative_ckpt)] | None = Field(
         None, description="a .ckpt path relative to the manifest's folder"
@@ -111,6 +149,14 @@ class ZooEntry(BaseModel):
             raise DataFileError(_problem(error, f"{source}: entry {name!r}")) from None
 
 
+def _tta_problem(error: ValidationError) -> str:
+    first, where = error.errors()[0], "a recipe's TestTimeAugmentation"
+    key = ".".join(map(str, first["loc"]))
+    if key not in TTA.model_fields:
+        return f"{where} has no option {key!r}; expected some of {sorted(TTA.model_fields)}"
+    return f"{where}: {key} must be {TTA.model_fields[key].description}, got {first['input']!r}"
+
+
 def _problem(error: ValidationError, where: str) -> str:
     """One line for pydantic's errors: missing keys, unknown keys, or the first bad value."""
     details = error.errors()
@@ -127,8 +173,9 @@ def _problem(error: ValidationError, where: str) -> str:
     if not first["loc"]:
         return f"{where}: an entry must be a mapping, got {first['input']!r}"
     field = ZooEntry.model_fields[first["loc"][0]]
-    if len(first["loc"]) > 1 and first["loc"][1] in Metrics.model_fields:
-        field = Metrics.model_fields[first["loc"][1]]
+    record = {"metrics": Metrics, "tta": TTA}.get(first["loc"][0])
+    if len(first["loc"]) > 1 and record and first["loc"][1] in record.model_fields:
+        field = record.model_fields[first["loc"][1]]
     key = ".".join(map(str, first["loc"]))
     return f"{where}: {key} must be {field.description or 'a value'}, got {first['input']!r}"
 
@@ -203,8 +250,17 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
+def _tta_words(tta: TTA) -> str:
+    """E.g. 'mean of 6 views: the image, its mirror, 1-pixel shifts four ways (reflect padding)'."""
+    views = ["the image", *["its mirror"] * tta.flip]
+    if tta.shifts:
+        views.append(f"{tta.shifts}-pixel shifts four ways ({tta.padding} padding)")
+    return f"mean of {1 + tta.flip + 4 * bool(tta.shifts)} views: {', '.join(views)}"
+
+
 def _row(entry: ZooEntry) -> str:
-    scores = (entry.metrics.top1, entry.metrics.top5, entry.metrics.f1, entry.reference_top1)
+    metrics = entry.metrics
+    scores = (metrics.top1, metrics.top1_tta, metrics.top5, metrics.f1, entry.reference_top1)
     cells = [f"`{entry.name}`", entry.dataset,
              *("n/a" if score is None else f"{score:.2f}" for score in scores),
              f"{entry.file_size / 1e6:.2f} MB", _duration(entry.training_time_s),
@@ -223,14 +279,19 @@ def render_table(entries: list[ZooEntry]) -> str:
         return ("_No checkpoints yet: maintainers add them with `lightning-cv zoo register` "
                 "(see zoo/README.md)._")  # fmt: skip
     lines = [
-        "| Entry | Data set | Top-1 % | Top-5 % | Macro F1 % | Target top-1 % | Size "
-        "| Training | Recipe | Files |",
-        "|---|---|--:|--:|--:|--:|--:|--:|---|---|",
+        "| Entry | Data set | Top-1 % | Top-1 with TTA % | Top-5 % | Macro F1 % | Target top-1 % "
+        "| Size | Training | Recipe | Files |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|",
         *map(_row, list_entries(entries=entries)),
     ]
     notes = []
     for entry in list_entries(entries=entries):
-        remarks = [f"target from {entry.reference}." if entry.reference else "", entry.note or ""]
+        remarks = [
+            f"target from {entry.reference}." if entry.reference else "",
+            f"TTA: {_tta_words(entry.tta)}." if entry.tta else "",
+            f"Trained on {entry.trained_on}." if entry.trained_on else "",
+            entry.note or "",
+        ]
         if any(remarks):
             notes.append(f"- `{entry.name}`: {' '.join(part for part in remarks if part)}")
     return "\n".join(lines + (["", *notes] if notes else []))

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 
 from lightning_cv._checkpoint import read_checkpoint
 from lightning_cv.callbacks.predictions import PredictionWriter
+from lightning_cv.callbacks.tta import TestTimeAugmentation
 from lightning_cv.data import ImageDataModule
 from lightning_cv.data.datamodule import SampleDataset
 from lightning_cv.data.folder import IMAGE_EXTENSIONS, ImageFiles
@@ -24,7 +25,7 @@ from lightning_cv.errors import ConfigError, DataFileError
 from lightning_cv.task import ClassificationTask
 from lightning_cv.zoo.evaluate import QUIET, data_module
 from lightning_cv.zoo.hub import checkpoint_file, read_zoo_checkpoint
-from lightning_cv.zoo.manifest import ZooEntry, get_entry
+from lightning_cv.zoo.manifest import TTA, ZooEntry, get_entry
 
 __all__ = ["Pretrained", "image_files", "load", "predict_images"]
 
@@ -36,7 +37,8 @@ _NOT_INIT_ARGS = ("split_fingerprint", "_class_path", "_instantiator")
 class Pretrained:
     """A classifier (eval mode, CPU), its data module's eval transform (``(H, W, C)`` uint8 in,
     normalized ``(C, H, W)`` out), class names, data module, zoo entry (None for a checkpoint
-    file) and name (the entry's, or the checkpoint's path).
+    file), name (the entry's, or the checkpoint's path) and the test-time augmentation its
+    recipe evaluated with (None without one).
 
     Example:
         >>> load("lenet5.mnist").model(torch.zeros(1, 1, 28, 28)).shape
@@ -49,6 +51,20 @@ class Pretrained:
     data: ImageDataModule
     entry: ZooEntry | None
     name: str
+    tta: TTA | None = None
+
+    def test_time_augmentation(self) -> TestTimeAugmentation:
+        """The callback of :attr:`tta`, for ``Trainer.predict`` or ``Trainer.test``.
+
+        Raises:
+            ConfigError: the model was not evaluated with test-time augmentation.
+        """
+        if self.tta is None:
+            raise ConfigError(
+                f"{self.name} has no test-time augmentation: its recipe lists no "
+                "TestTimeAugmentation callback; predict without tta"
+            )
+        return TestTimeAugmentation(**self.tta.model_dump())
 
     def pixels(self, image: str | Path | Image.Image | np.ndarray) -> np.ndarray:
         """``image`` as ``(H, W, C)`` uint8 pixels in the model's channels, converted as the
@@ -68,27 +84,32 @@ class Pretrained:
         return array[..., None] if array.ndim == 2 else array  # (H, W) -> (H, W, 1)
 
     def predict(
-        self, image: str | Path | Image.Image | np.ndarray | torch.Tensor, top_k: int = 5
-    ) -> list[tuple[str, float]] | list[list[tuple[str, float]]]:
+        self, image: str | Path | Image.Image | np.ndarray | torch.Tensor, top_k: int = 5,
+        *, tta: bool = False,
+    ) -> list[tuple[str, float]] | list[list[tuple[str, float]]]:  # fmt: skip
         """The ``top_k`` most probable classes, most probable first.
 
         Args:
             image: a path, a PIL image or uint8 pixels of any size and channel count, or a
                 transformed batch tensor ``(B, C, H, W)``.
             top_k: how many classes (at most ``num_classes``).
+            tta: average the probabilities over the views of :attr:`tta`.
 
         Returns:
             ``(class name, probability)`` pairs; for a batch tensor, one list per image.
 
         Raises:
-            ConfigError: ``top_k`` below 1, or an image that is not uint8 pixels.
+            ConfigError: ``top_k`` below 1, an image that is not uint8 pixels, or ``tta`` for
+                a model without test-time augmentation.
         """
         if top_k < 1:
             raise ConfigError(f"top_k must be >= 1, got {top_k}")
+        averaged = self.test_time_augmentation().probabilities if tta else None
         batched = isinstance(image, torch.Tensor)
         batch = image if batched else self.transform(image=self.pixels(image))["image"][None]
-        with torch.inference_mode():
-            probs = self.model.predict_proba(batch.to(self.model.device))  # (B, num_classes)
+        batch = batch.to(self.model.device)
+        with torch.inference_mode():  # probs: (B, num_classes)
+            probs = averaged(self.model, batch) if tta else self.model.predict_proba(batch)
         values, indices = probs.topk(min(top_k, len(self.class_names)), dim=1)
         ranked = [
             [(self.class_names[i], v) for v, i in zip(vs, iis, strict=True)]
@@ -97,18 +118,20 @@ class Pretrained:
         return ranked if batched else ranked[0]
 
 
-def _fit_run_data(path: Path, checkpoint: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _fit_run_data(path: Path, checkpoint: dict[str, Any]) -> tuple[str, dict[str, Any], TTA | None]:
     """The data module's class path in the ``config.yaml`` of the ``lightning-cv fit`` run
-    beside ``checkpoints/``, and its options (those the checkpoint saved, else the config's)."""
-    config = path.parent.parent / "config.yaml"
-    spec = (yaml.safe_load(config.read_text()) or {}).get("data") if config.is_file() else None
+    beside ``checkpoints/``, its options (those the checkpoint saved, else the config's) and
+    the run's test-time augmentation."""
+    file = path.parent.parent / "config.yaml"
+    config = (yaml.safe_load(file.read_text()) or {}) if file.is_file() else {}
+    spec = config.get("data")
     if not isinstance(spec, dict) or "class_path" not in spec:
         raise ConfigError(
             f"checkpoint {str(path)!r} does not name its data module: pass a zoo name, or a "
             "checkpoint in the checkpoints/ folder of a lightning-cv fit run (with its config.yaml)"
         )
     saved = checkpoint.get("datamodule_hyper_parameters") or spec.get("init_args") or {}
-    return spec["class_path"], saved
+    return spec["class_path"], saved, TTA.from_recipe(config)
 
 
 def load(name: str | Path, manifest: str | Path | None = None) -> Pretrained:
@@ -129,9 +152,9 @@ def load(name: str | Path, manifest: str | Path | None = None) -> Pretrained:
     if entry is None:
         path, label = Path(name), str(name)
         checkpoint = read_checkpoint(path)
-        class_path, saved = _fit_run_data(path, checkpoint)
+        class_path, saved, tta = _fit_run_data(path, checkpoint)
     else:
-        path, label = checkpoint_file(entry, manifest), entry.name
+        path, label, tta = checkpoint_file(entry, manifest), entry.name, entry.tta
         checkpoint = read_zoo_checkpoint(path)
         class_path, saved = entry.datamodule, checkpoint.get("datamodule_hyper_parameters") or {}
     source = f"checkpoint {label!r}" if entry is None else f"zoo entry {label!r}"
@@ -150,7 +173,8 @@ def load(name: str | Path, manifest: str | Path | None = None) -> Pretrained:
     )  # read_checkpoint refused a class path outside lightning_cv
     spec = data.eval_transform if isinstance(data.eval_transform, str) else "eval"
     class_names = tuple(hparams.get("class_names") or data.class_names)
-    return Pretrained(model.eval(), data.build_transform(spec), class_names, data, entry, label)
+    transform = data.build_transform(spec)
+    return Pretrained(model.eval(), transform, class_names, data, entry, label, tta)
 
 
 def image_files(path: Path) -> list[Path]:
@@ -177,9 +201,11 @@ def image_files(path: Path) -> list[Path]:
 
 
 def predict_images(
-    pretrained: Pretrained, path: str | Path, *, output: str | Path, top_k: int = 5
-) -> list[dict[str, str]]:
-    """Predict an image file or every image below a folder with ``Trainer.predict``, writing
+    pretrained: Pretrained, path: str | Path, *, output: str | Path, top_k: int = 5,
+    tta: bool = False,
+) -> list[dict[str, str]]:  # fmt: skip
+    """Predict an image file or every image below a folder with ``Trainer.predict`` (averaged
+    over the views of ``pretrained.tta`` with ``tta``), writing
     :class:`~lightning_cv.callbacks.predictions.PredictionWriter`'s CSV to ``output``.
 
     Returns:
@@ -196,6 +222,7 @@ def predict_images(
     writer = PredictionWriter(
         output, names, top_k=top_k, paths=list(map(str, files)), labels=labels
     )
-    trainer = L.Trainer(accelerator="cpu", callbacks=[writer], **QUIET)
+    averaged = [pretrained.test_time_augmentation()] if tta else []
+    trainer = L.Trainer(accelerator="cpu", callbacks=[*averaged, writer], **QUIET)
     trainer.predict(pretrained.model, DataLoader(dataset, batch_size=64), return_predictions=False)
     return writer.rows

@@ -25,6 +25,7 @@ from lightning_cv.zoo.evaluate import data_module, measure
 from lightning_cv.zoo.hub import cached_path, read_zoo_checkpoint
 from lightning_cv.zoo.manifest import (
     NAME_PATTERN,
+    TTA,
     ZooEntry,
     manifest_path,
     read_manifest,
@@ -70,17 +71,20 @@ def _check_name(name: str, architecture: str) -> None:
         )
 
 
-def _recipe_data(recipe: Path, root: str | Path, hparams: dict[str, Any]) -> tuple:
-    """The recipe's data module over ``root``, its class path and options without root, once
-    the recipe is found to build the checkpoint's architecture and data facts."""
+def _read_recipe(recipe: Path) -> dict[str, Any]:
     if not recipe.is_file():
         raise ConfigError(f"recipe {str(recipe)!r} does not exist")
-    config = yaml.safe_load(recipe.read_text()) or {}
+    return yaml.safe_load(recipe.read_text()) or {}
+
+
+def _recipe_data(config: dict[str, Any], source: str, root: str | Path, hparams: dict) -> tuple:
+    """The recipe's data module over ``root``, its class path and options without root, once
+    the recipe (``config``, read from ``source``) is found to build the checkpoint's
+    architecture and data facts."""
     spec, model = config.get("data") or {}, config.get("model") or {}
     if not isinstance(spec, dict) or "class_path" not in spec:
-        raise ConfigError(f"recipe {str(recipe)!r} has no data class_path")
+        raise ConfigError(f"{source} has no data class_path")
     options = {k: v for k, v in (spec.get("init_args") or {}).items() if k != "root"}
-    source = f"recipe {str(recipe)!r}"
     data = data_module(spec["class_path"], {**options, "root": str(root)}, source=source)
     model = model.get("init_args", model)
     default = inspect.signature(ImageClassifier).parameters["backbone"].default
@@ -120,7 +124,8 @@ def register_checkpoint(
     ``tables``; return the entry and the clean file (beside the manifest with ``bundle``, all
     bundled files <= 30 MB; else in the cache). ``recipe`` must build the checkpoint's model
     over ``root``; ``half`` stores float16 weights; ``facts``: ``training_time_s``, ``note``,
-    ``reference``, ``reference_top1``."""
+    ``reference``, ``reference_top1``, ``trained_on``. A TestTimeAugmentation among the
+    recipe's callbacks is recorded as ``tta``, and top-1 with it as ``metrics.top1_tta``."""
     path = manifest_path(manifest)
     entries = {entry.name: entry for entry in read_manifest(path)}
     for table in tables:  # fail before the slow part when a table file is wrong
@@ -128,14 +133,17 @@ def register_checkpoint(
     raw = read_zoo_checkpoint(checkpoint)
     _check_name(name, raw["hyper_parameters"]["backbone"])
     recipe = Path(recipe)
-    data, class_path, options = _recipe_data(recipe, root, raw["hyper_parameters"])
+    config = _read_recipe(recipe)
+    source = f"recipe {str(recipe)!r}"
+    data, class_path, options = _recipe_data(config, source, root, raw["hyper_parameters"])
+    tta = TTA.from_recipe(config)
     with tempfile.TemporaryDirectory() as staging:
         staged = Path(staging) / f"{name}.ckpt"
         torch.save(strip_checkpoint(raw, data_options=options, half=half), staged)
         if bundle:
             _check_bundle(entries, name, staged.stat().st_size)
         model = ImageClassifier.load_from_checkpoint(staged, weights_only=True)
-        metrics = measure(model, data, accelerator=accelerator).model_dump()
+        metrics = measure(model, data, accelerator=accelerator, tta=tta).model_dump()
         old, sha256 = entries.get(name), sha256_file(staged)  # W&B and URL: same file only
         kept = {} if old is None or old.sha256 != sha256 else {"wandb": old.wandb, "url": old.url}
         entry = ZooEntry.parse(
@@ -143,6 +151,7 @@ def register_checkpoint(
              "datamodule": class_path, "recipe": recipe.as_posix(), "metrics": metrics,
              "sha256": sha256, "file_size": staged.stat().st_size,
              "weights_dtype": "float16" if half else "float32",
+             "tta": None if tta is None else tta.model_dump(),
              "file": f"checkpoints/{name}.ckpt" if bundle else None,
              **kept, **{key: value for key, value in facts.items() if value is not None}},
             source=f"new entry for {str(path)!r}",
