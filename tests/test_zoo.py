@@ -917,7 +917,8 @@ def test_publish_with_a_key_and_no_server_fails_fast_in_one_line(zoo, tmp_path, 
     started = time.monotonic()
     with pytest.raises(ConfigError) as error:
         zoo_main(_publish(zoo))
-    assert time.monotonic() - started < 10
+    # far below W&B's own default of about two minutes, with room for a loaded machine
+    assert time.monotonic() - started < 2 * TIMEOUT_S
     message = str(error.value)
     assert "\n" not in message
     assert message.startswith(
