@@ -45,6 +45,23 @@ MODELS = (KNNClassifier,)
 LINKED_FROM_DATA = ("num_classes", "in_channels", "image_size", "class_names")
 
 
+class _LearningRateMonitor(LearningRateMonitor):
+    """Lightning's LearningRateMonitor, idle in a run without a logger (``--trainer.logger
+    false``), which Lightning's own refuses: a default callback must not break that option."""
+
+    def on_train_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        if trainer.loggers:
+            super().on_train_start(trainer, *args, **kwargs)
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        if trainer.loggers:
+            super().on_train_batch_start(trainer, *args, **kwargs)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        if trainer.loggers:
+            super().on_train_epoch_start(trainer, *args, **kwargs)
+
+
 def _trainer_defaults() -> dict[str, Any]:
     return {
         "max_epochs": 10,
@@ -53,7 +70,7 @@ def _trainer_defaults() -> dict[str, Any]:
             "init_args": {"save_dir": "runs", "name": "lightning-cv"},
         },
         "callbacks": [
-            LearningRateMonitor(),
+            _LearningRateMonitor(),
             ConfusionMatrixPlot(),
             ClassReport(),
             MisclassifiedGrid(),
@@ -67,8 +84,15 @@ class _Checkpoint(ModelCheckpoint):
     """ModelCheckpoint whose write errors name the file: fsspec's (full disk) do not.
 
     Lightning writes through an fsspec transaction, so a failed write leaves no file under
-    the checkpoint's name and an earlier checkpoint of that name untouched.
+    the checkpoint's name and an earlier checkpoint of that name untouched. A run without a
+    logger keeps its checkpoints in its run folder too (Lightning's would go to
+    ``default_root_dir/checkpoints``, shared by every such run).
     """
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        if not trainer.loggers:
+            self.dirpath = trainer.strategy.broadcast(str(run_folder(trainer) / "checkpoints"))
 
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
         try:

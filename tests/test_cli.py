@@ -205,6 +205,20 @@ def test_the_distribution_is_lightning_cv_zoo_and_installs_the_command():
     assert distribution.metadata["License-Expression"] == "MIT"
 
 
+def test_a_run_without_a_logger_keeps_everything_in_its_own_run_folder(in_tmp, capsys):
+    args = ["fit", "--config", "quickstart", "--trainer.max_epochs", "1",
+            "--trainer.limit_train_batches", "4", "--trainer.logger", "false", *QUICK]  # fmt: skip
+    main(args)  # Lightning's LearningRateMonitor alone would refuse a run without a logger
+    main(args)
+    for version in (0, 1):
+        run = in_tmp / "outputs" / f"version_{version}"
+        files = {str(path.relative_to(run)) for path in run.rglob("*") if path.is_file()}
+        assert {"config.yaml", "checkpoints/last.ckpt", "training_curves.png"} <= files
+        assert any(name.startswith("checkpoints/best-epoch00") for name in files)
+    assert not (in_tmp / "checkpoints").exists()  # Lightning's default, shared by such runs
+    assert f"run folder: {in_tmp / 'outputs' / 'version_1'}" in capsys.readouterr().out
+
+
 def test_a_run_that_fails_in_setup_leaves_no_empty_run_folder(in_tmp, capsys):
     with pytest.raises(SystemExit):
         main(["fit", "--data", "MNISTDataModule", "--data.root", str(in_tmp / "none"), *QUICK])
