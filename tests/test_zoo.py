@@ -593,6 +593,19 @@ def test_predict_with_an_own_checkpoint_writes_the_true_class_of_class_folders(
     assert capsys.readouterr().out.splitlines()[-1] == f"wrote {output}"
 
 
+def test_an_own_checkpoint_takes_the_tta_of_its_fit_run(fit_run):
+    assert load(fit_run).tta is None
+    config = fit_run.parent.parent / "config.yaml"
+    callback = {"class_path": "lightning_cv.callbacks.tta.TestTimeAugmentation",
+                "init_args": {"flip": False, "shifts": 1, "padding": "zeros"}}  # fmt: skip
+    config.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()),
+                                      "trainer": {"callbacks": [callback]}}))  # fmt: skip
+    pretrained = load(fit_run)
+    assert pretrained.tta == TTA(flip=False, shifts=1, padding="zeros")
+    averaged = pretrained.test_time_augmentation()
+    assert (averaged.flip, averaged.shifts, averaged.padding) == (False, 1, "zeros")
+
+
 def test_export_an_own_checkpoint(fit_run, trained, tmp_path, capsys):
     output = tmp_path / "own.pt"
     zoo_main(["export", str(fit_run), "--format", "torchscript", "--output", str(output)])
