@@ -45,23 +45,6 @@ MODELS = (KNNClassifier,)
 LINKED_FROM_DATA = ("num_classes", "in_channels", "image_size", "class_names")
 
 
-class _LearningRateMonitor(LearningRateMonitor):
-    """Lightning's LearningRateMonitor, idle in a run without a logger (``--trainer.logger
-    false``), which Lightning's own refuses: a default callback must not break that option."""
-
-    def on_train_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
-        if trainer.loggers:
-            super().on_train_start(trainer, *args, **kwargs)
-
-    def on_train_batch_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
-        if trainer.loggers:
-            super().on_train_batch_start(trainer, *args, **kwargs)
-
-    def on_train_epoch_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
-        if trainer.loggers:
-            super().on_train_epoch_start(trainer, *args, **kwargs)
-
-
 def _trainer_defaults() -> dict[str, Any]:
     return {
         "max_epochs": 10,
@@ -70,7 +53,7 @@ def _trainer_defaults() -> dict[str, Any]:
             "init_args": {"save_dir": "runs", "name": "lightning-cv"},
         },
         "callbacks": [
-            _LearningRateMonitor(),
+            LearningRateMonitor(),
             ConfusionMatrixPlot(),
             ClassReport(),
             MisclassifiedGrid(),
@@ -223,7 +206,8 @@ class LightningCVCLI(LightningCLI):
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> L.Trainer:
         """Add the default checkpointing unless the run turned it off (or is a fast_dev_run),
         and fit the defaults to the data, so they cause no warnings: no validation loop or
-        best checkpoint without a validation split, a logging interval no longer than an epoch.
+        best checkpoint without a validation split, a logging interval no longer than an epoch,
+        no learning-rate monitor without a logger (Lightning's refuses such a run).
         """
         validates = getattr(self.datamodule, "validates", True)  # ImageDataModule's
         if not validates:
@@ -236,9 +220,13 @@ class LightningCVCLI(LightningCLI):
             if not any(isinstance(callback, Resumable) for callback in configured):
                 callbacks.append(Resumable())
         try:
-            return super()._instantiate_trainer(config, callbacks)
+            trainer = super()._instantiate_trainer(config, callbacks)
         except (MisconfigurationException, ValueError) as error:  # Lightning's option checks
             raise ConfigError(f"trainer: {error}") from error
+        if not trainer.loggers:
+            kept = [c for c in trainer.callbacks if not isinstance(c, LearningRateMonitor)]
+            trainer.callbacks = kept
+        return trainer
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.set_defaults(

@@ -604,6 +604,8 @@ def test_an_own_checkpoint_takes_the_tta_of_its_fit_run(fit_run):
     assert pretrained.tta == TTA(flip=False, shifts=1, padding="zeros")
     averaged = pretrained.test_time_augmentation()
     assert (averaged.flip, averaged.shifts, averaged.padding) == (False, 1, "zeros")
+    short = {"trainer": {"callbacks": [{"class_path": "TestTimeAugmentation"}]}}  # as CLI args
+    assert TTA.from_recipe(short) == TTA()
 
 
 def test_export_an_own_checkpoint(fit_run, trained, tmp_path, capsys):

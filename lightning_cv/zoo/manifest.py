@@ -64,6 +64,12 @@ class Metrics(BaseModel):
     top1_tta: Percent | None = Field(None, description=_PERCENT)
 
 
+def _is_tta(spec: object) -> bool:
+    """A recipe's callback entry for TestTimeAugmentation, by its full or short class path."""
+    name = str(spec.get("class_path")).split(".")[-1] if isinstance(spec, dict) else None
+    return name == "TestTimeAugmentation"
+
+
 class TTA(BaseModel):
     """The test-time augmentation an entry's ``top1_tta`` was measured with: the arguments of
     :class:`~lightning_cv.callbacks.TestTimeAugmentation`, as its recipe gives them.
@@ -87,8 +93,7 @@ class TTA(BaseModel):
         ``trainer.callbacks``, or None."""
         callbacks = (config.get("trainer") or {}).get("callbacks") or []
         callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
-        specs = [spec for spec in callbacks if isinstance(spec, dict)
-                 and str(spec.get("class_path")).endswith(".TestTimeAugmentation")]  # fmt: skip
+        specs = [spec for spec in callbacks if _is_tta(spec)]
         if not specs:
             return None
         try:
