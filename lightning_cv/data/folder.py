@@ -42,6 +42,7 @@ __all__ = [
     "check_image_files",
     "check_image_options",
     "image_stats",
+    "refuse_broken_link",
     "scan_class_folders",
 ]
 
@@ -167,6 +168,11 @@ def check_image_files(paths: Sequence[Path], *, dataset: str) -> int:
         except FileNotFoundError:
             missing.append(path)
             continue
+        except OSError as error:  # a link loop: stat follows it until the kernel gives up
+            refuse_broken_link(path, "image file", dataset)
+            raise DataFileError(
+                f"{dataset}: cannot read image file {str(path)!r}: {error.strerror}"
+            ) from None
         if size == 0:
             empty.append(path)
         total += size
@@ -180,13 +186,27 @@ def check_image_files(paths: Sequence[Path], *, dataset: str) -> int:
     return total
 
 
-def _refuse_broken_link(path: Path, what: str, dataset: str) -> None:
-    """A symbolic link whose target is gone would be skipped unseen: refuse it, naming both."""
-    if path.is_symlink() and not path.exists():
-        raise DataFileError(
-            f"{dataset}: {what} {str(path)!r} is a link to {os.readlink(path)!r}, which does "
-            "not exist; fix or remove the link"
-        )
+def refuse_broken_link(path: Path, what: str, dataset: str) -> None:
+    """A symbolic link whose target is gone, or that leads back to itself, would be skipped
+    unseen (``is_file()`` is False for both): refuse it, naming the link and its target.
+
+    Raises:
+        DataFileError: ``"<dataset>: image file 'a.jpg' is a link to 'b.jpg', which ..."``.
+    """
+    if not path.is_symlink():
+        return
+    try:
+        path.stat()
+    except FileNotFoundError:
+        problem = "which does not exist"
+    except OSError:  # ELOOP: the chain of links never reaches a file
+        problem = "a loop of links that never reaches a file"
+    else:
+        return
+    raise DataFileError(
+        f"{dataset}: {what} {str(path)!r} is a link to {os.readlink(path)!r}, {problem}; "
+        "fix or remove the link"
+    )
 
 
 class FolderScan(NamedTuple):
@@ -207,7 +227,7 @@ def scan_class_folders(folder: Path, *, dataset: str) -> FolderScan:
     """
     entries = [entry for entry in sorted(folder.iterdir()) if not entry.name.startswith(".")]
     for entry in entries:
-        _refuse_broken_link(entry, "class folder", dataset)
+        refuse_broken_link(entry, "class folder", dataset)
     classes = [entry.name for entry in entries if entry.is_dir()]
     if not classes:
         raise DataFileError(
@@ -225,7 +245,7 @@ def scan_class_folders(folder: Path, *, dataset: str) -> FolderScan:
             hidden = any(part.startswith(".") for part in path.relative_to(folder).parts)
             if hidden:
                 continue
-            _refuse_broken_link(path, "image file", dataset)
+            refuse_broken_link(path, "image file", dataset)
             if not path.is_file():
                 continue
             (images if path.suffix.lower() in IMAGE_EXTENSIONS else ignored).append(path)
