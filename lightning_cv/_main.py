@@ -12,6 +12,7 @@ import re
 import signal
 import sys
 import warnings
+from pathlib import Path
 
 from lightning_cv.errors import ConfigError, NonFiniteLossError
 
@@ -79,21 +80,43 @@ def _unknown_command(command: str) -> None:
 
 
 _WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+_IN_THE_WAY = {errno.ENOTDIR, errno.EEXIST}  # a file stands where a folder is to be made
+# Lightning's error for options that contradict each other or the checkpoint, raised while the
+# run starts (after parsing); by name, as importing Lightning would slow every command's start
+_LIGHTNING_CONFIG_ERRORS = ("MisconfigurationException",)
 
 
 def _find_write_error(error: BaseException | None) -> OSError | None:
     """A full disk, a read-only or forbidden folder behind ``error``, if that is its cause."""
     while error is not None:
-        if isinstance(error, OSError) and error.errno in _WRITE_ERRORS:
+        if isinstance(error, OSError) and error.errno in _WRITE_ERRORS | _IN_THE_WAY:
             return error
         error = error.__cause__ or error.__context__
     return None
+
+
+def _write_error_line(error: OSError) -> str:
+    """One line for a write that failed: the file, the cause, what to do."""
+    if error.errno in _IN_THE_WAY and error.filename:
+        wanted = Path(error.filename)
+        blocking = next((p for p in (wanted, *wanted.parents) if p.is_file()), wanted)
+        return (
+            f"{str(wanted)!r} cannot be made: {str(blocking)!r} is a file, not a folder; move "
+            "it, or write elsewhere (--trainer.default_root_dir, the logger's save_dir)"
+        )
+    where = repr(str(error.filename)) if error.filename else "a file"
+    return (
+        f"{where}: {error.strerror}; free space, fix the folder's permissions, or write "
+        "elsewhere (--trainer.default_root_dir, the logger's save_dir)"
+    )
 
 
 def _find_config_error(error: BaseException | None) -> Exception | None:
     """The user-facing error behind ``error``, also when jsonargparse or Lightning wrapped it."""
     while error is not None:
         if isinstance(error, ConfigError | NonFiniteLossError):
+            return error
+        if type(error).__name__ in _LIGHTNING_CONFIG_ERRORS:
             return error
         error = error.__cause__ or error.__context__
     return None
@@ -141,13 +164,7 @@ def main(args: list[str] | None = None) -> None:
     except Exception as error:
         config_error, write_error = _find_config_error(error), _find_write_error(error)
         if write_error is not None and config_error is None:
-            where = repr(str(write_error.filename)) if write_error.filename else "a file"
-            print(
-                f"lightning-cv: error: {where}: {write_error.strerror}; free space, fix the "
-                "folder's permissions, or write elsewhere (--trainer.default_root_dir, the "
-                "logger's save_dir)",
-                file=sys.stderr,
-            )
+            print(f"lightning-cv: error: {_write_error_line(write_error)}", file=sys.stderr)
             raise SystemExit(2) from None
         if config_error is None:
             raise

@@ -30,6 +30,7 @@ from lightning_cv.callbacks import (
     TrainingCurves,
     run_folder,
 )
+from lightning_cv.callbacks._run_folder import lock_run_folder
 from lightning_cv.callbacks.interrupt import Resumable
 from lightning_cv.callbacks.predictions import PredictionWriter
 from lightning_cv.data import ImageDataModule
@@ -171,6 +172,19 @@ def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
     return options
 
 
+def _check_epochs_left(checkpoint: dict, max_epochs: int | None, path: object) -> None:
+    """Refuse to resume past ``max_epochs`` before the run writes anything: Lightning would
+    refuse too, but only once the run folder's hparams.yaml has been rewritten."""
+    epoch = checkpoint.get("epoch")
+    limited = isinstance(max_epochs, int) and max_epochs >= 0
+    if limited and isinstance(epoch, int) and epoch > max_epochs:
+        raise ConfigError(
+            f"checkpoint {str(path)!r} was saved at epoch index {epoch}, past this run's "
+            f"--trainer.max_epochs {max_epochs}; resume with a larger --trainer.max_epochs "
+            "(the run's total, not the epochs still to run)"
+        )
+
+
 class LightningCVCLI(LightningCLI):
     """``fit | validate | test | predict`` with lightning-cv's defaults.
 
@@ -269,6 +283,8 @@ class LightningCVCLI(LightningCLI):
             checkpoint = read_checkpoint(ckpt_path, model_class=named)
             hparams = checkpoint.get("hyper_parameters") or {}
             notice_checkpoint_values(self._given_model, hparams, ckpt_path)
+            if subcommand == "fit":
+                _check_epochs_left(checkpoint, self.config.fit.trainer.get("max_epochs"), ckpt_path)
 
     def before_instantiate_classes(self) -> None:
         if self.subcommand == "fit":
@@ -284,26 +300,28 @@ class LightningCVCLI(LightningCLI):
         if checkpoint is None:
             return
         try:  # the same checks as an explicit --ckpt_path, with what to do about a bad file
-            read_checkpoint(checkpoint)
+            saved = read_checkpoint(checkpoint)
         except ConfigError as error:
             raise ConfigError(
                 f"{error}; --ckpt_path last picked it: delete it to resume from an earlier "
                 "run, or pass another checkpoint with --ckpt_path"
             ) from None
+        _check_epochs_left(saved, self.config.fit.trainer.get("max_epochs"), checkpoint)
 
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
         check_linked_values(self._given_model, self.datamodule, LINKED_FROM_DATA)
 
     def _run_subcommand(self, subcommand: str) -> None:
-        """Run it; a run that fails before writing anything leaves no empty run folder."""
-        try:
+        """Run it holding the run folder (a second run into the same folder stops at once); a
+        run that fails before writing anything leaves no empty run folder."""
+        logger = self.trainer.logger
+        unnamed = logger is not None and logger.version is None  # a new W&B run: a fresh id
+        if self.trainer.fast_dev_run or not self.trainer.is_global_zero or unnamed:
+            super()._run_subcommand(subcommand)  # no run folder, rank 0 holds it, or new
+            return
+        with lock_run_folder(run_folder(self.trainer)):
             super()._run_subcommand(subcommand)
-        except BaseException:
-            folder = run_folder(self.trainer)
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
-            raise
 
     def after_fit(self) -> None:
         if self.config.fit.test_after_fit:
@@ -335,5 +353,6 @@ class LightningCVCLI(LightningCLI):
         if top1 is not None:
             print(f"test top-1 accuracy: {100 * float(top1):.2f}%")
         print(f"run folder: {folder}")
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            print(f"  {path.relative_to(folder)}")
+        files = (path.relative_to(folder) for path in folder.rglob("*") if path.is_file())
+        for path in sorted(path for path in files if not path.name.startswith(".")):
+            print(f"  {path}")

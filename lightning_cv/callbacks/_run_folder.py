@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning.pytorch as L
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-__all__ = ["run_folder"]
+from lightning_cv.errors import ConfigError
+
+__all__ = ["LOCK_NAME", "lock_run_folder", "run_folder"]
+
+LOCK_NAME = ".lightning-cv.lock"  # holds the pid of the process writing the run folder
 
 _VERSION = re.compile(r"version_(\d+)")
 _UNLOGGED: weakref.WeakKeyDictionary[L.Trainer, Path] = weakref.WeakKeyDictionary()
@@ -41,3 +49,39 @@ def _fresh_version(root: Path) -> Path:
         int(match[1]) for path in root.glob("version_*") if (match := _VERSION.fullmatch(path.name))
     ]
     return root / f"version_{max(taken, default=-1) + 1}"
+
+
+@contextmanager
+def lock_run_folder(folder: Path) -> Iterator[None]:
+    """Hold ``folder`` for this process while the block runs: a second run pointed at the same
+    folder (``fit --ckpt_path last`` started twice) stops instead of writing into it too.
+
+    The lock is the kernel's (``flock``), so it ends with the process, even a killed one; the
+    lock file is removed when the block ends, and so is a folder the block left empty.
+
+    Raises:
+        ConfigError: another process holds the folder, naming the folder and its pid.
+    """
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    with open(path, "a+", encoding="utf-8") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            holder = file.read().strip() or "unknown"
+            raise ConfigError(
+                f"run folder {str(folder)!r} is in use by another lightning-cv process (pid "
+                f"{holder}); wait for it to end, or start a new run without --ckpt_path"
+            ) from None
+        file.seek(0)
+        file.truncate()
+        file.write(f"{os.getpid()}\n")
+        file.flush()
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)  # before the lock ends: no one waits on a stale file
+            if created and not any(folder.iterdir()):
+                folder.rmdir()  # a run that failed before writing anything leaves no folder

@@ -351,7 +351,8 @@ def test_a_run_folder_that_cannot_be_written_is_named_in_one_line(in_tmp, capsys
     monkeypatch.setattr(os, "makedirs", read_only)
     monkeypatch.setattr(Path, "mkdir", read_only)
     line = one_line_error(capsys, RUN)
-    assert line.startswith(f"{str(in_tmp / 'runs' / 'quickstart')!r}: Read-only file system; ")
+    # the first write is the run folder's lock, before anything else
+    assert line.startswith("'runs/quickstart/version_0': Read-only file system; ")
 
 
 # ---------------------------------------------------------------- 0: outputs over user files
