@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import warnings
 from typing import Any
 
@@ -11,6 +12,7 @@ from jsonargparse import Namespace
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from torch import Tensor
 
 from lightning_cv._checkpoint import read_checkpoint
 from lightning_cv._conflicts import (
@@ -87,9 +89,43 @@ class _Checkpoint(ModelCheckpoint):
             raise OSError(error.errno, error.strerror or str(error), filepath) from error
 
 
+class _BestAccuracy(_Checkpoint):
+    """The best ``val/acc``, a tie going to the lower ``val/loss``: on a small validation split
+    (fine-tuning on a few images) the accuracy ties for many epochs, and keeping the first of
+    them would keep an undertrained model."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            monitor="val/acc",
+            mode="max",
+            filename="best-epoch{epoch:02d}-acc{val/acc:.4f}",
+            auto_insert_metric_name=False,
+        )
+        self.best_loss = math.inf  # val/loss of the kept checkpoint
+
+    def check_monitor_top_k(self, trainer: L.Trainer, current: Tensor | None = None) -> bool:
+        loss = trainer.callback_metrics.get("val/loss")
+        loss = math.inf if loss is None else float(loss)
+        tie = current is not None and self.best_k_models and float(current) == self.kth_value
+        if tie:  # every process decides alike, as Lightning's own comparison does
+            better = trainer.strategy.reduce_boolean_decision(loss < self.best_loss)
+        else:
+            better = super().check_monitor_top_k(trainer, current)
+        if better:
+            self.best_loss = loss
+        return better
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "best_loss": self.best_loss}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.best_loss = state_dict.get("best_loss", math.inf)
+
+
 def _default_checkpoints(*, best: bool = True) -> list[ModelCheckpoint]:
-    """The best validation accuracy (when there is a validation split), and the state after
-    every epoch as ``last.ckpt``.
+    """The best validation accuracy, ties broken by the loss (when there is a validation
+    split), and the state after every epoch as ``last.ckpt``.
 
     Lightning 2.6's ``save_last=True`` refreshes ``last.ckpt`` only when a best checkpoint is
     saved, so a second callback without a monitor overwrites ``last.ckpt`` every epoch.
@@ -97,13 +133,7 @@ def _default_checkpoints(*, best: bool = True) -> list[ModelCheckpoint]:
     last = _Checkpoint(filename="last", enable_version_counter=False)
     if not best:
         return [last]
-    best_accuracy = _Checkpoint(
-        monitor="val/acc",
-        mode="max",
-        filename="best-epoch{epoch:02d}-acc{val/acc:.4f}",
-        auto_insert_metric_name=False,
-    )
-    return [best_accuracy, last]
+    return [_BestAccuracy(), last]
 
 
 class _EpochLoggingInterval(Callback):
