@@ -57,14 +57,17 @@ class Pretrained:
         """The callback of :attr:`tta`, for ``Trainer.predict`` or ``Trainer.test``.
 
         Raises:
-            ConfigError: the model was not evaluated with test-time augmentation.
+            ConfigError: the model was not evaluated with test-time augmentation, or its views
+                mirror data whose classes change when mirrored (digits).
         """
         if self.tta is None:
             raise ConfigError(
                 f"{self.name} has no test-time augmentation: its recipe lists no "
                 "TestTimeAugmentation callback; predict without tta"
             )
-        return TestTimeAugmentation(**self.tta.model_dump())
+        callback = TestTimeAugmentation(**self.tta.model_dump())
+        callback.check_data(self.data)
+        return callback
 
     def pixels(self, image: str | Path | Image.Image | np.ndarray) -> np.ndarray:
         """``image`` as ``(H, W, C)`` uint8 pixels in the model's channels, converted as the
