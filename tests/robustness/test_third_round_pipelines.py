@@ -298,3 +298,43 @@ def test_every_backends_normalisation_is_read():
     for normalize in (K.Normalize(mean=0.0, std=-1.0), kornia.enhance.Normalize(0.0, -1.0)):
         with pytest.raises(ConfigError, match=r"^x: Normalize std \[-1.0\] divides by zero"):
             check_normalize(normalize, source="x")
+
+
+# ---------------------------------------------------------------- 11: a damaged run config
+
+
+DAMAGED_CONFIGS = [
+    ("malformed", "data: {class_path: lightning_cv.data.DigitsDataModule\nmodel: {}\n",
+     " is not valid YAML (expected ',' or '}', but got ':' at line 2); expected the config.yaml "
+     "that lightning-cv fit wrote beside checkpoints/"),
+    ("python-tag", "data: !!python/object/apply:os.system ['echo hacked']\n",
+     " is not valid YAML (could not determine a constructor for the tag "
+     "'tag:yaml.org,2002:python/object/apply:os.system' at line 1); expected the config.yaml "
+     "that lightning-cv fit wrote beside checkpoints/"),
+    ("a-list", "- data\n- model\n",
+     ": the file is a list; expected a mapping of data, model and trainer options"),
+    ("empty", "", ": the file is empty; expected a mapping of data, model and trainer options"),
+    ("data-a-string", "data: digits\n",
+     ": data is a str; expected a mapping with the data module's class_path"),
+    ("no-class-path", "data: {init_args: {image_size: 8}}\n",
+     ": data.class_path is empty; expected the data module's class path, e.g. "
+     "'lightning_cv.data.DigitsDataModule'"),
+    ("init-args-a-list", "data: {class_path: lightning_cv.data.DigitsDataModule, init_args: [8]}\n",
+     ": data.init_args is a list; expected a mapping of the data module's options"),
+    ("trainer-a-list", "data: {class_path: lightning_cv.data.DigitsDataModule}\ntrainer: [1]\n",
+     ": trainer is a list; expected a mapping of the Trainer's options"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "problem"), [c[1:] for c in DAMAGED_CONFIGS],
+                         ids=[c[0] for c in DAMAGED_CONFIGS])  # fmt: skip
+def test_zoo_predict_names_a_damaged_run_config_in_one_line(in_tmp, fit_run, capsys, text, problem):
+    checkpoint, images = fit_run
+    config = checkpoint.parent.parent / "config.yaml"
+    config.write_text(text)
+    before = snapshot(images.parent)
+    args = ["zoo", "predict", str(checkpoint), str(images),
+            "--output", str(images.parent / "predictions.csv")]  # fmt: skip
+    assert one_line_error(capsys, args) == f"run config {str(config)!r}{problem}"
+    assert snapshot(images.parent) == before
+    assert not (images.parent / "hacked").exists()
