@@ -24,10 +24,11 @@ from lightning_cv.data import (
     PadCrop,
     RandomApply,
     build_batch_transform,
+    build_transform,
+    save_transform,
 )
 from lightning_cv.data.batch_transforms import to_floats
 
-from .conftest import REPO
 from .fake_folders import write_image_folder
 
 
@@ -184,18 +185,18 @@ def test_auto_picks_the_batch_path_for_memory_and_the_sample_path_for_files(tmp_
     digits = DigitsDataModule()
     digits.setup("fit")
     assert digits.uses_batches
-    recipe_yaml = REPO / "recipes" / "transforms" / "fashion_mnist_flip_shift.yaml"
-    yaml_transform = DigitsDataModule(train_transform=str(recipe_yaml))
+    digits_yaml = tmp_path / "digits.yaml"  # an albumentations file: no flips, as digits need
+    save_transform(build_transform("digits", size=(28, 28), mean=(0.5,), std=(0.5,)), digits_yaml)
+    yaml_transform = DigitsDataModule(train_transform=str(digits_yaml))
     yaml_transform.setup("fit")
     assert not yaml_transform.uses_batches
-    write_image_folder(tmp_path, ("cat", "dog"), per_class=10, size=20)
+    photos = tmp_path / "photos"
+    write_image_folder(photos, ("cat", "dog"), per_class=10, size=20)
     stats = {"mean": (0.5,) * 3, "std": (0.25,) * 3, "val_fraction": 0.25}
-    folder = ImageFolderDataModule(tmp_path, image_size=16, **stats)
+    folder = ImageFolderDataModule(photos, image_size=16, **stats)
     folder.setup("fit")
     assert not folder.uses_batches
-    decoded = ImageFolderDataModule(
-        tmp_path, image_size=16, pipeline="batch", batch_size=4, **stats
-    )
+    decoded = ImageFolderDataModule(photos, image_size=16, pipeline="batch", batch_size=4, **stats)
     decoded.setup("fit")
     images, _ = next(iter(decoded.train_dataloader()))
     assert decoded.uses_batches and images.shape == (4, 3, 16, 16) and images.dtype == torch.uint8

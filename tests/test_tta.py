@@ -103,8 +103,8 @@ def test_flip_is_refused_where_the_data_forbids_it(tmp_path):
 
     model = ImageClassifier("lenet5", num_classes=10, in_channels=1, image_size=16)
     message = (
-        "TestTimeAugmentation: flip=True, but NoFlips does not allow flips (a mirrored image "
-        "is another class or none); use shifts only"
+        "TestTimeAugmentation: flip=True mirrors the images, but NoFlips's classes change when "
+        "mirrored (allows_flip = False); remove the flip"
     )
     with pytest.raises(ConfigError, match=re.escape(message)):
         _trainer(tmp_path, [TestTimeAugmentation(flip=True)]).test(

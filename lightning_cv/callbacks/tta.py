@@ -16,6 +16,7 @@ import lightning.pytorch as L
 import torch
 import torch.nn.functional as F
 
+from lightning_cv.data.datamodule import check_flip
 from lightning_cv.errors import ConfigError, check_choice
 from lightning_cv.task import _eval_metrics
 
@@ -95,13 +96,14 @@ class TestTimeAugmentation(L.Callback):
         self.flip, self.shifts, self.padding = flip, shifts, padding
         self.metrics = None  # built at setup, for the model's class count
 
+    def check_data(self, data: object) -> None:
+        """Refuse ``flip`` for data whose classes change when mirrored (``allows_flip =
+        False``), by :func:`~lightning_cv.data.datamodule.check_flip`: at setup here, and where
+        a checkpoint's data module meets its test-time augmentation at prediction."""
+        check_flip(data, "TestTimeAugmentation", "flip=True" if self.flip else None)
+
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        data = trainer.datamodule
-        if self.flip and not getattr(data, "allows_flip", True):
-            raise ConfigError(
-                f"TestTimeAugmentation: flip=True, but {type(data).__name__} does not allow "
-                "flips (a mirrored image is another class or none); use shifts only"
-            )
+        self.check_data(trainer.datamodule)
         metrics = _eval_metrics(pl_module.hparams.num_classes)
         self.metrics = metrics.clone(prefix="test/", postfix="_tta").to(pl_module.device)
 

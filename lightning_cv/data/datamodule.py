@@ -27,10 +27,15 @@ from lightning_cv.data.batch_transforms import (
 from lightning_cv.data.batches import BatchLoader, BatchOrder, to_image_tensor
 from lightning_cv.data.sampling import SamplerMode, WeightedDraw, read_class_weights, sample_weights
 from lightning_cv.data.splits import SplitStrategy, fingerprint, kfold_indices, split_indices
-from lightning_cv.data.transforms import build_transform
+from lightning_cv.data.transforms import (
+    build_transform,
+    check_normalize,
+    mirroring_step,
+    run_checked,
+)
 from lightning_cv.errors import ConfigError
 
-__all__ = ["ImageDataModule", "Pipeline", "SampleDataset"]
+__all__ = ["ImageDataModule", "Pipeline", "SampleDataset", "check_flip"]
 
 _PCG64_INCREMENT = 0xDA3E39CB94B95BDB  # any odd number: PCG64's stream
 _RANK_STRIDE = 0x9E3779B97F4A7C15  # an odd 64-bit constant: ranks' augmentation seeds differ
@@ -47,6 +52,24 @@ def _check_options(pipeline: str, batch_size: int, num_workers: int, val_fractio
         raise ConfigError(f"num_workers must be >= 0, got {num_workers}")
     if not 0 <= val_fraction < 1:
         raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
+
+
+def check_flip(data: object, option: str, mirror: str | None) -> None:
+    """The no-flip rule, the one check of it: refuse ``mirror`` (a step that mirrors the
+    images, by name; None when there is none) for data whose classes change when mirrored
+    (``allows_flip = False``: digits). Batch steps, per-sample pipelines and test-time
+    augmentation all meet the data here.
+
+    Raises:
+        ConfigError: ``"train_transform: HorizontalFlip mirrors the images, but
+            MNISTDataModule's classes change when mirrored (allows_flip = False); remove the
+            flip"``.
+    """
+    if mirror and not getattr(data, "allows_flip", True):
+        raise ConfigError(
+            f"{option}: {mirror} mirrors the images, but {type(data).__name__}'s classes change "
+            "when mirrored (allows_flip = False); remove the flip"
+        )
 
 
 def _or_default(spec: str | BatchAugment | None, default: str) -> str | BatchAugment:
@@ -206,6 +229,7 @@ class ImageDataModule(L.LightningDataModule):
         self.save_hyperparameters(ignore=modules)
         for name in modules:  # a module would stop weights_only loading
             self.hparams[name] = [repr(step) for step in transforms[name].steps]
+            self._check_pipeline(name, transforms[name])
         self.root = data_root() if root is None else Path(root)
         self._root_note = "" if root is not None else _default_root_note()
         self.batch_size = batch_size
@@ -224,6 +248,7 @@ class ImageDataModule(L.LightningDataModule):
         self.sampler = sampler
         self.uses_batches: bool | None = None  # the pipeline in use, known after setup()
         self._batch_transforms: dict[str, BatchAugment] = {}
+        self._checked_stages: set[str] = set()  # batch pipelines whose first batch was checked
         self._tensors: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
         self.train_set = self.val_set = self.test_set = None  # SampleDataset after setup()
         self._loaded_splits: dict[str, tuple] = {}
@@ -287,8 +312,7 @@ class ImageDataModule(L.LightningDataModule):
         if stage in ("fit", "validate", None) and self.train_set is None:
             self._setup_train_and_val()
         if stage in ("test", "predict", None) and self.test_set is None:
-            images, labels = self._split_for_pipeline("test")
-            self.test_set = SampleDataset(images, labels, self._sample_transform(train=False))
+            self.test_set = self._sample_set(*self._split_for_pipeline("test"), train=False)
 
     def _check_batch_fits(self) -> None:
         """Refuse an ``image_size`` whose one float batch is larger than this machine's memory,
@@ -326,6 +350,8 @@ class ImageDataModule(L.LightningDataModule):
                     "train": build_batch_transform(self.train_transform, **shape),
                     "eval": build_batch_transform(self.eval_transform, **shape),
                 }
+                for stage, pipeline in self._batch_transforms.items():
+                    self._check_pipeline(f"{stage}_transform", pipeline)
         if self.uses_batches and not isinstance(images, np.ndarray):
             images = images.to_array(size=to_size(self.image_size))  # ImageFiles: decode once
             self._loaded_splits[split] = (images, labels)
@@ -342,32 +368,52 @@ class ImageDataModule(L.LightningDataModule):
         presets = all(isinstance(spec, str) and spec in BATCH_PRESETS for spec in specs)
         return in_memory and presets
 
-    def _sample_transform(self, *, train: bool) -> A.Compose:
-        """The per-sample pipeline of the split's samples.
+    def _check_pipeline(self, option: str, pipeline: A.Compose | BatchAugment) -> None:
+        """What any pipeline is checked for once built: no mirror where the data forbids it
+        (:func:`check_flip`), no normalisation by a std of 0."""
+        check_flip(self, option, mirroring_step(pipeline))
+        check_normalize(pipeline, source=option)
+
+    def _sample_set(
+        self, images: Sequence[np.ndarray] | np.ndarray, labels: np.ndarray, *, train: bool,
+        indices: np.ndarray | None = None,
+    ) -> SampleDataset:  # fmt: skip
+        """A split's view with its per-sample pipeline, checked (:meth:`_check_pipeline`).
 
         On the batch path the sample views keep the evaluation pipeline (``dataset[i]`` is the
         plain normalised image): augmentation runs on whole batches, after transfer.
         """
-        if self.uses_batches:
-            spec = self.eval_transform
-            return self.build_transform(spec if isinstance(spec, str) else "eval")
-        return self.build_transform(self.train_transform if train else self.eval_transform)
+        option = "train_transform" if train and not self.uses_batches else "eval_transform"
+        spec = getattr(self, option)
+        if self.uses_batches and not isinstance(spec, str):
+            spec = "eval"  # the batch path's BatchAugment runs after transfer
+        transform = self.build_transform(spec)
+        self._check_pipeline(option, transform)
+        return SampleDataset(images, labels, transform, indices)
+
+    def _check_first_sample(self, dataset: SampleDataset, *, train: bool) -> None:
+        """The sample path's first sample, through the pipeline step by step, when its loader
+        is made: a step that changes the size or channels, or yields NaN, is named before
+        training (:func:`run_checked`); one image decoded per loader."""
+        if len(dataset):
+            shape = {"channels": self.in_channels, "size": to_size(self.image_size)}
+            first = dataset.images[dataset.indices[0]]
+            option = "train_transform" if train else "eval_transform"
+            run_checked(option, dataset.transform.transforms, first, **shape, batch=False)
 
     def _setup_train_and_val(self) -> None:
         images, labels = self._split_for_pipeline("train")
-        train_transform = self._sample_transform(train=True)
-        eval_transform = self._sample_transform(train=False)
         if self.has_val_split:
-            self.train_set = SampleDataset(images, labels, train_transform)
-            self.val_set = SampleDataset(*self._split_for_pipeline("val"), eval_transform)
+            self.train_set = self._sample_set(images, labels, train=True)
+            self.val_set = self._sample_set(*self._split_for_pipeline("val"), train=False)
             return
         if not self.validates:
-            self.train_set = SampleDataset(images, labels, train_transform)
+            self.train_set = self._sample_set(images, labels, train=True)
             return
         train_idx, val_idx = self.split_train_val(labels)
         # validation samples come from the training files but get the eval transform
-        self.train_set = SampleDataset(images, labels, train_transform, train_idx)
-        self.val_set = SampleDataset(images, labels, eval_transform, val_idx)
+        self.train_set = self._sample_set(images, labels, train=True, indices=train_idx)
+        self.val_set = self._sample_set(images, labels, train=False, indices=val_idx)
         self.hparams["split_fingerprint"] = fingerprint(train_idx, val_idx)
         if self.trainer is not None:  # Lightning logs only the constructor's hyperparameters
             for logger in self.trainer.loggers:
@@ -403,6 +449,7 @@ class ImageDataModule(L.LightningDataModule):
             raise RuntimeError(f"{type(self).__name__}.setup() must run before its loaders")
         if self.uses_batches:
             return self._batch_loader(dataset, train=train)
+        self._check_first_sample(dataset, train=train)
         sampler, weights = None, self._draw_weights(dataset, train=train)
         if weights is not None:  # a DistributedSampler: Lightning keeps it under DDP
             rank, world_size = self._ranks()
@@ -481,13 +528,24 @@ class ImageDataModule(L.LightningDataModule):
                 f"{'sample' if self.uses_batches is False else 'not decided yet'})"
             )
         floats = to_floats(images, to_size(self.image_size))
-        augment = self._batch_transforms["train" if train else "eval"]
-        if len(augment.steps):
+        stage = "train" if train else "eval"
+        if len(self._batch_transforms[stage].steps):
             with self._augmentation_seed():
-                floats = augment(floats)
+                floats = self._augment(floats, stage)
         mean = torch.tensor(self.mean, device=floats.device).view(1, -1, 1, 1)
         std = torch.tensor(self.std, device=floats.device).view(1, -1, 1, 1)
         return floats.sub_(mean).div_(std)  # in place: a new batch-sized tensor costs 10x more
+
+    def _augment(self, floats: torch.Tensor, stage: str) -> torch.Tensor:
+        """The stage's batch steps; its first batch runs them one by one and checks what they
+        return (:func:`run_checked`): once per stage, the steps' own cost otherwise."""
+        augment = self._batch_transforms[stage]
+        if stage in self._checked_stages:
+            return augment(floats)
+        shape = {"channels": self.in_channels, "size": to_size(self.image_size)}
+        floats = run_checked(f"{stage}_transform", augment.steps, floats, **shape, batch=True)
+        self._checked_stages.add(stage)
+        return floats
 
     @contextmanager
     def _augmentation_seed(self) -> Iterator[None]:

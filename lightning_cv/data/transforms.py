@@ -1,4 +1,5 @@
-"""Albumentations pipelines: named presets from the lectures, saved to and loaded from YAML.
+"""Albumentations pipelines: named presets from the lectures, saved to and loaded from YAML;
+and the checks every pipeline gets, on either backend (albumentations or a batch pipeline).
 
 Every pipeline ends in ``Normalize`` and ``ToTensorV2`` so it maps an ``(H, W, C)`` uint8
 array to a normalized ``(C, H, W)`` float tensor.
@@ -8,20 +9,31 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import albumentations as A
 import cv2
+import kornia
+import kornia.augmentation as K
+import numpy as np
+import torch
 import yaml
 from albumentations.pytorch import ToTensorV2
+from torch import nn
 
+from lightning_cv.data.batch_transforms import HorizontalFlip
 from lightning_cv.errors import ConfigError
 
 __all__ = [
+    "MIRRORS",
     "PRESETS",
     "build_transform",
+    "check_normalize",
     "load_transform",
+    "mirroring_step",
+    "run_checked",
     "save_transform",
     "transform_from_dict",
 ]
@@ -177,7 +189,8 @@ def transform_from_dict(data: object, *, source: str) -> A.Compose:
 
     Raises:
         ConfigError: not a mapping with a ``transform`` mapping, a transform albumentations
-            cannot build, or a pipeline that does not end in ``ToTensorV2``.
+            cannot build, a pipeline that does not end in ``ToTensorV2``, or a ``Normalize``
+            whose std is not > 0 (:func:`check_normalize`).
     """
     if not isinstance(data, dict) or not isinstance(data.get("transform"), dict):
         found = "an empty file" if data is None else f"a {type(data).__name__}"
@@ -186,7 +199,8 @@ def transform_from_dict(data: object, *, source: str) -> A.Compose:
             "'transform' entry, as written by save_transform)"
         )
     try:
-        with warnings.catch_warnings():
+        # a std of 0 is refused below by name, not by numpy's warning as Normalize inverts it
+        with warnings.catch_warnings(), np.errstate(divide="ignore"):
             # albumentations 2.0 writes PadIfNeeded's derived `padding` but does not take it back
             warnings.filterwarnings("ignore", r"Argument\(s\) 'padding' .*PadIfNeeded")
             transform = A.from_dict(data)
@@ -202,4 +216,128 @@ def transform_from_dict(data: object, *, source: str) -> A.Compose:
             f"{source} does not end in ToTensorV2; a pipeline must map an image to a tensor "
             "(end it with Normalize and ToTensorV2)"
         )
+    check_normalize(transform, source=source)
     return transform
+
+
+# ---------------------------------------------------------------- checks of either backend
+
+# steps that mirror an image: data whose classes change when mirrored refuses them
+MIRRORS = (A.HorizontalFlip, A.VerticalFlip, A.Transpose, A.D4, A.SquareSymmetry,
+           K.RandomHorizontalFlip, K.RandomVerticalFlip, HorizontalFlip)  # fmt: skip
+Pipeline = A.BasicTransform | A.BaseCompose | nn.Module
+
+
+def pipeline_steps(pipeline: Pipeline) -> Iterator[Any]:
+    """Every step of ``pipeline``, nested ones too (``OneOf``, ``RandomApply``), the pipeline
+    itself first."""
+    if isinstance(pipeline, nn.Module):
+        yield from pipeline.modules()
+        return
+    yield pipeline
+    for step in getattr(pipeline, "transforms", ()):
+        yield from pipeline_steps(step)
+
+
+def mirroring_step(pipeline: Pipeline) -> str | None:
+    """The class name of the first step of ``pipeline`` that mirrors images, else None.
+
+    Example:
+        >>> mirroring_step(A.Compose([A.Resize(8, 8), A.OneOf([A.HorizontalFlip()])]))
+        'HorizontalFlip'
+    """
+    mirrors = (type(s).__name__ for s in pipeline_steps(pipeline) if isinstance(s, MIRRORS))
+    return next(mirrors, None)
+
+
+def _divisor(step: Any) -> list[float] | None:
+    """The std a normalisation step divides by, per channel; None for other steps."""
+    if isinstance(step, A.Normalize):
+        std = step.std if step.normalization == "standard" else None
+    elif isinstance(step, K.Normalize):
+        std = step.flags["std"]  # kornia keeps an augmentation's arguments in `flags`
+    elif isinstance(step, kornia.enhance.Normalize):
+        std = step.std
+    else:
+        return None
+    return None if std is None else np.asarray(std, dtype=float).ravel().tolist()
+
+
+def check_normalize(pipeline: Pipeline, *, source: str) -> None:
+    """Refuse a normalisation step whose std is not > 0: it makes pixels NaN or infinite.
+
+    Raises:
+        ConfigError: ``"eval_transform: Normalize std [0.0] divides by zero; expected std > 0
+            in every channel"``.
+    """
+    for step in pipeline_steps(pipeline):
+        std = _divisor(step)
+        if std is not None and not all(value > 0 for value in std):  # NaN is not > 0 either
+            raise ConfigError(
+                f"{source}: {type(step).__name__} std {std} divides by zero; expected std > 0 "
+                "in every channel"
+            )
+
+
+Traits = tuple[tuple[int, ...], str, bool]  # (C, H, W), dtype, all values finite
+_TRAITS = ("shape", "dtype", "finiteness")
+
+
+def _traits(image: np.ndarray | torch.Tensor) -> Traits:
+    """What the model needs of an image or batch: its ``(C, H, W)``, dtype and finiteness."""
+    if isinstance(image, np.ndarray):  # (H, W) or (H, W, C), as albumentations passes it on
+        height, width, *channels = image.shape
+        finite = not np.issubdtype(image.dtype, np.floating) or bool(np.isfinite(image).all())
+        return (channels[0] if channels else 1, height, width), f"torch.{image.dtype}", finite
+    return tuple(image.shape[-3:]), str(image.dtype), bool(torch.isfinite(image).all())
+
+
+def _describe(trait: str, value: Any, *, batch: bool) -> str:
+    if trait == "shape":
+        return "(" + "B, " * batch + ", ".join(map(str, value)) + ")"
+    if trait == "dtype":
+        return f"dtype {value}"
+    return "finite values" if value else "NaN or infinite values"
+
+
+def _fault(option: str, steps: list, traits: list[Traits], expected: Traits, batch: bool) -> str:
+    """The first wrong trait of the output (``""`` if none), blamed on the step that last
+    changed it, or on the input when no step did."""
+    for index, trait in enumerate(_TRAITS):
+        got, wanted = traits[-1][index], expected[index]
+        if got == wanted:
+            continue
+        changed = [j for j in range(1, len(traits)) if traits[j - 1][index] != got]
+        where = (
+            f"{option} step {changed[-1]} ({type(steps[changed[-1] - 1]).__name__})"
+            if changed
+            else f"{option} (no step changes the input's {trait})"
+        )
+        return (
+            f"{where}: output {_describe(trait, got, batch=batch)} but the model expects "
+            f"{_describe(trait, wanted, batch=batch)}"
+        )
+    return ""
+
+
+def run_checked(
+    option: str, steps: Sequence[Any], images: Any, *, channels: int, size: tuple[int, int],
+    batch: bool,
+) -> Any:  # fmt: skip
+    """Run ``steps`` one by one on a first batch (``batch``, a float ``(B, C, H, W)`` tensor)
+    or a first sample (an ``(H, W, C)`` uint8 array) and return the output; refuse it unless
+    it is ``(channels, *size)`` float32 and finite.
+
+    Raises:
+        ConfigError: ``"train_transform step 2 (Resize): output (B, 1, 16, 16) but the model
+            expects (B, 1, 28, 28)"``, naming the step that last changed the wrong trait.
+    """
+    traits = [_traits(images)]
+    for step in steps:
+        images = step(images) if batch else step(image=images)["image"]
+        traits.append(_traits(images))
+    expected = ((channels, *size), str(torch.float32), True)
+    fault = _fault(option, list(steps), traits, expected, batch)
+    if fault:
+        raise ConfigError(fault)
+    return images

@@ -57,14 +57,17 @@ class Pretrained:
         """The callback of :attr:`tta`, for ``Trainer.predict`` or ``Trainer.test``.
 
         Raises:
-            ConfigError: the model was not evaluated with test-time augmentation.
+            ConfigError: the model was not evaluated with test-time augmentation, or its views
+                mirror data whose classes change when mirrored (digits).
         """
         if self.tta is None:
             raise ConfigError(
                 f"{self.name} has no test-time augmentation: its recipe lists no "
                 "TestTimeAugmentation callback; predict without tta"
             )
-        return TestTimeAugmentation(**self.tta.model_dump())
+        callback = TestTimeAugmentation(**self.tta.model_dump())
+        callback.check_data(self.data)
+        return callback
 
     def pixels(self, image: str | Path | Image.Image | np.ndarray) -> np.ndarray:
         """``image`` as ``(H, W, C)`` uint8 pixels in the model's channels, converted as the
@@ -118,20 +121,64 @@ class Pretrained:
         return ranked if batched else ranked[0]
 
 
+def _kind(value: object) -> str:
+    return "empty" if value is None else f"a {type(value).__name__}"
+
+
+def _require(where: str, key: str, value: object, kind: type, expected: str) -> None:
+    if not isinstance(value, kind):
+        raise ConfigError(f"{where}: {key} is {_kind(value)}; expected {expected}")
+
+
+def _run_config(file: Path) -> dict[str, Any]:
+    """A fit run's ``config.yaml``, checked for what a checkpoint takes from it: its data
+    module (``data.class_path``, ``data.init_args``) and its ``trainer`` (the TTA callback).
+
+    Raises:
+        ConfigError: the file cannot be read, is not YAML, or holds another structure; the
+            message names the file and what was expected.
+    """
+    where = f"run config {str(file)!r}"
+    try:
+        config = yaml.safe_load(file.read_text())
+    except yaml.MarkedYAMLError as error:
+        line = f" at line {error.problem_mark.line + 1}" if error.problem_mark else ""
+        raise ConfigError(
+            f"{where} is not valid YAML ({error.problem or error.context}{line}); expected the "
+            "config.yaml that lightning-cv fit wrote beside checkpoints/"
+        ) from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(f"{where} cannot be read as YAML text: {error}") from None
+    _require(where, "the file", config, dict, "a mapping of data, model and trainer options")
+    data = config.get("data")
+    _require(where, "data", data, dict, "a mapping with the data module's class_path")
+    _require(where, "data.class_path", data.get("class_path"), str,
+             "the data module's class path, e.g. 'lightning_cv.data.DigitsDataModule'")  # fmt: skip
+    _require(where, "data.init_args", data.get("init_args") or {}, dict,
+             "a mapping of the data module's options")  # fmt: skip
+    _require(where, "trainer", config.get("trainer") or {}, dict,
+             "a mapping of the Trainer's options")  # fmt: skip
+    return config
+
+
 def _fit_run_data(path: Path, checkpoint: dict[str, Any]) -> tuple[str, dict[str, Any], TTA | None]:
     """The data module's class path in the ``config.yaml`` of the ``lightning-cv fit`` run
     beside ``checkpoints/``, its options (those the checkpoint saved, else the config's) and
     the run's test-time augmentation."""
     file = path.parent.parent / "config.yaml"
-    config = (yaml.safe_load(file.read_text()) or {}) if file.is_file() else {}
-    spec = config.get("data")
-    if not isinstance(spec, dict) or "class_path" not in spec:
+    if not file.is_file():
         raise ConfigError(
             f"checkpoint {str(path)!r} does not name its data module: pass a zoo name, or a "
             "checkpoint in the checkpoints/ folder of a lightning-cv fit run (with its config.yaml)"
         )
+    config = _run_config(file)
+    spec = config["data"]
     saved = checkpoint.get("datamodule_hyper_parameters") or spec.get("init_args") or {}
-    return spec["class_path"], saved, TTA.from_recipe(config)
+    try:
+        tta = TTA.from_recipe(config)
+    except ConfigError as error:
+        raise ConfigError(f"run config {str(file)!r}: {error}") from None
+    return spec["class_path"], saved, tta
 
 
 def load(name: str | Path, manifest: str | Path | None = None) -> Pretrained:
