@@ -20,7 +20,7 @@ from lightning_cv.callbacks.predictions import PredictionWriter
 from lightning_cv.callbacks.tta import TestTimeAugmentation
 from lightning_cv.data import ImageDataModule
 from lightning_cv.data.datamodule import SampleDataset
-from lightning_cv.data.folder import IMAGE_EXTENSIONS, ImageFiles
+from lightning_cv.data.folder import IMAGE_EXTENSIONS, ImageFiles, refuse_broken_link
 from lightning_cv.errors import ConfigError, DataFileError
 from lightning_cv.task import ClassificationTask
 from lightning_cv.zoo.evaluate import QUIET, data_module
@@ -234,13 +234,15 @@ def image_files(path: Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise DataFileError(f"image or folder {str(path)!r} does not exist")
-    files = sorted(
+    named = sorted(
         file
         for file in path.rglob("*")
-        if file.is_file()
-        and file.suffix.lower() in IMAGE_EXTENSIONS
+        if file.suffix.lower() in IMAGE_EXTENSIONS
         and not any(part.startswith(".") for part in file.relative_to(path).parts)
     )
+    for file in named:  # a link named like an image that reaches no file is not skipped
+        refuse_broken_link(file, "image file", "predict")
+    files = [file for file in named if file.is_file()]
     if not files:
         extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
         raise DataFileError(f"folder {str(path)!r} holds no image files ({extensions})")
