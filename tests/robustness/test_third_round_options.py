@@ -1,0 +1,114 @@
+"""Bad input, third round (issue 26: items 5, 6, 10, 11 and 12 in part): cv's grid, recipe
+names, Union-typed options, fine-tuning arguments, scheduler options, split seeds and config
+files that are no text, each through ``lightning-cv`` where a user meets it: one line naming
+the value and what was expected, and the user's files byte-identical afterwards.
+"""
+
+import csv
+import io
+import struct
+import zlib
+
+import pytest
+
+from lightning_cv._main import main
+from lightning_cv.cross_validation import SET_BY_CV, CVRow, _write_results
+
+from ..fake_folders import snapshot
+
+FAST = [
+    "--trainer.fast_dev_run", "true",
+    "--trainer.enable_progress_bar", "false",
+    "--trainer.enable_model_summary", "false",
+]  # fmt: skip
+HINT = "see every option: lightning-cv fit --help"
+
+
+def error_lines(capsys, args: list[str]) -> list[str]:
+    """Run ``lightning-cv args``; it must exit 2; stderr's lines, the prefix taken off."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    return [line.removeprefix("lightning-cv: error: ") for line in lines]
+
+
+def one_line_error(capsys, args: list[str]) -> str:
+    lines = error_lines(capsys, args)
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def png_bytes() -> bytes:
+    """A real 1x1 PNG: what a user who renamed a picture to .yaml passes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\x80")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+# ---------------------------------------------------------------- 5, 12: cv's grid
+
+CV = ["cv", "--num_folds", "2", *FAST]
+
+
+@pytest.mark.parametrize(
+    ("key", "own"),
+    [
+        ("data.fold", "data.fold"),
+        ("data.init_args.num_folds", "data.num_folds"),
+        ("data.val_fraction", "data.val_fraction"),
+        ("trainer.logger.init_args.save_dir", "trainer.logger"),
+        ("trainer.enable_checkpointing", "trainer.enable_checkpointing"),
+        ("test_after_fit", "test_after_fit"),
+    ],
+)
+def test_cv_refuses_a_grid_key_it_sets_itself(in_tmp, capsys, key, own):
+    message = one_line_error(capsys, [*CV, "--grid", f"{{{key}: [0, 1]}}"])
+    assert message == (
+        f"--grid {key}: cv sets {own} itself ({SET_BY_CV[own]}), so every row would be the "
+        "same; leave it out of --grid"
+    )
+    assert snapshot(in_tmp) == {}
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        ("{model.lr: [fast, 0.1]}", "--grid model.lr=fast: --model.lr: expected float, got 'fast'"),
+        ("{model.lr: [0.1, 0]}", "--grid model.lr=0: lr must be > 0, got 0.0"),
+        ("{model.lr: 0.1}", "--grid model.lr: expected a non-empty list of values, got 0.1; "
+         "e.g. --grid '{model.k: [1, 3, 5]}'"),
+        ("{model.optimizer: [sgd, adamm]}", "--grid model.optimizer=adamm: unknown optimizer "
+         "'adamm'; did you mean 'adam'? expected one of ['adagrad', 'adam', 'adamw', 'rmsprop', "
+         "'sgd']"),
+    ],
+)  # fmt: skip
+def test_a_bad_grid_value_is_named_by_its_key_before_any_fold_trains(in_tmp, capsys, grid, message):
+    assert one_line_error(capsys, [*CV, "--grid", grid]) == message
+    assert snapshot(in_tmp) == {}  # no fold ran: no results folder, no base_config.yaml left
+
+
+def test_cv_results_are_written_atomically(tmp_path):
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("the table failed half-way")
+
+    (tmp_path / "cv_results.csv").write_text("model.lr,mean\n0.1,0.9\n")
+    before = snapshot(tmp_path)
+    rows = [CVRow({"model.lr": 0.1}, (0.9, 0.8)), CVRow({"model.lr": Unprintable()}, (0.5, 0.6))]
+    with pytest.raises(RuntimeError, match="half-way"):
+        _write_results(tmp_path, rows, "val/acc")
+    assert snapshot(tmp_path) == before  # the old table whole, no staging file left
+
+    _write_results(tmp_path, rows[:1], "val/acc")
+    table = list(csv.reader(io.StringIO((tmp_path / "cv_results.csv").read_text())))
+    assert table == [["model.lr", "mean", "std", "fold0", "fold1"],
+                     ["0.1", str(rows[0].mean), str(rows[0].std), "0.9", "0.8"]]  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cv_results.csv", "cv_results.png"]
