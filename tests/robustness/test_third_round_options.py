@@ -12,6 +12,7 @@ import zlib
 import pytest
 
 from lightning_cv._main import main
+from lightning_cv._recipes import list_recipes
 from lightning_cv.cross_validation import SET_BY_CV, CVRow, _write_results
 
 from ..fake_folders import snapshot
@@ -112,3 +113,54 @@ def test_cv_results_are_written_atomically(tmp_path):
     assert table == [["model.lr", "mean", "std", "fold0", "fold1"],
                      ["0.1", str(rows[0].mean), str(rows[0].std), "0.9", "0.8"]]  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cv_results.csv", "cv_results.png"]
+
+
+# ---------------------------------------------------------------- 6, 11: recipes
+
+
+@pytest.mark.parametrize(
+    "name", ["../lightning_cv/zoo/manifest", "..\\zoo\\manifest", "sub/quickstart", ".hidden"]
+)
+@pytest.mark.parametrize("command", ["show", "path"])
+def test_a_recipe_name_with_a_path_in_it_is_refused(capsys, command, name):
+    assert one_line_error(capsys, ["recipes", command, name]) == (
+        f"recipe name {name!r} is not a name; expected one of {list_recipes()} or a path to a "
+        "YAML file (--config path/to/recipe.yaml)"
+    )
+    assert capsys.readouterr().out == ""
+
+
+def test_a_recipe_name_still_resolves_with_or_without_its_suffix(capsys):
+    main(["recipes", "path", "quickstart.yaml"])
+    main(["recipes", "path", "quickstart"])
+    first, second = capsys.readouterr().out.splitlines()
+    assert first == second and first.endswith("quickstart.yaml")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["recipes", "shw"], "unknown recipes command 'shw'; did you mean 'show'? expected one "
+         "of ['list', 'show', 'path']"),
+        (["recipes", "show"], "recipes show needs a recipe name, e.g. lightning-cv recipes show "
+         f"quickstart; expected one of {list_recipes()}"),
+        (["recipes", "path"], "recipes path needs a recipe name, e.g. lightning-cv recipes path "
+         f"quickstart; expected one of {list_recipes()}"),
+        (["recipes", "show", "quickstart", "extra"], "recipes: unrecognized arguments: extra; see "
+         "lightning-cv recipes --help"),
+    ],
+)  # fmt: skip
+def test_a_bad_recipes_command_line_ends_in_one_line(capsys, args, message):
+    assert one_line_error(capsys, args) == message
+
+
+@pytest.mark.parametrize("spelling", [["--config", "{path}"], ["--config={path}"]])
+def test_a_binary_config_file_is_named_in_one_line(in_tmp, capsys, spelling):
+    (in_tmp / "recipe.yaml").write_bytes(png_bytes())
+    before = snapshot(in_tmp)
+    args = ["fit", *(arg.format(path="recipe.yaml") for arg in spelling), *FAST]
+    assert one_line_error(capsys, args) == (
+        "config file 'recipe.yaml' is not a text file (byte 0x89 at offset 0 is not UTF-8); "
+        "expected a YAML file"
+    )
+    assert snapshot(in_tmp) == before
