@@ -9,10 +9,14 @@ import io
 import struct
 import zlib
 
+import jsonargparse
 import pytest
+import torch
 
 from lightning_cv._main import main
+from lightning_cv._parse_errors import _meant_branch, build_error
 from lightning_cv._recipes import list_recipes
+from lightning_cv.cli import LightningCVCLI
 from lightning_cv.cross_validation import SET_BY_CV, CVRow, _write_results
 
 from ..fake_folders import snapshot
@@ -163,4 +167,96 @@ def test_a_binary_config_file_is_named_in_one_line(in_tmp, capsys, spelling):
         "config file 'recipe.yaml' is not a text file (byte 0x89 at offset 0 is not UTF-8); "
         "expected a YAML file"
     )
+    assert snapshot(in_tmp) == before
+
+
+# ---------------------------------------------------------------- 10: Union-typed options
+
+TRANSFORM = """\
+data:
+  class_path: lightning_cv.data.DigitsDataModule
+  init_args:
+    train_transform:
+{value}"""
+RANDOM_APPLY = """\
+      class_path: lightning_cv.data.BatchAugment
+      init_args:
+        steps:
+        - class_path: lightning_cv.data.batch_transforms.RandomApply
+          init_args:
+            p: {p}
+            transform: {{class_path: lightning_cv.data.batch_transforms.HorizontalFlip}}
+"""
+
+BAD_TRANSFORMS = [
+    ("unknown-class", "      class_path: lightning_cv.data.Nope\n",
+     "--data.train_transform: class_path 'lightning_cv.data.Nope': module 'lightning_cv.data' "
+     "has no attribute 'Nope'"),
+    ("no-augmentation", "      class_path: torch.nn.Linear\n      init_args: "
+     "{in_features: 2, out_features: 2}\n",
+     "--data.train_transform: Import path torch.nn.Linear does not correspond to a subclass "
+     "of BatchAugment"),
+    ("wrong-type-inside", RANDOM_APPLY.format(p="often"),
+     "--data.train_transform.steps.p: expected float, got 'often'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("value", "message"), [c[1:] for c in BAD_TRANSFORMS],
+                         ids=[c[0] for c in BAD_TRANSFORMS])  # fmt: skip
+def test_a_bad_batch_augment_reports_the_branch_the_user_meant(in_tmp, capsys, value, message):
+    (in_tmp / "recipe.yaml").write_text(TRANSFORM.format(value=value))
+    before = snapshot(in_tmp)
+    assert error_lines(capsys, ["fit", "--config", "recipe.yaml", *FAST]) == [message, HINT]
+    assert snapshot(in_tmp) == before
+
+
+def test_a_batch_augment_that_refuses_its_value_reports_its_own_message(in_tmp):
+    # RandomApply checks p when it is built: jsonargparse reports that in its Union report,
+    # whose cause is the 'str' branch; build_error finds the branch the user meant
+    (in_tmp / "recipe.yaml").write_text(TRANSFORM.format(value=RANDOM_APPLY.format(p=2.0)))
+    with pytest.raises(ValueError, match="Union subtypes") as error_info:
+        LightningCVCLI(["--config", "recipe.yaml", *FAST], run=False)
+    assert build_error(str(error_info.value)) == "RandomApply p must be in [0, 1], got 2.0"
+
+
+def test_jsonargparse_union_report_has_the_shape_parse_errors_reads():
+    # lightning_cv/_parse_errors.py reads jsonargparse's message text (no structured record of
+    # the Union branches' errors exists): this pins the shape it reads
+    class Step(torch.nn.Module):
+        pass
+
+    parser = jsonargparse.ArgumentParser(exit_on_error=False)
+    parser.add_argument("--step", type=str | Step)
+    # the class of the error depends on the version; its text is what is pinned
+    with pytest.raises(Exception) as error_info:
+        parser.parse_object({"step": {"class_path": "torch.nn.Linear"}})
+    message = str(error_info.value)
+    upstream = f"jsonargparse {jsonargparse.__version__} changed its Union report: {message}"
+    assert "Does not validate against any of the Union subtypes" in message, upstream
+    assert "  - Expected a <class 'str'>" in message, upstream
+    meant = _meant_branch(message).strip()
+    assert meant.endswith("does not correspond to a subclass of Step"), upstream
+
+
+CLASS_WEIGHTS = [
+    ("yaml-tag", b"!!python/object/apply:os.system ['echo hacked > hacked']\n",
+     "class_weights file 'weights.yaml': could not determine a constructor for the tag "
+     "'tag:yaml.org,2002:python/object/apply:os.system'; expected a YAML or JSON list of "
+     "numbers, one per class (e.g. [1.0, 9.0])"),
+    ("binary", png_bytes(),
+     "class_weights file 'weights.yaml' is not a text file; expected a YAML or JSON list of "
+     "numbers, one per class (e.g. [1.0, 9.0])"),
+    ("broken-yaml", b"[1.0, 2.0\n",
+     "class_weights file 'weights.yaml': expected ',' or ']', but got '<stream end>'; expected "
+     "a YAML or JSON list of numbers, one per class (e.g. [1.0, 9.0])"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("content", "message"), [c[1:] for c in CLASS_WEIGHTS],
+                         ids=[c[0] for c in CLASS_WEIGHTS])  # fmt: skip
+def test_a_bad_class_weights_file_is_named_in_one_line(in_tmp, capsys, content, message):
+    (in_tmp / "weights.yaml").write_bytes(content)
+    before = snapshot(in_tmp)
+    args = ["fit", "--data.sampler", "balanced", "--data.class_weights", "weights.yaml", *FAST]
+    assert one_line_error(capsys, args) == message
     assert snapshot(in_tmp) == before
