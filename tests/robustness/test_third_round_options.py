@@ -10,14 +10,19 @@ import struct
 import zlib
 
 import jsonargparse
+import numpy as np
 import pytest
 import torch
 
+from lightning_cv import ConfigError
 from lightning_cv._main import main
 from lightning_cv._parse_errors import _meant_branch, build_error
 from lightning_cv._recipes import list_recipes
 from lightning_cv.cli import LightningCVCLI
 from lightning_cv.cross_validation import SET_BY_CV, CVRow, _write_results
+from lightning_cv.data import kfold_indices, split_indices
+from lightning_cv.optim import check_scheduler
+from lightning_cv.task import HeadFirstFinetuning
 
 from ..fake_folders import snapshot
 
@@ -260,3 +265,63 @@ def test_a_bad_class_weights_file_is_named_in_one_line(in_tmp, capsys, content, 
     args = ["fit", "--data.sampler", "balanced", "--data.class_weights", "weights.yaml", *FAST]
     assert one_line_error(capsys, args) == message
     assert snapshot(in_tmp) == before
+
+
+# ---------------------------------------------------------------- 11: unchecked arguments
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"unfreeze_backbone_at_epoch": -1}, "unfreeze_backbone_at_epoch must be >= 0, got -1"),
+        ({"backbone_initial_ratio_lr": 0.0}, "backbone_initial_ratio_lr must be > 0, got 0.0"),
+        ({"backbone_initial_lr": -0.1}, "backbone_initial_lr must be > 0, got -0.1"),
+        ({"initial_denom_lr": float("nan")}, "initial_denom_lr must be a finite number, got nan"),
+        ({"rounding": -2}, "rounding must be >= 0, got -2"),
+        ({"lambda_func": 0.5}, "lambda_func must be a function of the epoch, got 0.5"),
+    ],
+)
+def test_head_first_finetuning_checks_its_arguments(kwargs, message):
+    with pytest.raises(ConfigError) as error_info:
+        HeadFirstFinetuning(**kwargs)
+    assert str(error_info.value) == f"HeadFirstFinetuning {message}"
+
+
+def test_head_first_finetuning_arguments_are_checked_through_the_command(in_tmp, capsys):
+    args = ["fit", "--trainer.callbacks+=lightning_cv.task.HeadFirstFinetuning",
+            "--trainer.callbacks.unfreeze_backbone_at_epoch", "-1", *FAST]  # fmt: skip
+    assert one_line_error(capsys, args) == (
+        "HeadFirstFinetuning unfreeze_backbone_at_epoch must be >= 0, got -1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ("{milestones: 5}", "milestones=5 is an int; expected a list of int"),
+        ("{milestones: [2, x]}", "milestones=[2, 'x'] is a list; expected a list of int"),
+    ],
+)
+def test_a_scheduler_option_of_the_wrong_inner_type_is_named(in_tmp, capsys, kwargs, message):
+    args = ["fit", "--model.scheduler", "multistep", "--model.scheduler_kwargs", kwargs, *FAST]
+    assert one_line_error(capsys, args) == f"scheduler 'multistep': {message}"
+
+
+def test_scheduler_options_of_the_right_type_still_pass():
+    check_scheduler("multistep", milestones=[2, 4], gamma=0.5)
+    check_scheduler("multistep", milestones=(3,))
+
+
+@pytest.mark.parametrize("folds", [[], ["--data.num_folds", "3"]])
+@pytest.mark.parametrize("seed", ["-1", str(2**32)])
+def test_a_split_seed_out_of_range_is_refused_by_name(in_tmp, capsys, folds, seed):
+    args = ["fit", "--data.split_seed", seed, *folds, *FAST]
+    assert one_line_error(capsys, args) == (f"split_seed must be in [0, 4294967295], got {seed}")
+
+
+def test_the_largest_split_seed_still_splits():
+    labels = np.arange(20) % 2
+    kept, held_out = split_indices(labels, fraction=0.2, seed=2**32 - 1)
+    assert len(kept) == 16 and len(held_out) == 4
+    train, val = kfold_indices(labels, num_folds=2, fold=0, seed=2**32 - 1)
+    assert len(train) == len(val) == 10
