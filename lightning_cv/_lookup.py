@@ -4,11 +4,12 @@ before anything is built: one line instead of a deep TypeError."""
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
 import math
 import types
 import typing
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from lightning_cv.errors import ConfigError, check_choice, did_you_mean
@@ -82,9 +83,13 @@ def check_options(
 
 
 def _hints(target: Callable) -> dict[str, Any]:
-    """The parameters' annotations, resolved one by one (an unresolvable one is skipped)."""
+    """The parameters' annotations, resolved one by one (an unresolvable one is skipped).
+
+    ``collections.abc`` names resolve also where the library imports them for the type
+    checker only (torch's ``MultiStepLR`` takes ``milestones: "Iterable[int]"``).
+    """
     function = target.__init__ if inspect.isclass(target) else target
-    namespace = getattr(inspect.getmodule(function), "__dict__", {})
+    namespace = {**vars(collections.abc), **getattr(inspect.getmodule(function), "__dict__", {})}
     hints = {}
     for parameter in inspect.signature(function).parameters.values():
         annotation = parameter.annotation
@@ -96,6 +101,9 @@ def _hints(target: Callable) -> dict[str, Any]:
         if annotation is not inspect.Parameter.empty:
             hints[parameter.name] = annotation
     return hints
+
+
+_SEQUENCES = (tuple, list, Sequence, Iterable)  # what YAML gives them is a list
 
 
 def _matches(value: Any, expected: Any) -> bool:
@@ -114,7 +122,7 @@ def _matches(value: Any, expected: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if expected is float:
         return isinstance(value, int | float) and not isinstance(value, bool)
-    if origin in (tuple, list, Sequence) or expected in (tuple, list):
+    if origin in _SEQUENCES or expected in (tuple, list):
         if not isinstance(value, list | tuple):
             return False
         if origin is tuple and args and args[-1] is not Ellipsis:
@@ -132,4 +140,6 @@ def _describe(expected: Any) -> str:
         return f"one of {list(typing.get_args(expected))}"
     if expected is type(None):
         return "None"
+    if typing.get_origin(expected) in _SEQUENCES and typing.get_args(expected):
+        return f"a list of {_describe(typing.get_args(expected)[0])}"
     return getattr(expected, "__name__", None) or str(expected).replace("typing.", "")

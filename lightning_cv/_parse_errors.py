@@ -4,6 +4,11 @@ jsonargparse prints the whole usage (about 50 lines) and, for an option of a cla
 ``class_path``, a trace of every Union branch it tried. :func:`short_error` turns its message
 into at most three lines: the bad option and value, the accepted names (or "did you mean"),
 and the command that lists every option.
+
+jsonargparse keeps only the first Union branch's error as the ``__cause__`` of its report; the
+others exist only in its text. So this module, and nothing else, reads jsonargparse's message
+text; tests/robustness/test_third_round_options.py pins the shapes it reads to the installed
+jsonargparse version.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import inspect
 import re
 from collections.abc import Iterable
 
-__all__ = ["short_error"]
+__all__ = ["build_error", "short_error"]
 
 MAX_LISTED = 25  # more accepted names than this are left to --help
 
@@ -27,6 +32,56 @@ _EXPECTED = re.compile(r"^\s*- Expected an? (?P<type>.+?)$", re.MULTILINE)
 _GIVEN = re.compile(r"Given value: (?P<value>.*)$", re.MULTILINE)
 _CLASS = re.compile(r"<class '(?:[\w.]+\.)?(?P<name>\w+)'>")
 _LITERAL = re.compile(r"typing\.Literal\[(?P<items>.*)\]")
+_UNION = "Does not validate against any of the Union subtypes"
+_MISMATCH = re.compile(r"Expected an? <class '[\w.]+'>(?:\. Got value: .*)?")
+_WRAPPER = re.compile(r"^\s*(?:Parser key \"[\w.]+\"|Problem with given class_path '[\w.]+'):$")
+_CLASS_PATH = re.compile(r"Problem with given class_path '(?P<cls>[\w.]+)':")
+
+
+def _union_branches(lines: list[str], start: int) -> tuple[list[list[str]], int]:
+    """The error text of each branch of the Union report at ``lines[start]``, and the index of
+    the report's last line (``Given value: ...``)."""
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    branches, end = [], start + 1
+    for end in range(start + 1, len(lines)):
+        line = lines[end][indent:]
+        if line.startswith("Given value:"):
+            break
+        if line.startswith("  - "):
+            branches.append([line[4:]])
+        elif branches and line.startswith("    "):
+            branches[-1].append(line[4:])
+    return branches, end
+
+
+def _meant_branch(message: str) -> str:
+    """``message`` with each Union report cut to the one branch the value was meant for.
+
+    A branch whose error is only "Expected a <class 'str'>" is one the value was never meant
+    for (a ``class_path`` mapping is no string); when one branch is left, its own error is the
+    real one: the unknown class, the class that is no subclass, the value it refused.
+    """
+    lines = message.splitlines()
+    for start, line in enumerate(lines):
+        if line.strip() != _UNION:
+            continue
+        branches, end = _union_branches(lines, start)
+        meant = [b for b in branches if not (len(b) == 1 and _MISMATCH.fullmatch(b[0].strip()))]
+        if len(meant) != 1:
+            return message
+        indent = " " * (len(line) - len(line.lstrip()))
+        kept = [indent + text for text in meant[0]]
+        return _meant_branch("\n".join([*lines[:start], *kept, *lines[end + 1 :]]))
+    return message
+
+
+def _innermost(message: str) -> str:
+    """The reason under the last ``Parser key``/``class_path`` heading, with that class_path."""
+    lines = [line for line in message.splitlines() if line.strip()]
+    last = max((i for i, line in enumerate(lines) if _WRAPPER.match(line)), default=-1)
+    reason = " ".join(line.strip() for line in lines[last + 1 :])
+    class_path = _CLASS_PATH.search(lines[last]) if last >= 0 else None
+    return f"class_path {class_path['cls']!r}: {reason}" if class_path else reason
 
 
 def _suggestion(wrong: str, accepted: Iterable[str]) -> str:
@@ -73,6 +128,7 @@ def _expected(types: list[str]) -> str:
 
 def _bad_value(message: str) -> str:
     """``--model.lr: expected float, got 'abc'`` from a (nested) report on one value."""
+    message = _meant_branch(message)
     keys = _PARSER_KEY.findall(message)
     if not keys:  # a config file that does not parse: its lines, joined
         return " ".join(line.strip() for line in message.splitlines() if line.strip())[:300]
@@ -87,8 +143,13 @@ def _bad_value(message: str) -> str:
     expected = _expected(_EXPECTED.findall(message))
     if expected:
         return f"{where}: expected {expected}, got {value!r}"
-    lines = [line.strip(" -") for line in message.splitlines()[1:] if line.strip(" -")]
-    return f"{where}: {lines[0] if lines else message}"
+    return f"{where}: {_innermost(message) or message.strip()}"
+
+
+def build_error(message: str) -> str:
+    """One line for jsonargparse's report of a class that failed to build: the error of the
+    Union branch the value was meant for (``RandomApply p must be in [0, 1], got 2.0``)."""
+    return _bad_value(message)
 
 
 def short_error(message: str, *, prog: str, options: Iterable[str] = ()) -> str:

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import re
 from importlib.resources import files
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from jsonargparse import ArgumentParser
 
-from lightning_cv.errors import ConfigError
+from lightning_cv.errors import ConfigError, did_you_mean
 
 __all__ = [
     "describe_recipe",
@@ -30,6 +31,11 @@ __all__ = [
     "resolve_config_args",
 ]
 
+_COMMANDS = {
+    "list": "names and what each trains",
+    "show": "print the recipe's YAML",
+    "path": "print its file",
+}
 _SENTENCE_END = re.compile(r"(?<! al)\.(?:\s|$)")  # "LeCun et al. 1998" does not end one
 
 
@@ -46,9 +52,15 @@ def recipe_path(name: str) -> Path:
     """The file of the bundled recipe ``name`` (with or without ``.yaml``).
 
     Raises:
-        ConfigError: no recipe of that name; the message suggests the closest names.
+        ConfigError: a name with a folder in it (``../x``), or no recipe of that name; the
+            message suggests the closest names.
     """
     stem = name.removesuffix(".yaml")
+    if not stem or stem != Path(stem).name or "\\" in stem or stem.startswith("."):
+        raise ConfigError(
+            f"recipe name {name!r} is not a name; expected one of {list_recipes()} or a path "
+            "to a YAML file (--config path/to/recipe.yaml)"
+        )
     path = _folder() / f"{stem}.yaml"
     if path.is_file():
         return path
@@ -66,10 +78,27 @@ def resolve_config(value: str) -> str:
 
     Only bare names are looked up (``mnist_lenet5`` or ``mnist_lenet5.yaml``); a value with a
     folder in it is a path the user meant, left for the parser to report if it is missing.
+
+    Raises:
+        ConfigError: an existing file that is not UTF-8 text (a PNG renamed ``.yaml``), or what
+            :func:`recipe_path` refuses.
     """
-    if Path(value).is_file() or "/" in value or "\\" in value or value.lstrip().startswith("{"):
+    if Path(value).is_file():
+        _check_text(Path(value))
+        return value
+    if "/" in value or "\\" in value or value.lstrip().startswith("{"):
         return value
     return str(recipe_path(value))
+
+
+def _check_text(path: Path) -> None:
+    try:
+        path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"config file {str(path)!r} is not a text file (byte {error.object[error.start]:#04x} "
+            f"at offset {error.start} is not UTF-8); expected a YAML file"
+        ) from None
 
 
 def describe_recipe(name: str) -> str:
@@ -102,18 +131,35 @@ def recipes_main(args: list[str]) -> None:
         exit_on_error=False,
     )
     commands = parser.add_subcommands(required=False, dest="command")
-    commands.add_subcommand("list", ArgumentParser(), help="names and what each trains")
-    for command, text in (("show", "print the recipe's YAML"), ("path", "print its file")):
+    for command, text in _COMMANDS.items():
         subparser = ArgumentParser()
-        subparser.add_argument("name", help="a recipe name, e.g. quickstart")
+        if command != "list":
+            subparser.add_argument("name", help="a recipe name, e.g. quickstart")
         commands.add_subcommand(command, subparser, help=text)
-    options = parser.parse_args(args)
+    try:
+        options = parser.parse_args(args)
+    except argparse.ArgumentError as error:
+        raise ConfigError(_usage_error(args, error)) from None
     if options.command in (None, "list"):
         _list()
     elif options.command == "show":
         print(recipe_path(options.show.name).read_text(encoding="utf-8"), end="")
     else:
         print(recipe_path(options.path.name))
+
+
+def _usage_error(args: list[str], error: argparse.ArgumentError) -> str:
+    """One line for a bad ``recipes`` command line: the wrong word, or the missing name."""
+    words = [arg for arg in args if not arg.startswith("-")]
+    if words and words[0] not in _COMMANDS:
+        close = did_you_mean(words[0], _COMMANDS)
+        return f"unknown recipes command {words[0]!r};{close} expected one of {list(_COMMANDS)}"
+    if words[:1] in (["show"], ["path"]) and len(words) == 1:
+        return (
+            f"recipes {words[0]} needs a recipe name, e.g. lightning-cv recipes {words[0]} "
+            f"quickstart; expected one of {list_recipes()}"
+        )
+    return f"recipes: {error}; see lightning-cv recipes --help"
 
 
 def resolve_config_args(args: list[str]) -> list[str]:

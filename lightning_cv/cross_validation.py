@@ -9,6 +9,7 @@ split never takes part in the choice.
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import json
 from dataclasses import dataclass
@@ -16,14 +17,23 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 from lightning.pytorch.cli import LightningArgumentParser
 from matplotlib.figure import Figure
 
+from lightning_cv._io import atomic_write, atomic_write_text
+from lightning_cv._parse_errors import build_error
 from lightning_cv.cli import LightningCVCLI
 from lightning_cv.errors import ConfigError
 
-__all__ = ["CVRow", "CrossValidationCLI", "cv_main", "parse_grid", "plot_cv", "summarize"]
+__all__ = [
+    "SET_BY_CV",
+    "CVRow",
+    "CrossValidationCLI",
+    "cv_main",
+    "parse_grid",
+    "plot_cv",
+    "summarize",
+]
 
 
 @dataclass(frozen=True)
@@ -46,11 +56,31 @@ class CVRow:
         return ", ".join(f"{key}={value}" for key, value in self.setting.items())
 
 
+SET_BY_CV = {  # the options cv sets itself on each fold's or the final run, and why
+    "data.num_folds": "the number of folds, --num_folds",
+    "data.fold": "each fold's index, 0 .. num_folds - 1",
+    "data.val_fraction": "the folds are the validation data; the final fit trains on all of it",
+    "trainer.logger": "each fold logs into the cv results folder",
+    "trainer.enable_checkpointing": "folds keep no checkpoints",
+    "test_after_fit": "only the final fit tests, once",
+}
+
+
+def _set_by_cv(key: str) -> str | None:
+    """The option of :data:`SET_BY_CV` that ``key`` (or an option above it) names, if any."""
+    parts = [part for part in key.split(".") if part != "init_args"]
+    for depth in range(1, len(parts) + 1):
+        if ".".join(parts[:depth]) in SET_BY_CV:
+            return ".".join(parts[:depth])
+    return None
+
+
 def parse_grid(grid: dict[str, list]) -> list[dict[str, Any]]:
     """``{"model.k": [1, 3], "model.lr": [0.1]}`` -> every combination, as override dicts.
 
     Raises:
-        ConfigError: a key whose values are not a non-empty list.
+        ConfigError: a key whose values are not a non-empty list, or an option cv sets itself
+            (:data:`SET_BY_CV`), which would override the grid's value on every fold.
 
     Example:
         >>> parse_grid({"model.k": [1, 3]})
@@ -59,6 +89,12 @@ def parse_grid(grid: dict[str, list]) -> list[dict[str, Any]]:
     if not grid:
         raise ConfigError("--grid is empty: expected {KEY: [VALUE, ...]}, e.g. {model.k: [1, 3]}")
     for key, values in grid.items():
+        own = _set_by_cv(key)
+        if own is not None:
+            raise ConfigError(
+                f"--grid {key}: cv sets {own} itself ({SET_BY_CV[own]}), so every row would be "
+                "the same; leave it out of --grid"
+            )
         if not isinstance(values, list) or not values:
             raise ConfigError(
                 f"--grid {key}: expected a non-empty list of values, got {values!r}; "
@@ -85,7 +121,8 @@ def plot_cv(rows: list[CVRow], metric: str, path: Path) -> None:
     axis.set_xticks(positions, [row.label for row in rows], rotation=30, ha="right")
     axis.set(ylabel=metric, title=f"{len(rows[0].scores)}-fold cross-validation: {metric}")
     axis.grid(alpha=0.3)
-    figure.savefig(path, dpi=100)
+    with atomic_write(path) as staging:
+        figure.savefig(staging, dpi=100, format="png")
 
 
 def _next_folder(root: Path) -> Path:
@@ -97,8 +134,10 @@ def _next_folder(root: Path) -> Path:
 
 
 def _overrides(setting: dict[str, Any]) -> list[str]:
+    """``--key=value`` options: a string as it is (jsonargparse takes it whole for a ``str``
+    option), anything else as JSON, which is YAML on one line."""
     return [
-        f"--{key}={yaml.safe_dump(value, default_flow_style=True).strip()}"
+        f"--{key}={value if isinstance(value, str) else json.dumps(value, default=str)}"
         for key, value in setting.items()
     ]
 
@@ -116,8 +155,8 @@ class CrossValidationCLI(LightningCVCLI):
         super().add_arguments_to_parser(parser)
         group = parser.add_argument_group("cross-validation")
         group.add_argument("--num_folds", type=int, default=5, help="k of k-fold, >= 2")
-        group.add_argument(
-            "--grid", type=dict[str, list], required=True, help="e.g. {model.k: [1, 3, 5]}"
+        group.add_argument(  # Any: parse_grid names the key of a value that is no list
+            "--grid", type=dict[str, Any], required=True, help="e.g. {model.k: [1, 3, 5]}"
         )
         group.add_argument("--metric", type=str, default="val/acc", help="the score to compare")
         group.add_argument("--mode", type=Literal["max", "min"], default="max")
@@ -127,18 +166,37 @@ class CrossValidationCLI(LightningCVCLI):
 CV_KEYS = ("num_folds", "grid", "metric", "mode", "output")
 
 
-def _fold_score(base: Path, setting: dict, fold: int, options, folder: Path) -> float:
-    """Train on every fold but ``fold`` and score on it; its run folder is under ``folder``
-    (the cv results), not among the recipe's runs, where ``--ckpt_path last`` could pick it."""
-    folds = [f"--data.num_folds={options.num_folds}", f"--data.fold={fold}"]
-    logger = {
-        "class_path": "CSVLogger",
-        "init_args": {"save_dir": str(folder), "name": f"fold{fold}"},
+def _fold_args(base: Path, setting: dict, fold: int, num_folds: int, folder: Path) -> list[str]:
+    """The ``fit`` options (without ``fit``) that train on every fold but ``fold``; its run
+    folder is under ``folder`` (the cv results), not among the recipe's runs, where
+    ``--ckpt_path last`` could pick it. The keys cv sets are those of :data:`SET_BY_CV`."""
+    logger = {"save_dir": str(folder), "name": f"fold{fold}"}
+    own = {
+        "data.num_folds": num_folds,
+        "data.fold": fold,
+        "test_after_fit": False,
+        "trainer.logger": {"class_path": "CSVLogger", "init_args": logger},
+        "trainer.enable_checkpointing": False,
     }
-    cli = LightningCVCLI(
-        ["fit", "--config", str(base), *_overrides(setting), *folds, "--test_after_fit=false",
-         f"--trainer.logger={json.dumps(logger)}", "--trainer.enable_checkpointing=false"]
-    )  # fmt: skip
+    return ["--config", str(base), *_overrides(setting), *_overrides(own)]
+
+
+def _check_settings(base: Path, settings: list[dict], num_folds: int, folder: Path) -> None:
+    """Build each setting's model, data and trainer once, without training, so that a value
+    ``fit`` refuses stops cv before any fold trains, named by its grid key and value."""
+    for setting in settings:
+        args = _fold_args(base, setting, 0, num_folds, folder / "check")
+        try:
+            LightningCVCLI(args, run=False)
+        except ValueError as error:  # ours, or jsonargparse's report of a class it could not build
+            reason = str(error) if isinstance(error, ConfigError) else build_error(str(error))
+            label = CVRow(setting, ()).label
+            raise ConfigError(f"--grid {label}: {reason.splitlines()[0]}") from None
+
+
+def _fold_score(base: Path, setting: dict, fold: int, options, folder: Path) -> float:
+    """Train on every fold but ``fold`` and score on it."""
+    cli = LightningCVCLI(["fit", *_fold_args(base, setting, fold, options.num_folds, folder)])
     metrics = cli.trainer.callback_metrics
     if options.metric not in metrics:
         raise ConfigError(f"--metric {options.metric!r} was not logged; logged: {sorted(metrics)}")
@@ -146,12 +204,13 @@ def _fold_score(base: Path, setting: dict, fold: int, options, folder: Path) -> 
 
 
 def _write_results(folder: Path, rows: list[CVRow], metric: str) -> None:
-    with (folder / "cv_results.csv").open("w", newline="") as file:
-        writer = csv.writer(file)
-        folds = [f"fold{k}" for k in range(len(rows[0].scores))]
-        writer.writerow([*rows[0].setting, "mean", "std", *folds])
-        for row in rows:
-            writer.writerow([*row.setting.values(), row.mean, row.std, *row.scores])
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    folds = [f"fold{k}" for k in range(len(rows[0].scores))]
+    writer.writerow([*rows[0].setting, "mean", "std", *folds])
+    for row in rows:
+        writer.writerow([*row.setting.values(), row.mean, row.std, *row.scores])
+    atomic_write_text(folder / "cv_results.csv", table.getvalue())
     plot_cv(rows, metric, folder / "cv_results.png")
 
 
@@ -169,6 +228,12 @@ def cv_main(args: list[str]) -> None:
     for key in CV_KEYS:
         del fit_config[key]
     cli.parser.save(fit_config, str(base), skip_none=False, skip_check=True)
+    try:
+        _check_settings(base, settings, options.num_folds, folder)
+    except ConfigError:  # nothing has run: leave no results folder
+        base.unlink()
+        folder.rmdir()
+        raise
 
     rows = []
     for number, setting in enumerate(settings):

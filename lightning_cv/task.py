@@ -167,6 +167,15 @@ def _body(backbone: nn.Module) -> list[nn.Module]:
     return [m for m in backbone.modules() if id(m) not in head and not list(m.children())]
 
 
+_FINETUNING_RANGES = {  # BackboneFinetuning's arguments that are numbers
+    "unfreeze_backbone_at_epoch": ">= 0",
+    "backbone_initial_ratio_lr": "> 0",
+    "backbone_initial_lr": "> 0",
+    "initial_denom_lr": "> 0",
+    "rounding": ">= 0",
+}
+
+
 class HeadFirstFinetuning(BackboneFinetuning):
     """Lightning's :class:`~lightning.pytorch.callbacks.BackboneFinetuning` for
     :class:`ImageClassifier`: only the head trains until ``unfreeze_backbone_at_epoch``, then
@@ -174,11 +183,28 @@ class HeadFirstFinetuning(BackboneFinetuning):
 
     Lightning's callback freezes ``pl_module.backbone`` whole, and ours holds the head too, so
     nothing would train; this one freezes the backbone's modules outside its head. It takes
-    Lightning's arguments.
+    Lightning's arguments, and checks them: Lightning passes them on unchecked (a negative
+    epoch never unfreezes; a rate factor <= 0 fails in torch epochs later).
+
+    Raises:
+        ConfigError: ``unfreeze_backbone_at_epoch`` or ``rounding`` below 0, a learning-rate
+            ratio, rate or divisor that is not a finite number > 0, ``lambda_func`` that is no
+            function.
 
     Example:
         >>> finetuning = HeadFirstFinetuning(unfreeze_backbone_at_epoch=2)
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name, bounds in _FINETUNING_RANGES.items():
+            if getattr(self, name) is not None:  # backbone_initial_lr None: lr times the ratio
+                check_range(f"HeadFirstFinetuning {name}", getattr(self, name), bounds)
+        if not callable(self.lambda_func):
+            raise ConfigError(
+                f"HeadFirstFinetuning lambda_func must be a function of the epoch, got "
+                f"{self.lambda_func!r}"
+            )
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if pl_module.hparams.get("freeze_backbone"):

@@ -75,7 +75,19 @@ def read_class_weights(
 def _load_weights(path: Path) -> list[float]:
     if not path.is_file():
         raise DataFileError(f"class_weights file {str(path)!r} does not exist")
-    weights = yaml.safe_load(path.read_text())
+    try:
+        weights = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise DataFileError(
+            f"class_weights file {str(path)!r} is not a text file; expected a YAML or JSON list "
+            "of numbers, one per class (e.g. [1.0, 9.0])"
+        ) from None
+    except yaml.YAMLError as error:
+        reason = getattr(error, "problem", None) or "not valid YAML"
+        raise DataFileError(
+            f"class_weights file {str(path)!r}: {reason}; expected a YAML or JSON list of "
+            "numbers, one per class (e.g. [1.0, 9.0])"
+        ) from None
     if not isinstance(weights, list) or not all(
         isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights
     ):

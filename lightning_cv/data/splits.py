@@ -15,7 +15,7 @@ from sklearn.model_selection import (
     train_test_split,
 )
 
-from lightning_cv.errors import ConfigError
+from lightning_cv.errors import ConfigError, check_range
 
 __all__ = [
     "SPLIT_STRATEGIES",
@@ -27,6 +27,7 @@ __all__ = [
 
 SplitStrategy = Literal["random", "stratified", "group"]
 SPLIT_STRATEGIES = ("random", "stratified", "group")
+_MAX_SEED = 2**32 - 1  # scikit-learn's (and numpy's) largest random_state
 
 
 def split_indices(
@@ -48,11 +49,12 @@ def split_indices(
         groups: one group id per sample, for ``group``.
 
     Raises:
-        ConfigError: a fraction outside (0, 1), an unknown strategy, or ``group`` without groups.
+        ConfigError: a fraction outside (0, 1), an unknown strategy, ``group`` without groups,
+            or a seed outside [0, 2**32 - 1].
     """
     if not 0 < fraction < 1:
         raise ConfigError(f"split fraction must be in (0, 1), got {fraction}")
-    _check_strategy(strategy, groups)
+    _check_options(strategy, groups, seed)
     indices = np.arange(len(labels))
     if strategy == "group":
         splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
@@ -89,14 +91,14 @@ def kfold_indices(
     Across ``fold = 0 .. num_folds - 1`` every sample is validated exactly once.
 
     Raises:
-        ConfigError: ``num_folds`` below 2, ``fold`` outside ``[0, num_folds)``, or an unknown
-            strategy.
+        ConfigError: ``num_folds`` below 2, ``fold`` outside ``[0, num_folds)``, an unknown
+            strategy, or a seed outside [0, 2**32 - 1].
     """
     if num_folds < 2:
         raise ConfigError(f"num_folds must be >= 2, got {num_folds}")
     if not 0 <= fold < num_folds:
         raise ConfigError(f"fold must be in [0, {num_folds}), got {fold}")
-    _check_strategy(strategy, groups)
+    _check_options(strategy, groups, seed)
     splitters = {
         "random": KFold(num_folds, shuffle=True, random_state=seed),
         "stratified": StratifiedKFold(num_folds, shuffle=True, random_state=seed),
@@ -107,7 +109,8 @@ def kfold_indices(
     return np.sort(train), np.sort(val)
 
 
-def _check_strategy(strategy: str, groups: np.ndarray | None) -> None:
+def _check_options(strategy: str, groups: np.ndarray | None, seed: int) -> None:
+    check_range("split_seed", seed, f"[0, {_MAX_SEED}]")
     if strategy not in SPLIT_STRATEGIES:
         raise ConfigError(f"unknown split {strategy!r}; expected one of {list(SPLIT_STRATEGIES)}")
     if strategy == "group" and groups is None:
