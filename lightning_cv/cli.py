@@ -21,7 +21,7 @@ from lightning_cv._conflicts import (
     notice_checkpoint_values,
 )
 from lightning_cv._csv_logger import LIGHTNING_CSV_LOGGERS, RunCSVLogger
-from lightning_cv._parse_errors import short_error
+from lightning_cv._parse_errors import build_error, short_error
 from lightning_cv._recipes import resolve_config_args
 from lightning_cv._resume import resume_last_run
 from lightning_cv.callbacks import (
@@ -339,7 +339,12 @@ class LightningCVCLI(LightningCLI):
         _check_epochs_left(saved, self.config.fit.trainer.get("max_epochs"), checkpoint)
 
     def instantiate_classes(self) -> None:
-        super().instantiate_classes()
+        try:
+            super().instantiate_classes()
+        except ValueError as error:  # jsonargparse's Union report keeps one branch's error
+            if isinstance(error, ConfigError):
+                raise
+            raise ConfigError(build_error(str(error))) from error
         check_linked_values(self._given_model, self.datamodule, LINKED_FROM_DATA)
 
     def _run_subcommand(self, subcommand: str) -> None:

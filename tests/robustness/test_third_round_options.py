@@ -16,7 +16,7 @@ import torch
 
 from lightning_cv import ConfigError
 from lightning_cv._main import main
-from lightning_cv._parse_errors import _meant_branch, build_error
+from lightning_cv._parse_errors import _meant_branch
 from lightning_cv._recipes import list_recipes
 from lightning_cv.cli import LightningCVCLI
 from lightning_cv.cross_validation import SET_BY_CV, CVRow, _write_results
@@ -215,13 +215,18 @@ def test_a_bad_batch_augment_reports_the_branch_the_user_meant(in_tmp, capsys, v
     assert snapshot(in_tmp) == before
 
 
-def test_a_batch_augment_that_refuses_its_value_reports_its_own_message(in_tmp):
+def test_a_batch_augment_that_refuses_its_value_reports_its_own_message(in_tmp, capsys):
     # RandomApply checks p when it is built: jsonargparse reports that in its Union report,
     # whose cause is the 'str' branch; build_error finds the branch the user meant
     (in_tmp / "recipe.yaml").write_text(TRANSFORM.format(value=RANDOM_APPLY.format(p=2.0)))
-    with pytest.raises(ValueError, match="Union subtypes") as error_info:
+    with pytest.raises(ConfigError) as error_info:
         LightningCVCLI(["--config", "recipe.yaml", *FAST], run=False)
-    assert build_error(str(error_info.value)) == "RandomApply p must be in [0, 1], got 2.0"
+    assert "Union subtypes" in str(error_info.value.__cause__)
+    assert str(error_info.value) == "RandomApply p must be in [0, 1], got 2.0"
+    before = snapshot(in_tmp)
+    lines = error_lines(capsys, ["fit", "--config", "recipe.yaml", *FAST])
+    assert lines == ["RandomApply p must be in [0, 1], got 2.0"]
+    assert snapshot(in_tmp) == before
 
 
 def test_jsonargparse_union_report_has_the_shape_parse_errors_reads():
