@@ -1,0 +1,198 @@
+"""Bad input, third round: writes that lose nothing. A killed checkpoint write, an export
+over the user's file, a failed download, a full disk and a CIFAR batch claiming terabytes each
+leave the user's files as they were, and end (where a user meets them) in one line.
+
+Everything happens on real file systems: a tmpfs for ``$TMPDIR`` and for a full disk, real
+SIGKILLs, real pickles and a real closed port.
+"""
+
+import itertools
+import os
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from lightning_cv import AtomicCheckpointIO
+from lightning_cv._checkpoint import read_checkpoint
+from lightning_cv._io import STAGING_SUFFIX, remove_stale_staging
+
+# ---------------------------------------------------------------- file systems
+
+
+def _mount_tmpfs(folder: Path, size: str) -> bool:
+    """Mount a tmpfs of ``size`` on ``folder`` (root only); whether it worked."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                          capture_output=True)  # fmt: skip
+    return done.returncode == 0
+
+
+def _unavailable(reason: str) -> None:
+    """A CI run must have the file system it needs; a local one skips."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def other_fs(tmp_path):
+    """A folder on another file system than ``tmp_path``: under /dev/shm, else a tmpfs."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK) and shm.stat().st_dev != tmp_path.stat().st_dev:
+        folder = Path(tempfile.mkdtemp(dir=shm))
+        yield folder
+        shutil.rmtree(folder)
+        return
+    folder = tmp_path / "tmpfs"
+    if not _mount_tmpfs(folder, "512m"):
+        _unavailable("needs /dev/shm on another file system than tmp_path, or root for a tmpfs")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 64 KiB tmpfs: a real full disk (root only)."""
+    folder = tmp_path / "tiny"
+    if not _mount_tmpfs(folder, "64k"):
+        _unavailable("needs root to mount a 64 KiB tmpfs (a real full disk)")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+# ---------------------------------------------------------------- 1: killed checkpoint writes
+
+FLOATS = 10_000_000  # 40 MB: a write takes long enough to be killed in the middle
+CONTENTS = [
+    {"epoch": epoch, "global_step": 10 * epoch, "pytorch-lightning_version": "2.6.0",
+     "state_dict": {"backbone.weight": torch.full((FLOATS,), float(epoch))}}
+    for epoch in (1, 2)
+]  # fmt: skip
+
+
+def _fork(target, *args) -> int:
+    """Run ``target(*args)`` in a forked child (no second import of torch); its pid."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork of a threaded process
+        pid = os.fork()
+    if pid == 0:
+        try:
+            target(*args)
+        finally:
+            os._exit(0)
+    return pid
+
+
+def _use_tmpdir(folder: Path) -> None:
+    os.environ["TMPDIR"] = str(folder)
+    tempfile.tempdir = None  # tempfile reads TMPDIR again
+
+
+def _save_forever(path: Path, tmpdir: Path, ready: int) -> None:
+    """Save the two contents in turn through the CLI's checkpoint IO; say so after the first."""
+    _use_tmpdir(tmpdir)
+    checkpoint_io = AtomicCheckpointIO()
+    for number in itertools.count():
+        checkpoint_io.save_checkpoint(CONTENTS[number % 2], path)
+        if number == 0:
+            os.write(ready, b"1")
+
+
+def _wait_ready(ready: int) -> None:
+    assert select.select([ready], [], [], 120)[0], "the saving process never finished a save"
+    assert os.read(ready, 1) == b"1"
+
+
+def _staging_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if STAGING_SUFFIX in p.name)
+
+
+def _assert_one_of_the_contents(path: Path) -> None:
+    checkpoint = read_checkpoint(path)
+    expected = CONTENTS[checkpoint["epoch"] - 1]
+    assert checkpoint.keys() == expected.keys()
+    assert torch.equal(checkpoint["state_dict"]["backbone.weight"],
+                       expected["state_dict"]["backbone.weight"])  # fmt: skip
+
+
+def test_a_checkpoint_killed_mid_write_leaves_the_old_or_the_new_one(tmp_path, other_fs):
+    folder, kills = tmp_path / "checkpoints", 20
+    last = folder / "last.ckpt"
+    started = time.perf_counter()
+    AtomicCheckpointIO().save_checkpoint(CONTENTS[0], last)
+    seconds = time.perf_counter() - started
+    left_by_kills = 0
+    for delay in (2.5 * seconds * k / kills for k in range(kills)):
+        ready, told = os.pipe()
+        pid = _fork(_save_forever, last, other_fs, told)
+        _wait_ready(ready)
+        # its first save removed what the killed processes left; its own staging file may be there
+        assert [n for n in _staging_files(folder) if f".{pid}." not in n] == []
+        time.sleep(delay)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(ready), os.close(told)
+        _assert_one_of_the_contents(last)
+        assert list(other_fs.iterdir()) == []  # nothing went through $TMPDIR
+        left_by_kills += bool(_staging_files(folder))
+    assert left_by_kills > 0, "no kill landed during a write: the test proved nothing"
+    AtomicCheckpointIO().save_checkpoint(CONTENTS[1], last)
+    assert sorted(p.name for p in folder.iterdir()) == ["last.ckpt"]
+    _assert_one_of_the_contents(last)
+
+
+def _kill_at_the_copy() -> None:
+    """SIGKILL this process when it starts copying bytes between files (shutil's sendfile)."""
+    os.sendfile = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _save_once(checkpoint_io, path: Path, tmpdir: Path) -> None:
+    _use_tmpdir(tmpdir)
+    _kill_at_the_copy()
+    checkpoint_io.save_checkpoint(CONTENTS[1], path)
+
+
+@pytest.mark.parametrize("checkpoint_io", [TorchCheckpointIO(), AtomicCheckpointIO()],
+                         ids=["lightning", "atomic"])  # fmt: skip
+def test_lightning_copies_over_the_checkpoint_across_file_systems(
+    checkpoint_io, tmp_path, other_fs
+):
+    last = tmp_path / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint(CONTENTS[0], last)
+    os.waitpid(_fork(_save_once, checkpoint_io, last, other_fs), 0)
+    if isinstance(checkpoint_io, AtomicCheckpointIO):  # a rename: no copy to be killed in
+        _assert_one_of_the_contents(last)
+        assert read_checkpoint(last)["epoch"] == 2 and list(other_fs.iterdir()) == []
+        return
+    # Lightning's TorchCheckpointIO, killed in shutil.move's copy from $TMPDIR: if this fails,
+    # Lightning (fsspec) stopped copying over the target, and AtomicCheckpointIO may go
+    assert last.stat().st_size == 0, "Lightning no longer copies over the target: see docstring"
+    (temporary,) = other_fs.iterdir()
+    assert temporary.stat().st_size > 4 * FLOATS  # the whole checkpoint, stranded in $TMPDIR
+
+
+def test_stale_staging_files_of_live_processes_stay(tmp_path):
+    live = tmp_path / f".last.ckpt.{os.getpid()}.abcdefgh{STAGING_SUFFIX}"
+    dead_pid = _fork(lambda: None)
+    os.waitpid(dead_pid, 0)
+    dead = tmp_path / f".last.ckpt.{dead_pid}.abcdefgh{STAGING_SUFFIX}"
+    partial = Path(f"{dead}.0123456789abcdef0123456789abcdef.partial")  # torch.hub's
+    folder = Path(f"{dead}.k2j3h4g5")  # a W&B download folder
+    user = tmp_path / f"notes.{dead_pid}.txt"
+    for path in (live, dead, partial, user):
+        path.write_bytes(b"x")
+    folder.mkdir()
+    (folder / "mlp.ckpt").write_bytes(b"x")
+    assert sorted(remove_stale_staging(tmp_path)) == sorted([dead, partial, folder])
+    assert sorted(tmp_path.iterdir()) == sorted([live, user])
