@@ -6,11 +6,13 @@ Everything happens on real file systems: a tmpfs for ``$TMPDIR`` and for a full 
 SIGKILLs, real pickles and a real closed port.
 """
 
+import errno
 import itertools
 import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -24,6 +26,13 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning_cv import AtomicCheckpointIO
 from lightning_cv._checkpoint import read_checkpoint
 from lightning_cv._io import STAGING_SUFFIX, remove_stale_staging
+from lightning_cv.data._files import download_file
+from lightning_cv.errors import DataFileError
+from lightning_cv.zoo import get_entry, write_manifest
+
+from .test_second_round import one_line_error
+
+ARTIFACT = "me/zoo/mlp.mnist:v0"
 
 # ---------------------------------------------------------------- file systems
 
@@ -196,3 +205,52 @@ def test_stale_staging_files_of_live_processes_stay(tmp_path):
     (folder / "mlp.ckpt").write_bytes(b"x")
     assert sorted(remove_stale_staging(tmp_path)) == sorted([dead, partial, folder])
     assert sorted(tmp_path.iterdir()) == sorted([live, user])
+
+
+# ---------------------------------------------------------------- 3: failed downloads
+
+
+def _closed_port_url(name: str) -> str:
+    """A URL on 127.0.0.1 whose port nothing listens on: the connection is refused."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+    return f"https://127.0.0.1:{port}/{name}"
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("LIGHTNING_CV_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.mark.parametrize("source", ["url", "wandb"])
+def test_a_failed_download_leaves_nothing_in_the_cache(source, home, tmp_path, monkeypatch, capsys):
+    url = _closed_port_url("mlp.mnist.ckpt")
+    update = {"file": None, "url": url} if source == "url" else {"file": None, "wandb": ARTIFACT}
+    manifest = write_manifest([get_entry("mlp.mnist").model_copy(update=update)],
+                              tmp_path / "manifest.yaml")  # fmt: skip
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    reason = {
+        "url": f"{url}: <urlopen error [Errno {errno.ECONNREFUSED}] Connection refused>",
+        "wandb": f"{ARTIFACT}: downloading the W&B artifact {ARTIFACT} needs a W&B server, but "
+        "W&B is in offline mode (WANDB_MODE=offline)",
+    }[source]
+    for _ in range(2):  # the next attempt meets the network again, not a "tampered" file
+        message = one_line_error(capsys, ["zoo", "download", "mlp.mnist", "--manifest",
+                                          str(manifest)])  # fmt: skip
+        assert message == f"zoo entry 'mlp.mnist': could not download it: {reason}"
+        assert [p.name for p in (home / "zoo").iterdir()] == []
+
+
+def test_a_failed_data_download_leaves_nothing(tmp_path):
+    url, path = _closed_port_url("train.gz"), tmp_path / "MNIST" / "raw" / "train.gz"
+    message = (
+        f"MNIST: could not download train.gz (nothing was saved): {url}: <urlopen error "
+        f"[Errno {errno.ECONNREFUSED}] Connection refused>"
+    )
+    for _ in range(2):
+        with pytest.raises(DataFileError) as error:
+            download_file(url, path, "0" * 32, dataset="MNIST")
+        assert str(error.value) == message
+        assert list(path.parent.iterdir()) == []
