@@ -22,6 +22,7 @@ from lightning_cv.errors import ConfigError
 __all__ = [
     "STAGING_SUFFIX",
     "atomic_write",
+    "atomic_write_bytes",
     "atomic_write_text",
     "cache_root",
     "check_new_file",
@@ -183,6 +184,19 @@ def remove_stale_staging(folder: str | Path) -> list[Path]:
         else:
             Path(entry.path).unlink(missing_ok=True)
     return [Path(entry.path) for entry in stale]
+
+
+def atomic_write_bytes(
+    path: str | Path, data: bytes | memoryview, *, replace: bool = True, hint: str = NEW_FILE_HINT
+) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`) and return the path.
+
+    Serialize to memory first, then write with this: torch's own file writer reports a full
+    disk as a RuntimeError without errno (or aborts the process, ``torch.jit.save``).
+    """
+    with atomic_write(path, replace=replace, hint=hint) as staging:
+        staging.write_bytes(data)
+    return Path(path)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -10,6 +10,7 @@ instead: a staging file in the checkpoint's own folder, fsynced, then renamed.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import torch
 from fsspec.utils import get_protocol
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from lightning_cv._io import atomic_write, remove_stale_staging
+from lightning_cv._io import atomic_write_bytes, remove_stale_staging
 
 __all__ = ["AtomicCheckpointIO"]
 
@@ -48,5 +49,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if folder not in self._cleaned:
             remove_stale_staging(folder)
             self._cleaned.add(folder)
-        with atomic_write(path) as staging, open(staging, "wb") as file:
-            torch.save(checkpoint, file)
+        buffer = io.BytesIO()  # as Lightning does; a full disk then fails with its errno
+        torch.save(checkpoint, buffer)
+        atomic_write_bytes(path, buffer.getbuffer())

@@ -22,17 +22,22 @@ from pathlib import Path
 import pytest
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from PIL import Image
 
-from lightning_cv import AtomicCheckpointIO
+from lightning_cv import AtomicCheckpointIO, ConfigError
 from lightning_cv._checkpoint import read_checkpoint
 from lightning_cv._io import STAGING_SUFFIX, remove_stale_staging
+from lightning_cv.callbacks.predictions import PredictionWriter
 from lightning_cv.data._files import download_file
 from lightning_cv.errors import DataFileError
-from lightning_cv.zoo import get_entry, write_manifest
+from lightning_cv.models import create_model
+from lightning_cv.zoo import export_torchscript, get_entry, write_manifest
+from lightning_cv.zoo.manifest import TABLE_BEGIN, TABLE_END
 
 from .test_second_round import one_line_error
 
 ARTIFACT = "me/zoo/mlp.mnist:v0"
+PACKAGE_CHECKPOINTS = Path(__file__).parents[2] / "lightning_cv" / "zoo" / "checkpoints"
 
 # ---------------------------------------------------------------- file systems
 
@@ -254,3 +259,109 @@ def test_a_failed_data_download_leaves_nothing(tmp_path):
             download_file(url, path, "0" * 32, dataset="MNIST")
         assert str(error.value) == message
         assert list(path.parent.iterdir()) == []
+
+
+# ---------------------------------------------------------------- 2: outputs over the user's files
+
+NEW_OUTPUT = "which this command did not create; pass --output NEWPATH or move it"
+
+
+def _users_file(path: Path) -> bytes:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"the user's own file\n")
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("args", "output"),
+    [
+        (["zoo", "export", "linear.mnist", "--format", "torchscript"], "linear.mnist.pt"),
+        (["zoo", "export", "linear.mnist", "--format", "onnx", "--output", "run/last.onnx"],
+         "run/last.onnx"),
+        (["zoo", "predict", "linear.mnist", "seven.png"], "predictions.csv"),
+    ],
+    ids=["export-default", "export-output", "predict"],
+)  # fmt: skip
+def test_export_and_predict_never_replace_the_users_file(args, output, in_tmp, capsys):
+    Image.new("L", (28, 28)).save(in_tmp / "seven.png")
+    before = _users_file(in_tmp / output)
+    assert one_line_error(capsys, args) == f"refusing to overwrite {output!r}, {NEW_OUTPUT}"
+    assert (in_tmp / output).read_bytes() == before
+
+
+def test_an_export_refuses_a_file_that_appeared_while_it_ran(tmp_path):
+    path = tmp_path / "m.pt"
+    net = create_model("linear", num_classes=3, in_channels=1, image_size=8)
+    before = _users_file(path)
+    with pytest.raises(ConfigError) as error:
+        export_torchscript(net, path, input_shape=(1, 8, 8), replace=False)
+    assert str(error.value) == (
+        f"refusing to overwrite {str(path)!r}, which this command did not create; move it or "
+        "choose another output path"
+    )
+    assert path.read_bytes() == before and sorted(tmp_path.iterdir()) == [path]
+
+
+def test_the_prediction_writer_replaces_only_its_own_csv(tmp_path):
+    output = tmp_path / "predictions.csv"
+    before = _users_file(output)
+    writer = PredictionWriter(output, ["a", "b"], top_k=1)
+    predictions, indices = [{"probs": torch.tensor([[0.3, 0.7]])}], [[[0]]]
+    with pytest.raises(ConfigError, match=r"^refusing to overwrite .*predictions\.csv', which"):
+        writer.write_on_epoch_end(None, None, predictions, indices)
+    assert output.read_bytes() == before
+    output.unlink()
+    for _ in range(2):  # the second epoch replaces the file the first one wrote
+        writer.write_on_epoch_end(None, None, predictions, indices)
+        assert output.read_text().splitlines() == ["class_1,prob_1", "b,0.700000"]
+
+
+def test_register_never_replaces_a_bundled_file_the_manifest_does_not_record(tmp_path, capsys):
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text("entries: []\n")
+    (tmp_path / "README.md").write_text(f"{TABLE_BEGIN}\n{TABLE_END}\n")
+    bundled = tmp_path / "checkpoints" / "mlp.mnist.ckpt"
+    before = _users_file(bundled)
+    args = ["zoo", "register", str(PACKAGE_CHECKPOINTS / "mlp.mnist.ckpt"), "--name",
+            "mlp.mnist", "--recipe", "recipes/mnist_mlp.yaml", "--data.root", str(tmp_path),
+            "--bundle", "true", "--manifest", str(manifest), "--table+",
+            str(tmp_path / "README.md")]  # fmt: skip
+    assert one_line_error(capsys, args) == (
+        f"refusing to overwrite {str(bundled)!r}, which this command did not create; move it, "
+        "or register under another name"
+    )
+    assert bundled.read_bytes() == before and manifest.read_text() == "entries: []\n"
+
+
+# ---------------------------------------------------------------- 4: a full disk
+
+
+def _fill(disk: Path) -> bytes:
+    """Fill ``disk`` with the user's file, to the last byte; its content."""
+    with open(disk / "filler.bin", "wb", buffering=0) as file, pytest.raises(OSError) as error:
+        while True:
+            file.write(b"u" * 4096)
+    assert error.value.errno == errno.ENOSPC
+    return (disk / "filler.bin").read_bytes()
+
+
+def test_a_full_disk_names_the_destination_and_changes_nothing(tiny_disk, capsys):
+    destination = tiny_disk / "checkpoints" / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint(CONTENTS[0] | {"state_dict": {}}, destination)
+    before, filler = destination.read_bytes(), _fill(tiny_disk)
+    big = {"state_dict": {"weight": torch.ones(100_000)}}
+    with pytest.raises(OSError) as error:
+        AtomicCheckpointIO().save_checkpoint(big, destination)
+    assert (error.value.errno, error.value.filename) == (errno.ENOSPC, str(destination))
+    output = tiny_disk / "linear.mnist.pt"
+    args = ["zoo", "export", "linear.mnist", "--format", "torchscript", "--output", str(output)]
+    assert one_line_error(capsys, args) == (
+        f"{str(output)!r}: No space left on device; free space, fix the folder's permissions, or "
+        "write elsewhere (--trainer.default_root_dir, the logger's save_dir)"
+    )
+    assert destination.read_bytes() == before and (tiny_disk / "filler.bin").read_bytes() == filler
+    assert sorted(p.name for p in tiny_disk.rglob("*")) == [
+        "checkpoints",
+        "filler.bin",
+        "last.ckpt",
+    ]
