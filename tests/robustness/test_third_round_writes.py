@@ -13,6 +13,7 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -28,12 +29,15 @@ from lightning_cv import AtomicCheckpointIO, ConfigError
 from lightning_cv._checkpoint import read_checkpoint
 from lightning_cv._io import STAGING_SUFFIX, remove_stale_staging
 from lightning_cv.callbacks.predictions import PredictionWriter
+from lightning_cv.data import CIFAR10DataModule
 from lightning_cv.data._files import download_file
 from lightning_cv.errors import DataFileError
 from lightning_cv.models import create_model
 from lightning_cv.zoo import export_torchscript, get_entry, write_manifest
 from lightning_cv.zoo.manifest import TABLE_BEGIN, TABLE_END
 
+from ..fake_folders import md5, snapshot, write_cifar10_batches
+from ..test_data_folders import cifar_pattern, use_md5s
 from .test_second_round import one_line_error
 
 ARTIFACT = "me/zoo/mlp.mnist:v0"
@@ -365,3 +369,28 @@ def test_a_full_disk_names_the_destination_and_changes_nothing(tiny_disk, capsys
         "filler.bin",
         "last.ckpt",
     ]
+
+
+# ---------------------------------------------------------------- 11: CIFAR claiming terabytes
+
+
+@pytest.mark.parametrize("protocol", [3, 5])
+def test_a_cifar_batch_claiming_terabytes_is_refused_before_allocating(
+    protocol, tmp_path, monkeypatch
+):
+    md5s = write_cifar10_batches(tmp_path, cifar_pattern(10), list(range(10)), protocol)
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_1"
+    real_shape = b"K\x02M\x00\x0c\x86"  # the array's header: (2, 3072), BININT1 BININT2 TUPLE2
+    huge = struct.pack("<cicic", b"J", 1_000_000, b"J", 1_000_000, b"\x86")  # (10**6, 10**6)
+    assert path.read_bytes().count(real_shape) == 1
+    path.write_bytes(path.read_bytes().replace(real_shape, huge))
+    use_md5s(monkeypatch, CIFAR10DataModule, {**md5s, "data_batch_1": md5(path)})
+    before = snapshot(tmp_path)
+    with pytest.raises(DataFileError) as error:
+        CIFAR10DataModule(root=tmp_path).load_split("train")
+    assert str(error.value) == (
+        f"{str(path)!r}: an array claims shape (1000000, 1000000) of uint8 "
+        f"(1,000,000,000,000 bytes), more than this {path.stat().st_size:,}-byte file holds; a "
+        "CIFAR batch holds uint8 arrays of at most (50000, 3072) (153,600,000 bytes)"
+    )
+    assert snapshot(tmp_path) == before
