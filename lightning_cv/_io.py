@@ -20,7 +20,7 @@ from pathlib import Path
 from lightning_cv.errors import ConfigError
 
 __all__ = [
-    "STAGING_SUFFIX",
+    "STAGING_MARK",
     "atomic_write",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -31,10 +31,10 @@ __all__ = [
 ]
 
 HOME_ENV = "LIGHTNING_CV_HOME"
-STAGING_SUFFIX = ".lightning-cv.tmp"
-# ".<target>.<pid>.<mkstemp's 8 characters>.lightning-cv.tmp", and whatever a writer derives
+STAGING_MARK = ".lightning-cv-"
+# ".<target>.lightning-cv-<pid>-<mkstemp's 8 characters>.tmp", and whatever a writer derives
 # from that name (torch.hub's "<staging>.<uuid>.partial", a W&B download folder)
-_STAGING = re.compile(rf"^\..+\.(\d+)\.[a-z0-9_]{{8}}{re.escape(STAGING_SUFFIX)}(\..+)?$")
+_STAGING = re.compile(rf"^\..+{re.escape(STAGING_MARK)}(\d+)-[a-z0-9_]{{8}}\.tmp(\..+)?$")
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # only a write fails so
 NEW_FILE_HINT = "move it or choose another output path"
 
@@ -71,8 +71,9 @@ def atomic_write(
 
     A reader sees the old file or the new one, never a part. On an exception the staging file
     is removed and ``path`` is left as it was; a killed process leaves the staging file, which
-    :func:`remove_stale_staging` recognises. The staging name ends in
-    :data:`STAGING_SUFFIX`: write through an open file (``np.save`` would add ``.npy``).
+    :func:`remove_stale_staging` recognises (it holds :data:`STAGING_MARK` and the process id).
+    The staging name ends in ``.tmp``: write through an open file (``np.save`` would add
+    ``.npy``).
 
     Args:
         path: the file to write.
@@ -97,9 +98,9 @@ def atomic_write(
     if not replace:
         check_new_file(path, hint)
     path.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f".{path.name}.{os.getpid()}."
+    prefix = f".{path.name}{STAGING_MARK}{os.getpid()}-"
     try:
-        descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=STAGING_SUFFIX)
+        descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     except OSError as error:
         raise OSError(error.errno, error.strerror, str(path)) from error
     os.close(descriptor)

@@ -27,7 +27,7 @@ from PIL import Image
 
 from lightning_cv import AtomicCheckpointIO, ConfigError
 from lightning_cv._checkpoint import read_checkpoint
-from lightning_cv._io import STAGING_SUFFIX, remove_stale_staging
+from lightning_cv._io import STAGING_MARK, remove_stale_staging
 from lightning_cv.callbacks.predictions import PredictionWriter
 from lightning_cv.data import CIFAR10DataModule
 from lightning_cv.data._files import download_file
@@ -133,7 +133,7 @@ def _wait_ready(ready: int) -> None:
 
 
 def _staging_files(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if STAGING_SUFFIX in p.name)
+    return sorted(p.name for p in folder.iterdir() if STAGING_MARK in p.name)
 
 
 def _assert_one_of_the_contents(path: Path) -> None:
@@ -156,7 +156,7 @@ def test_a_checkpoint_killed_mid_write_leaves_the_old_or_the_new_one(tmp_path, o
         pid = _fork(_save_forever, last, other_fs, told)
         _wait_ready(ready)
         # its first save removed what the killed processes left; its own staging file may be there
-        assert [n for n in _staging_files(folder) if f".{pid}." not in n] == []
+        assert [n for n in _staging_files(folder) if f"{STAGING_MARK}{pid}-" not in n] == []
         time.sleep(delay)
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
@@ -201,10 +201,10 @@ def test_lightning_copies_over_the_checkpoint_across_file_systems(
 
 
 def test_stale_staging_files_of_live_processes_stay(tmp_path):
-    live = tmp_path / f".last.ckpt.{os.getpid()}.abcdefgh{STAGING_SUFFIX}"
+    live = tmp_path / f".last.ckpt{STAGING_MARK}{os.getpid()}-abcdefgh.tmp"
     dead_pid = _fork(lambda: None)
     os.waitpid(dead_pid, 0)
-    dead = tmp_path / f".last.ckpt.{dead_pid}.abcdefgh{STAGING_SUFFIX}"
+    dead = tmp_path / f".last.ckpt{STAGING_MARK}{dead_pid}-abcdefgh.tmp"
     partial = Path(f"{dead}.0123456789abcdef0123456789abcdef.partial")  # torch.hub's
     folder = Path(f"{dead}.k2j3h4g5")  # a W&B download folder
     user = tmp_path / f"notes.{dead_pid}.txt"
