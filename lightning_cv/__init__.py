@@ -34,9 +34,11 @@ _HOMES = {
     "HeadFirstFinetuning": "lightning_cv.task",
     "KNNClassifier": "lightning_cv.knn",
     "TestTimeAugmentation": "lightning_cv.callbacks",
+    "AtomicCheckpointIO": "lightning_cv.checkpoint_io",
 }
 
 __all__ = [
+    "AtomicCheckpointIO",
     "CIFAR10DataModule",
     "CIFAR100DataModule",
     "CSVDataModule",
@@ -62,6 +64,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from lightning_cv.callbacks import TestTimeAugmentation
+    from lightning_cv.checkpoint_io import AtomicCheckpointIO
     from lightning_cv.data import (
         CIFAR10DataModule,
         CIFAR100DataModule,

@@ -530,7 +530,7 @@ def test_predict_top_k_of_images_of_any_mode_and_size(zoo, tmp_path, capsys):
     _assert_csv(csv_path, expected)
 
     one = ["predict", NAME, str(folder / "small_grey.png"), "--top_k", "20"]
-    zoo_main([*one, "--output", str(csv_path), "--manifest", str(zoo)])
+    zoo_main([*one, "--output", str(tmp_path / "out" / "one.csv"), "--manifest", str(zoo)])
     assert len(capsys.readouterr().out.splitlines()) == 1 + 10 + 1
     with pytest.raises(ConfigError, match=re.escape("top_k must be >= 1, got 0")):
         zoo_main([*predict[:3], "--top_k", "0", "--manifest", str(zoo)])

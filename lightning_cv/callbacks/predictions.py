@@ -53,14 +53,16 @@ class PredictionWriter(BasePredictionWriter):
     indexed by the batch indices Lightning records.
 
     Args:
-        output: the CSV file (written atomically).
+        output: the CSV file (written atomically); one that this writer did not write itself is
+            never replaced (ConfigError at the end of the epoch).
         class_names: one name per class index.
         top_k: how many classes per image (at most ``len(class_names)``).
         paths: the file of each predicted sample, in the data set's order.
         labels: the true class index of each sample (e.g. from class sub-folders).
 
     Raises:
-        ConfigError: ``top_k`` below 1, or ``labels`` and ``paths`` of other lengths.
+        ConfigError: ``top_k`` below 1, or ``labels`` and ``paths`` of other lengths; at the
+            end of the epoch, an ``output`` that exists and was not written by this writer.
 
     Example:
         >>> writer = PredictionWriter("predictions.csv", ["cat", "dog"], top_k=1)
@@ -87,6 +89,7 @@ class PredictionWriter(BasePredictionWriter):
         self.top_k = top_k
         self.paths, self.labels = paths, labels
         self.rows: list[dict[str, str]] = []
+        self._written: set[Path] = set()  # the files this writer may replace
 
     def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
         batches = predictions[0] if len(batch_indices) > 1 else predictions  # the first loader
@@ -97,10 +100,15 @@ class PredictionWriter(BasePredictionWriter):
             recorded = indices[number] if number < len(indices) else None
             self.rows += self._rows(batch, list(recorded or range(start, start + size)))
             start += size
-        with atomic_write(self.output) as staging, open(staging, "w", newline="") as file:
+        ours = self.output in self._written
+        with (
+            atomic_write(self.output, replace=ours) as staging,
+            open(staging, "w", newline="") as file,
+        ):
             writer = csv.DictWriter(file, fieldnames=list(self.rows[0]) if self.rows else [])
             writer.writeheader()
             writer.writerows(self.rows)
+        self._written.add(self.output)
 
     def _rows(self, batch: dict[str, Any], order: list[int]) -> list[dict[str, str]]:
         """The rows of one batch; ``order``: its samples' indices in the data set."""

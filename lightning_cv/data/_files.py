@@ -14,7 +14,7 @@ from pathlib import Path
 from torch.hub import download_url_to_file
 from torchvision.datasets.utils import calculate_md5
 
-from lightning_cv._io import atomic_write, cache_root
+from lightning_cv._io import atomic_write, cache_root, remove_stale_staging
 from lightning_cv.errors import DataFileError
 
 __all__ = ["DATA_ENV", "data_root", "download_file", "require_files", "safe_extract", "verify_md5"]
@@ -67,12 +67,13 @@ def download_file(urls: str | Sequence[str], path: Path, md5: str, *, dataset: s
 
     The bytes go to a staging file beside ``path`` (:func:`~lightning_cv._io.atomic_write`)
     that takes the real name only once the MD5 matches, so an interrupted or wrong download
-    never leaves a file under the real name. A file already at ``path`` is kept: verified if
-    good, reported if not.
+    never leaves a file under the real name; what a killed one left is removed next time. A
+    file already at ``path`` is kept: verified if good, reported if not.
     """
     if path.exists():
         verify_md5(path, md5, dataset=dataset)
         return
+    remove_stale_staging(path.parent)
     errors = []
     for url in [urls] if isinstance(urls, str) else urls:
         try:

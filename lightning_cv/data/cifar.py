@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
+import os
 import pickle
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -69,14 +71,17 @@ _ARRAY_GLOBALS = frozenset(
         ("numpy._core.numeric", "_frombuffer"),
     }
 )
+LARGEST_ARRAY = (50_000, 3072)  # CIFAR-100's training images, uint8: the largest array of all
+_NDARRAY = "numpy.ndarray"  # what the pickle gets for the class: not callable, so never called
 
 
 class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickles dicts, lists, bytes and numpy arrays only: no other global can be called."""
+    """Unpickles dicts, lists, bytes and numpy arrays only: no other global can be called, and
+    numpy allocates nothing the pickle claims before the claim is checked (:meth:`array`)."""
 
     def __init__(self, file: BinaryIO, path: Path) -> None:
         super().__init__(file, encoding="bytes")  # the batches were pickled by Python 2
-        self.path = path
+        self.path, self.file_size = path, os.fstat(file.fileno()).st_size
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _ARRAY_GLOBALS:
@@ -84,14 +89,70 @@ class _ArrayUnpickler(pickle.Unpickler):
                 f"{str(self.path)!r}: refusing to unpickle {module}.{name}; a CIFAR batch holds "
                 "only numpy arrays, lists and bytes"
             )
-        return super().find_class(module, name)
+        rebuilders = {"ndarray": _NDARRAY, "_reconstruct": self._reconstruct,
+                      "_frombuffer": self.array}  # fmt: skip
+        return rebuilders.get(name) or super().find_class(module, name)
+
+    def _reconstruct(self, subtype: Any, shape: Any, dtype: Any) -> _PickledArray:
+        if subtype != _NDARRAY:
+            raise DataFileError(f"{str(self.path)!r}: not a CIFAR python batch (an array subclass)")
+        self.array(b"", np.dtype(dtype), shape, "C", check_bytes=False)  # the shape is a claim too
+        return _PickledArray(self)
+
+    def array(self, data: Any, dtype: Any, shape: Any, order: str, *, check_bytes: bool = True):
+        """``data`` as an array of ``shape``, once the claimed size is that of ``data`` and fits
+        this file and a CIFAR batch."""
+        if not isinstance(dtype, np.dtype) or dtype.kind not in "biuf" or dtype.hasobject:
+            raise DataFileError(f"{str(self.path)!r}: not a CIFAR python batch (dtype {dtype})")
+        if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
+            raise DataFileError(f"{str(self.path)!r}: not a CIFAR python batch (shape {shape!r})")
+        claimed = math.prod(shape) * dtype.itemsize
+        if claimed > min(self.file_size, math.prod(LARGEST_ARRAY)):
+            raise DataFileError(
+                f"{str(self.path)!r}: an array claims shape {shape} of {dtype} ({claimed:,} "
+                f"bytes), more than this {self.file_size:,}-byte file holds; a CIFAR batch holds "
+                f"uint8 arrays of at most {LARGEST_ARRAY} ({math.prod(LARGEST_ARRAY):,} bytes)"
+            )
+        if check_bytes and (not isinstance(data, bytes | bytearray) or len(data) != claimed):
+            raise DataFileError(
+                f"{str(self.path)!r}: not a CIFAR python batch (an array of {claimed:,} bytes "
+                f"holds {len(data) if isinstance(data, bytes | bytearray) else 'no'} bytes)"
+            )
+        # a fresh dtype from its name: the flags a pickle may have set on the old one are gone
+        return np.frombuffer(data, np.dtype(dtype.str)).reshape(shape, order=order)
+
+
+class _PickledArray:
+    """An array being unpickled: numpy's ``_reconstruct`` and ``__setstate__``, with the state
+    checked by :meth:`_ArrayUnpickler.array` before anything is allocated."""
+
+    def __init__(self, unpickler: _ArrayUnpickler) -> None:
+        self.unpickler, self.value = unpickler, None
+
+    def __setstate__(self, state: tuple) -> None:
+        shape, dtype, fortran, data = state[-4:]  # (version,) shape, dtype, is_fortran, data
+        self.value = self.unpickler.array(data, dtype, shape, "F" if fortran else "C")
+
+
+def _built(value: Any) -> Any:
+    """``value`` with the unpickled arrays in place of their :class:`_PickledArray`."""
+    if isinstance(value, _PickledArray):
+        if value.value is None:  # no state followed its _reconstruct
+            path = str(value.unpickler.path)
+            raise DataFileError(f"{path!r}: not a CIFAR python batch (an array without data)")
+        return value.value
+    if isinstance(value, list):
+        return [_built(item) for item in value]
+    return value
 
 
 def load_cifar_pickle(path: Path) -> dict[bytes, Any]:
-    """Read one official CIFAR python batch, refusing any pickle that would run other code.
+    """Read one official CIFAR python batch, refusing any pickle that would run other code or
+    claims arrays larger than the file (checked before numpy allocates them).
 
     Raises:
-        DataFileError: a global other than numpy's array rebuilders, or not a pickled dict.
+        DataFileError: a global other than numpy's array rebuilders, an array that claims more
+            bytes than the file holds, or not a pickled dict.
 
     Example:
         >>> batch = load_cifar_pickle(Path("data/cifar-10-batches-py/test_batch"))  # doctest: +SKIP
@@ -107,7 +168,7 @@ def load_cifar_pickle(path: Path) -> dict[bytes, Any]:
             raise DataFileError(f"{str(path)!r}: not a CIFAR python batch ({error})") from error
     if not isinstance(record, dict):
         raise DataFileError(f"{str(path)!r}: not a CIFAR python batch (a {type(record).__name__})")
-    return record
+    return {key: _built(value) for key, value in record.items()}
 
 
 class CIFAR10DataModule(ImageDataModule):

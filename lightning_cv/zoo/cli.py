@@ -19,10 +19,13 @@ import yaml
 from jsonargparse import ArgumentParser
 
 from lightning_cv import zoo  # the Lightning-bound names load on first use (zoo/__init__)
+from lightning_cv._io import check_new_file
 from lightning_cv._sizes import to_size
 from lightning_cv.zoo.manifest import TABLE_BEGIN
 
 __all__ = ["DataOptions", "TrainerOptions", "table_files", "zoo_main"]
+
+NEW_OUTPUT = "pass --output NEWPATH or move it"  # export and predict never replace a file
 
 
 @dataclass
@@ -122,11 +125,12 @@ def export(
     manifest: Path | None = None,
 ) -> None:  # fmt: skip
     """Export a zoo entry or a checkpoint file to ONNX or TorchScript (``images`` in,
-    ``logits`` out)."""
+    ``logits`` out); an existing file is never replaced."""
+    suffix = {"onnx": ".onnx", "torchscript": ".pt"}[format]
+    output = output or Path(Path(name).name.removesuffix(".ckpt") + suffix)
+    check_new_file(output, NEW_OUTPUT)  # before the slow part
     pretrained = zoo.load(name, manifest)
     data, size = pretrained.data, to_size(pretrained.data.image_size)
-    suffix = {"onnx": ".onnx", "torchscript": ".pt"}[format]
-    output = output or Path(Path(pretrained.name).name.removesuffix(".ckpt") + suffix)
     metadata = {"name": pretrained.name, "class_names": [*pretrained.class_names],
                 "mean": [*data.mean], "std": [*data.std], "image_size": [*size],
                 "in_channels": data.in_channels}  # fmt: skip
@@ -134,7 +138,7 @@ def export(
         metadata["sha256"] = pretrained.entry.sha256
     shape = (data.in_channels, *size)
     zoo.export_model(pretrained.model.backbone, output, format=format, input_shape=shape,
-                     metadata=metadata)  # fmt: skip
+                     metadata=metadata, replace=False)  # fmt: skip
     print(
         f"wrote {output}: images (B, {', '.join(map(str, shape))}) normalized with mean "
         f"{metadata['mean']} and std {metadata['std']} -> logits (B, {len(pretrained.class_names)})"
@@ -147,7 +151,9 @@ def predict(
 ) -> None:  # fmt: skip
     """Predict an image or every image in a folder with a zoo entry or a checkpoint file:
     print the top-k classes and write them (and the true class of class sub-folders) to a CSV;
-    with --tta true, averaged over the test-time augmentation its recipe evaluated with."""
+    with --tta true, averaged over the test-time augmentation its recipe evaluated with. An
+    existing CSV is never replaced."""
+    check_new_file(output, NEW_OUTPUT)
     pretrained = zoo.load(name, manifest)
     for row in zoo.predict_images(pretrained, images, output=output, top_k=top_k, tta=tta):
         print(row["path"])

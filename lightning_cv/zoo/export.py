@@ -9,6 +9,7 @@ as JSON: the ONNX metadata property ``lightning_cv``, the TorchScript extra file
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import warnings
 from collections.abc import Iterator, Mapping
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lightning_cv._io import atomic_write, atomic_write_bytes
 from lightning_cv.errors import ConfigError, check_choice
 
 __all__ = ["METADATA_KEY", "export_model", "export_onnx", "export_torchscript"]
@@ -38,7 +40,7 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
 
 def export_onnx(
     model: nn.Module, path: str | Path, *, input_shape: tuple[int, int, int],
-    metadata: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None, replace: bool = True,
 ) -> Path:  # fmt: skip
     """Write ``model`` as one ONNX file with a dynamic batch axis (``torch.onnx`` dynamo export).
 
@@ -47,9 +49,13 @@ def export_onnx(
         path: the ``.onnx`` file.
         input_shape: ``(C, H, W)`` of one image.
         metadata: JSON-able facts, stored as the ``lightning_cv`` metadata property.
+        replace: False: refuse to replace an existing file (the ``zoo export`` command).
+
+    The file is written atomically (:func:`~lightning_cv._io.atomic_write`).
 
     Raises:
-        ConfigError: the ``onnx`` or ``onnxscript`` package is missing.
+        ConfigError: the ``onnx`` or ``onnxscript`` package is missing, or ``path`` exists and
+            ``replace`` is False.
 
     Example:
         >>> export_onnx(net, "lenet5.onnx", input_shape=(1, 28, 28))  # doctest: +SKIP
@@ -69,14 +75,14 @@ def export_onnx(
             ) from None
     if metadata is not None:
         program.model.metadata_props[METADATA_KEY] = json.dumps(metadata)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    program.save(path, external_data=False)
+    with atomic_write(path, replace=replace) as staging:
+        program.save(staging, external_data=False)
     return Path(path)
 
 
 def export_torchscript(
     model: nn.Module, path: str | Path, *, input_shape: tuple[int, int, int],
-    metadata: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None, replace: bool = True,
 ) -> Path:  # fmt: skip
     """Write ``model`` traced to TorchScript (``torch.jit.trace``; any batch size), with
     ``metadata`` as the extra file ``lightning_cv.json``; arguments as :func:`export_onnx`.
@@ -84,12 +90,12 @@ def export_torchscript(
     TorchScript's deprecation warnings are silenced: many C++ and mobile runtimes still load it.
     """
     extra = {f"{METADATA_KEY}.json": json.dumps(metadata)} if metadata is not None else {}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with _eval_mode(model), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.* is deprecated"
         traced = torch.jit.trace(model, torch.zeros(EXAMPLE_BATCH, *input_shape))
-        torch.jit.save(traced, str(path), _extra_files=extra)
-    return Path(path)
+        buffer = io.BytesIO()  # to a file, torch.jit.save aborts the process on a full disk
+        torch.jit.save(traced, buffer, _extra_files=extra)
+    return atomic_write_bytes(path, buffer.getbuffer(), replace=replace)
 
 
 EXPORTERS = {"onnx": export_onnx, "torchscript": export_torchscript}

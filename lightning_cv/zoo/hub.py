@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import netrc
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from types import ModuleType
@@ -22,7 +21,7 @@ from urllib.parse import urlparse
 import torch
 
 from lightning_cv._checkpoint import read_checkpoint
-from lightning_cv._io import atomic_write, cache_root, sha256_file
+from lightning_cv._io import atomic_write, cache_root, remove_stale_staging, sha256_file
 from lightning_cv.errors import ConfigError, DataFileError
 from lightning_cv.zoo.manifest import ZooEntry, get_entry, manifest_path
 
@@ -74,19 +73,29 @@ def _download(entry: ZooEntry) -> Path:
             f"zoo entry {entry.name!r} cannot be loaded: {reason} and it has no W&B artifact "
             "or URL (not published yet)"
         )
+    cached = cached_path(entry)
+    remove_stale_staging(cached.parent)  # what a killed download left
     errors = []
     for source, download in ((entry.wandb, _download_artifact), (entry.url, _download_url)):
         if source is None:
             continue
-        with atomic_write(cached_path(entry)) as staging:
-            try:
-                download(source, entry, staging)
-            except (OSError, ValueError, RuntimeError) as error:  # ValueError: DataFileError too
-                errors.append(f"{source}: {' '.join(str(error).split())}")
-                continue
-            _verified(entry, staging, f"the file from {source}", "nothing was saved to the cache")
-        return cached_path(entry)
+        try:  # the exception leaves atomic_write: a failed download leaves nothing behind
+            with atomic_write(cached) as staging:
+                try:
+                    download(source, entry, staging)
+                except (OSError, ValueError, RuntimeError) as error:  # ValueError: ConfigError
+                    raise _Unavailable(f"{source}: {' '.join(str(error).split())}") from error
+                _verified(entry, staging, f"the file from {source}", "nothing was saved to the "
+                          "cache")  # fmt: skip
+        except _Unavailable as error:
+            errors.append(str(error))
+            continue
+        return cached
     raise DataFileError(f"zoo entry {entry.name!r}: could not download it: {'; '.join(errors)}")
+
+
+class _Unavailable(Exception):
+    """A source that could not be reached or did not hold the file; the next one is tried."""
 
 
 def _download_url(url: str, entry: ZooEntry, destination: Path) -> None:
@@ -197,7 +206,9 @@ def _unreachable(action: str, error: Exception) -> ConfigError:
 def _download_artifact(artifact: str, entry: ZooEntry, destination: Path) -> None:
     action = f"downloading the W&B artifact {artifact}"
     wandb = _wandb(action)
-    with tempfile.TemporaryDirectory(dir=destination.parent) as folder:
+    # beside the staging file, named after it: remove_stale_staging knows it
+    prefix = f"{destination.name}."
+    with tempfile.TemporaryDirectory(dir=destination.parent, prefix=prefix) as folder:
         try:
             wandb.Api(timeout=TIMEOUT_S).artifact(artifact, type="model").download(root=folder)
         except wandb.errors.Error as error:  # no such artifact, no access, no answer
@@ -208,7 +219,7 @@ def _download_artifact(artifact: str, entry: ZooEntry, destination: Path) -> Non
                 str(p.relative_to(folder)) for p in Path(folder).rglob("*") if p.is_file()
             )
             raise DataFileError(f"the artifact holds {found}, not {path.name!r}")
-        shutil.move(path, destination)
+        os.replace(path, destination)
 
 
 def publish_checkpoint(

@@ -6,10 +6,10 @@ measured on the official test split.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import io
 import re
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import yaml
 
-from lightning_cv._io import atomic_write, sha256_file
+from lightning_cv._io import atomic_write_bytes, check_new_file
 from lightning_cv._sizes import to_size
 from lightning_cv.errors import ConfigError, DataFileError
 from lightning_cv.task import ImageClassifier
@@ -115,6 +115,15 @@ def _check_bundle(entries: dict[str, ZooEntry], name: str, size: int) -> None:
         )
 
 
+def _bundle_path(manifest: Path, entries: dict[str, ZooEntry], name: str) -> Path:
+    """Where ``bundle`` writes the checkpoint of ``name``; a file there that the manifest does
+    not record as that entry's is not the zoo's: refused."""
+    relative = f"checkpoints/{name}.ckpt"
+    if name not in entries or entries[name].file != relative:
+        check_new_file(manifest.parent / relative, "move it, or register under another name")
+    return manifest.parent / relative
+
+
 def register_checkpoint(
     checkpoint: str | Path, *, name: str, recipe: str | Path, root: str | Path,
     bundle: bool = False, half: bool = False, manifest: str | Path | None = None,
@@ -130,6 +139,7 @@ def register_checkpoint(
     entries = {entry.name: entry for entry in read_manifest(path)}
     for table in tables:  # fail before the slow part when a table file is wrong
         update_table(table, render_table([*entries.values()]), write=False)
+    bundled = _bundle_path(path, entries, name) if bundle else None
     raw = read_zoo_checkpoint(checkpoint)
     _check_name(name, raw["hyper_parameters"]["backbone"])
     recipe = Path(recipe)
@@ -137,28 +147,27 @@ def register_checkpoint(
     source = f"recipe {str(recipe)!r}"
     data, class_path, options = _recipe_data(config, source, root, raw["hyper_parameters"])
     tta = TTA.from_recipe(config)
-    with tempfile.TemporaryDirectory() as staging:
-        staged = Path(staging) / f"{name}.ckpt"
-        torch.save(strip_checkpoint(raw, data_options=options, half=half), staged)
-        if bundle:
-            _check_bundle(entries, name, staged.stat().st_size)
-        model = ImageClassifier.load_from_checkpoint(staged, weights_only=True)
-        metrics = measure(model, data, accelerator=accelerator, tta=tta).model_dump()
-        old, sha256 = entries.get(name), sha256_file(staged)  # W&B and URL: same file only
-        kept = {} if old is None or old.sha256 != sha256 else {"wandb": old.wandb, "url": old.url}
-        entry = ZooEntry.parse(
-            {"name": name, "dataset": type(data).__name__.removesuffix("DataModule"),
-             "datamodule": class_path, "recipe": recipe.as_posix(), "metrics": metrics,
-             "sha256": sha256, "file_size": staged.stat().st_size,
-             "weights_dtype": "float16" if half else "float32",
-             "tta": None if tta is None else tta.model_dump(),
-             "file": f"checkpoints/{name}.ckpt" if bundle else None,
-             **kept, **{key: value for key, value in facts.items() if value is not None}},
-            source=f"new entry for {str(path)!r}",
-        )  # fmt: skip
-        destination = path.parent / entry.file if bundle else cached_path(entry)
-        with atomic_write(destination) as target:
-            shutil.copyfile(staged, target)
+    staged = io.BytesIO()  # hashed and measured before a file is written
+    torch.save(strip_checkpoint(raw, data_options=options, half=half), staged)
+    size, sha256 = staged.tell(), hashlib.sha256(staged.getbuffer()).hexdigest()
+    if bundle:
+        _check_bundle(entries, name, size)
+    staged.seek(0)
+    model = ImageClassifier.load_from_checkpoint(staged, weights_only=True)
+    metrics = measure(model, data, accelerator=accelerator, tta=tta).model_dump()
+    old = entries.get(name)  # W&B and URL: same file only
+    kept = {} if old is None or old.sha256 != sha256 else {"wandb": old.wandb, "url": old.url}
+    entry = ZooEntry.parse(
+        {"name": name, "dataset": type(data).__name__.removesuffix("DataModule"),
+         "datamodule": class_path, "recipe": recipe.as_posix(), "metrics": metrics,
+         "sha256": sha256, "file_size": size, "weights_dtype": "float16" if half else "float32",
+         "tta": None if tta is None else tta.model_dump(),
+         "file": f"checkpoints/{name}.ckpt" if bundle else None,
+         **kept, **{key: value for key, value in facts.items() if value is not None}},
+        source=f"new entry for {str(path)!r}",
+    )  # fmt: skip
+    destination = bundled or cached_path(entry)
+    atomic_write_bytes(destination, staged.getbuffer())
     entries[name] = entry
     write_manifest([*entries.values()], path)
     for table in tables:
