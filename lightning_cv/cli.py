@@ -11,6 +11,7 @@ import lightning.pytorch as L
 from jsonargparse import Namespace
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor
 
@@ -21,6 +22,7 @@ from lightning_cv._conflicts import (
     notice_checkpoint_values,
 )
 from lightning_cv._csv_logger import LIGHTNING_CSV_LOGGERS, RunCSVLogger
+from lightning_cv._io import atomic_write_text
 from lightning_cv._parse_errors import build_error, short_error
 from lightning_cv._recipes import resolve_config_args
 from lightning_cv._resume import resume_last_run
@@ -35,6 +37,7 @@ from lightning_cv.callbacks import (
 from lightning_cv.callbacks._run_folder import lock_run_folder
 from lightning_cv.callbacks.interrupt import Resumable
 from lightning_cv.callbacks.predictions import PredictionWriter
+from lightning_cv.checkpoint_io import AtomicCheckpointIO
 from lightning_cv.data import ImageDataModule
 from lightning_cv.errors import ConfigError
 from lightning_cv.knn import KNNClassifier
@@ -67,26 +70,17 @@ def _trainer_defaults() -> dict[str, Any]:
 
 
 class _Checkpoint(ModelCheckpoint):
-    """ModelCheckpoint whose write errors name the file: fsspec's (full disk) do not.
+    """ModelCheckpoint whose checkpoints stay in the run folder without a logger too
+    (Lightning's would go to ``default_root_dir/checkpoints``, shared by every such run).
 
-    Lightning writes through an fsspec transaction, so a failed write leaves no file under
-    the checkpoint's name and an earlier checkpoint of that name untouched. A run without a
-    logger keeps its checkpoints in its run folder too (Lightning's would go to
-    ``default_root_dir/checkpoints``, shared by every such run).
+    The file itself is written by :class:`~lightning_cv.checkpoint_io.AtomicCheckpointIO`
+    (installed on every CLI Trainer): a reader sees the old checkpoint or the new one.
     """
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
         if not trainer.loggers:
             self.dirpath = trainer.strategy.broadcast(str(run_folder(trainer) / "checkpoints"))
-
-    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
-        try:
-            super()._save_checkpoint(trainer, filepath)
-        except OSError as error:
-            if error.filename:
-                raise
-            raise OSError(error.errno, error.strerror or str(error), filepath) from error
 
 
 class _BestAccuracy(_Checkpoint):
@@ -173,14 +167,8 @@ class SaveConfigToRunFolder(SaveConfigCallback):
         folder = run_folder(trainer)
         if self.config.get("ckpt_path") and (folder / self.config_filename).is_file():
             return  # resumed into its own run folder: keep the config the run started with
-        folder.mkdir(parents=True, exist_ok=True)
-        self.parser.save(
-            self.config,
-            str(folder / self.config_filename),
-            skip_none=False,
-            overwrite=self.overwrite,
-            multifile=self.multifile,
-        )
+        text = self.parser.dump(self.config, skip_none=False)
+        atomic_write_text(folder / self.config_filename, text)
 
 
 _SUBCOMMANDS = ("fit", "validate", "test", "predict")
@@ -270,6 +258,8 @@ class LightningCVCLI(LightningCLI):
         if not trainer.loggers:
             kept = [c for c in trainer.callbacks if not isinstance(c, LearningRateMonitor)]
             trainer.callbacks = kept
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not a user's own plugin
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         return trainer
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:

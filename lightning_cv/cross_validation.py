@@ -227,7 +227,7 @@ def cv_main(args: list[str]) -> None:
     fit_config = options.clone()
     for key in CV_KEYS:
         del fit_config[key]
-    cli.parser.save(fit_config, str(base), skip_none=False, skip_check=True)
+    atomic_write_text(base, cli.parser.dump(fit_config, skip_none=False, skip_check=True))
     try:
         _check_settings(base, settings, options.num_folds, folder)
     except ConfigError:  # nothing has run: leave no results folder

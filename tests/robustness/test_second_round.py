@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import struct
+import subprocess
 import tarfile
 from pathlib import Path
 from unittest import mock
@@ -48,6 +49,7 @@ from lightning_cv.zoo.evaluate import build_datamodule
 
 from ..conftest import REPO, require_shared_datasets
 from ..fake_folders import snapshot, write_image_folder
+from .disks import mount_tmpfs, unavailable
 
 FAST = [
     "--trainer.fast_dev_run", "true",
@@ -321,23 +323,20 @@ RUN = [
 
 
 def test_a_full_disk_leaves_no_damaged_checkpoint_and_names_the_file(in_tmp, capsys):
-    written = fsspec_local.LocalFileOpener.write
-
-    def full_disk(self, data):  # the disk fills while a checkpoint is written
-        if not str(self.path).endswith(".ckpt"):
-            return written(self, data)
-        written(self, data[:1000])
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    with mock.patch.object(fsspec_local.LocalFileOpener, "write", full_disk):
+    disk = in_tmp / "runs"  # a real 256 KiB file system: the first checkpoint does not fit
+    if not mount_tmpfs(disk, "256k"):
+        unavailable("needs root to mount a 256 KiB tmpfs (a real full disk)")
+    try:
         line = one_line_error(capsys, RUN)
-    folder = in_tmp / "runs" / "quickstart" / "version_0" / "checkpoints"
-    assert line.startswith(f"'{folder.relative_to(in_tmp)}/best-epoch00-acc")
-    assert line.endswith(
-        ".ckpt': No space left on device; free space, fix the folder's permissions, or write "
-        "elsewhere (--trainer.default_root_dir, the logger's save_dir)"
-    )
-    assert list(folder.iterdir()) == []  # nothing under a checkpoint's name
+        folder = disk / "quickstart" / "version_0" / "checkpoints"
+        assert line.startswith(f"'{folder.relative_to(in_tmp)}/best-epoch00-acc")
+        assert line.endswith(
+            ".ckpt': No space left on device; free space, fix the folder's permissions, or "
+            "write elsewhere (--trainer.default_root_dir, the logger's save_dir)"
+        )
+        assert list(folder.iterdir()) == []  # nothing under a checkpoint's name, no staging
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
 
 
 def test_a_run_folder_that_cannot_be_written_is_named_in_one_line(in_tmp, capsys, monkeypatch):

@@ -13,9 +13,12 @@ import sys
 import time
 
 import pytest
+from lightning.pytorch.plugins.io import AsyncCheckpointIO
 
+from lightning_cv import AtomicCheckpointIO
 from lightning_cv._main import main
 from lightning_cv.callbacks._run_folder import LOCK_NAME, lock_run_folder
+from lightning_cv.cli import LightningCVCLI
 from lightning_cv.data import ImageFolderDataModule
 
 from ..conftest import REPO
@@ -75,6 +78,14 @@ def test_a_finished_run_leaves_no_lock_file_and_lists_none(in_tmp, capsys):
     folder = in_tmp / "runs" / "quickstart" / "version_0"
     assert not (folder / LOCK_NAME).exists()
     assert LOCK_NAME not in capsys.readouterr().out
+
+
+def test_every_cli_run_writes_checkpoints_through_the_atomic_checkpoint_io(in_tmp):
+    trainer = LightningCVCLI(ONE_EPOCH[1:], run=False).trainer
+    assert type(trainer.strategy.checkpoint_io) is AtomicCheckpointIO
+    plugin = "lightning.pytorch.plugins.io.AsyncCheckpointIO"  # a user's own plugin is kept
+    own = LightningCVCLI([*ONE_EPOCH[1:], "--trainer.plugins", plugin], run=False)
+    assert type(own.trainer.strategy.checkpoint_io) is AsyncCheckpointIO
 
 
 # ---------------------------------------------------------------- 8: links that lead nowhere

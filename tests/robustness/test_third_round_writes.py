@@ -38,29 +38,13 @@ from lightning_cv.zoo.manifest import TABLE_BEGIN, TABLE_END
 
 from ..fake_folders import md5, snapshot, write_cifar10_batches
 from ..test_data_folders import cifar_pattern, use_md5s
+from .disks import mount_tmpfs, unavailable
 from .test_second_round import one_line_error
 
 ARTIFACT = "me/zoo/mlp.mnist:v0"
 PACKAGE_CHECKPOINTS = Path(__file__).parents[2] / "lightning_cv" / "zoo" / "checkpoints"
 
 # ---------------------------------------------------------------- file systems
-
-
-def _mount_tmpfs(folder: Path, size: str) -> bool:
-    """Mount a tmpfs of ``size`` on ``folder`` (root only); whether it worked."""
-    folder.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        return False
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                          capture_output=True)  # fmt: skip
-    return done.returncode == 0
-
-
-def _unavailable(reason: str) -> None:
-    """A CI run must have the file system it needs; a local one skips."""
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @pytest.fixture
@@ -73,8 +57,8 @@ def other_fs(tmp_path):
         shutil.rmtree(folder)
         return
     folder = tmp_path / "tmpfs"
-    if not _mount_tmpfs(folder, "512m"):
-        _unavailable("needs /dev/shm on another file system than tmp_path, or root for a tmpfs")
+    if not mount_tmpfs(folder, "512m"):
+        unavailable("needs /dev/shm on another file system than tmp_path, or root for a tmpfs")
     yield folder
     subprocess.run(["umount", str(folder)], check=True)
 
@@ -83,8 +67,8 @@ def other_fs(tmp_path):
 def tiny_disk(tmp_path):
     """A 64 KiB tmpfs: a real full disk (root only)."""
     folder = tmp_path / "tiny"
-    if not _mount_tmpfs(folder, "64k"):
-        _unavailable("needs root to mount a 64 KiB tmpfs (a real full disk)")
+    if not mount_tmpfs(folder, "64k"):
+        unavailable("needs root to mount a 64 KiB tmpfs (a real full disk)")
     yield folder
     subprocess.run(["umount", str(folder)], check=True)
 
