@@ -10,11 +10,22 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATASETS = REPO.parent / "shared" / "datasets"
-# the data modules' default root, for every test and every process a test starts: a test of
-# real data that goes missing fails on the missing files (require_shared_datasets skips it
-# locally); tests of the default itself set or clear the variable
-os.environ["LIGHTNING_CV_DATA"] = str(SHARED_DATASETS)
+DATA_ENV = "LIGHTNING_CV_DATA"
+# the real data sets (MNIST, Fashion-MNIST, CIFAR-10): $LIGHTNING_CV_DATA where it is set, else
+# ../shared/datasets beside the repository; the data modules' default root for every test and
+# every process a test starts (tests of the default itself set or clear the variable)
+SHARED_DATASETS = Path(os.environ.get(DATA_ENV) or REPO.parent / "shared" / "datasets")
+os.environ[DATA_ENV] = str(SHARED_DATASETS)
+
+
+def pytest_report_header() -> str:
+    """Where the real data come from, so a run that skips their tests says why up front."""
+    if SHARED_DATASETS.is_dir():
+        return f"real data sets: {SHARED_DATASETS} (${DATA_ENV})"
+    return (
+        f"real data sets: missing at {SHARED_DATASETS}: their tests skip (and fail under CI); "
+        f"set ${DATA_ENV} to the folder that holds MNIST/, FashionMNIST/ and CIFAR-10-images/"
+    )
 
 
 @pytest.fixture
