@@ -114,8 +114,9 @@ class TrainingCurves(L.Callback):
 
     Validation loss and accuracy are read from ``trainer.callback_metrics`` at each validation
     end (the sanity check is skipped) and the training epoch values at each training epoch end
-    (they are only complete then, after that epoch's validation). With a ``WandbLogger`` the
-    picture is also logged as ``plots/training_curves``.
+    (they are only complete then, after that epoch's validation). The values travel in every
+    checkpoint, so a run resumed with ``ckpt_path`` draws all its epochs, not only the resumed
+    ones. With a ``WandbLogger`` the picture is also logged as ``plots/training_curves``.
 
     Example:
         >>> trainer = L.Trainer(callbacks=[TrainingCurves()])  # doctest: +SKIP
@@ -124,8 +125,22 @@ class TrainingCurves(L.Callback):
     def __init__(self) -> None:
         self.history: dict[int, dict[str, float]] = {}
 
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.history = {}
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage == "fit":  # before Lightning loads a resumed run's history into this callback
+            self.history = {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": history_table(self.history)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = {
+            int(epoch): {
+                column: value
+                for column, value in zip(CURVE_COLUMNS[1:], values, strict=True)
+                if not math.isnan(value)
+            }
+            for epoch, *values in state_dict["rows"]
+        }
 
     def _record(self, trainer: L.Trainer, names: Mapping[str, str]) -> None:
         if trainer.state.fn != TrainerFn.FITTING or trainer.sanity_checking:
@@ -208,7 +223,8 @@ class LearningRatePlot(L.Callback):
     """After fitting, write ``learning_rate.png`` and ``learning_rate.csv`` to the run folder.
 
     Records the learning rate of every parameter group just before each optimizer step (the
-    rate that step uses). With a ``WandbLogger`` the picture is also logged as
+    rate that step uses). The rates travel in every checkpoint, so a resumed run draws all its
+    steps from step 0. With a ``WandbLogger`` the picture is also logged as
     ``plots/learning_rate``.
 
     Example:
@@ -217,28 +233,34 @@ class LearningRatePlot(L.Callback):
 
     def __init__(self) -> None:
         self.steps: list[int] = []
-        self.rates: list[dict[str, float]] = []
+        self.rates: dict[str, list[float]] = {}  # column -> one rate per step
 
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.steps, self.rates = [], []
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage == "fit":  # before Lightning loads a resumed run's rates into this callback
+            self.steps, self.rates = [], {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps, "rates": self.rates}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.steps = list(state_dict["steps"])
+        self.rates = {name: list(values) for name, values in state_dict["rates"].items()}
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        rates = learning_rates(trainer.optimizers)
+        for name in rates:  # a group added during training has no rate before it existed
+            self.rates.setdefault(name, [math.nan] * len(self.steps))
         self.steps.append(trainer.global_step)
-        self.rates.append(learning_rates(trainer.optimizers))
+        for name, values in self.rates.items():
+            values.append(rates.get(name, math.nan))
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.is_global_zero or not self.steps:
-            return
-        # a group added during training has no rate before it existed
-        columns = {
-            name: [rates.get(name, math.nan) for rates in self.rates] for name in self.rates[-1]
-        }
-        if trainer.fast_dev_run:
+        if not trainer.is_global_zero or not self.steps or trainer.fast_dev_run:
             return  # fast_dev_run writes no run folder
         folder = run_folder(trainer)
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "learning_rate.csv", "w", newline="") as file:
-            rows = zip(self.steps, *columns.values(), strict=True)
-            csv.writer(file).writerows([["step", *columns], *rows])
-        plot_learning_rate(self.steps, columns, folder / "learning_rate.png")
+            rows = zip(self.steps, *self.rates.values(), strict=True)
+            csv.writer(file).writerows([["step", *self.rates], *rows])
+        plot_learning_rate(self.steps, self.rates, folder / "learning_rate.png")
         log_image(trainer, "plots/learning_rate", folder / "learning_rate.png")
