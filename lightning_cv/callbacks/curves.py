@@ -17,11 +17,13 @@ from matplotlib.ticker import MaxNLocator
 
 from lightning_cv.callbacks._run_folder import run_folder
 from lightning_cv.callbacks._wandb import log_image
+from lightning_cv.callbacks.class_report import decimals_near_one
 
 __all__ = [
     "CURVE_COLUMNS",
     "LearningRatePlot",
     "TrainingCurves",
+    "best_validation",
     "epoch_values",
     "history_table",
     "learning_rates",
@@ -66,8 +68,29 @@ def history_table(history: Mapping[int, Mapping[str, float]]) -> list[list[float
     ]
 
 
+def best_validation(rows: Sequence[Sequence[float]]) -> tuple[int, str] | None:
+    """The epoch of the best validation accuracy and its legend label, or None without one.
+
+    The accuracy has at least 3 decimals, more near 1
+    (:func:`~lightning_cv.callbacks.class_report.decimals_near_one`): 0.9962, not 1.000.
+
+    Example:
+        >>> best_validation([[0, 1.0, 0.9, 0.8, 0.97], [1, 0.5, 0.4, 0.9, 0.9962]])
+        (1, 'best val 0.9962 (epoch 1)')
+    """
+    val_acc = np.asarray(rows, dtype=float).reshape(-1, len(CURVE_COLUMNS))[:, -1]
+    if np.isnan(val_acc).all():
+        return None
+    best = int(np.nanargmax(val_acc))
+    epoch, value = int(rows[best][0]), float(val_acc[best])
+    return epoch, f"best val {value:.{max(3, decimals_near_one([value]))}f} (epoch {epoch})"
+
+
 def plot_training_curves(rows: Sequence[Sequence[float]], path: Path) -> None:
     """Draw loss (left) and accuracy (right) per epoch, training vs validation.
+
+    The epoch of the best validation accuracy is marked by a dotted line, named in the legend
+    (:func:`best_validation`), where no label can cover a curve.
 
     Args:
         rows: the output of :func:`history_table`.
@@ -88,23 +111,13 @@ def plot_training_curves(rows: Sequence[Sequence[float]], path: Path) -> None:
             ax.plot(
                 column["epoch"][known], values[known], "o-", color=color, label=label, markersize=4
             )
+        best = best_validation(rows)
+        if quantity == "acc" and best is not None:
+            ax.axvline(best[0], color="gray", linestyle=":", linewidth=1, label=best[1])
         ax.set(title=title, xlabel="epoch", ylabel=title.lower())
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
-    val_acc = column["val_acc"]
-    if not np.isnan(val_acc).all():
-        best = int(np.nanargmax(val_acc))
-        figure.axes[1].axvline(column["epoch"][best], color="gray", linestyle=":", linewidth=1)
-        late = best > (len(val_acc) - 1) / 2  # write the label on the side with room
-        figure.axes[1].annotate(
-            f"best val {val_acc[best]:.3f}",
-            (column["epoch"][best], val_acc[best]),
-            textcoords="offset points",
-            xytext=(-5 if late else 5, -15),
-            ha="right" if late else "left",
-            color="gray",
-        )
     figure.suptitle("Training curves: train vs validation")
     figure.savefig(path, dpi=100)
 
