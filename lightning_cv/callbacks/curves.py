@@ -17,11 +17,13 @@ from matplotlib.ticker import MaxNLocator
 
 from lightning_cv.callbacks._run_folder import run_folder
 from lightning_cv.callbacks._wandb import log_image
+from lightning_cv.callbacks.class_report import decimals_near_one
 
 __all__ = [
     "CURVE_COLUMNS",
     "LearningRatePlot",
     "TrainingCurves",
+    "best_validation",
     "epoch_values",
     "history_table",
     "learning_rates",
@@ -66,8 +68,29 @@ def history_table(history: Mapping[int, Mapping[str, float]]) -> list[list[float
     ]
 
 
+def best_validation(rows: Sequence[Sequence[float]]) -> tuple[int, str] | None:
+    """The epoch of the best validation accuracy and its legend label, or None without one.
+
+    The accuracy has at least 3 decimals, more near 1
+    (:func:`~lightning_cv.callbacks.class_report.decimals_near_one`): 0.9962, not 1.000.
+
+    Example:
+        >>> best_validation([[0, 1.0, 0.9, 0.8, 0.97], [1, 0.5, 0.4, 0.9, 0.9962]])
+        (1, 'best val 0.9962 (epoch 1)')
+    """
+    val_acc = np.asarray(rows, dtype=float).reshape(-1, len(CURVE_COLUMNS))[:, -1]
+    if np.isnan(val_acc).all():
+        return None
+    best = int(np.nanargmax(val_acc))
+    epoch, value = int(rows[best][0]), float(val_acc[best])
+    return epoch, f"best val {value:.{max(3, decimals_near_one([value]))}f} (epoch {epoch})"
+
+
 def plot_training_curves(rows: Sequence[Sequence[float]], path: Path) -> None:
     """Draw loss (left) and accuracy (right) per epoch, training vs validation.
+
+    The epoch of the best validation accuracy is marked by a dotted line, named in the legend
+    (:func:`best_validation`), where no label can cover a curve.
 
     Args:
         rows: the output of :func:`history_table`.
@@ -88,23 +111,13 @@ def plot_training_curves(rows: Sequence[Sequence[float]], path: Path) -> None:
             ax.plot(
                 column["epoch"][known], values[known], "o-", color=color, label=label, markersize=4
             )
+        best = best_validation(rows)
+        if quantity == "acc" and best is not None:
+            ax.axvline(best[0], color="gray", linestyle=":", linewidth=1, label=best[1])
         ax.set(title=title, xlabel="epoch", ylabel=title.lower())
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
-    val_acc = column["val_acc"]
-    if not np.isnan(val_acc).all():
-        best = int(np.nanargmax(val_acc))
-        figure.axes[1].axvline(column["epoch"][best], color="gray", linestyle=":", linewidth=1)
-        late = best > (len(val_acc) - 1) / 2  # write the label on the side with room
-        figure.axes[1].annotate(
-            f"best val {val_acc[best]:.3f}",
-            (column["epoch"][best], val_acc[best]),
-            textcoords="offset points",
-            xytext=(-5 if late else 5, -15),
-            ha="right" if late else "left",
-            color="gray",
-        )
     figure.suptitle("Training curves: train vs validation")
     figure.savefig(path, dpi=100)
 
@@ -114,8 +127,9 @@ class TrainingCurves(L.Callback):
 
     Validation loss and accuracy are read from ``trainer.callback_metrics`` at each validation
     end (the sanity check is skipped) and the training epoch values at each training epoch end
-    (they are only complete then, after that epoch's validation). With a ``WandbLogger`` the
-    picture is also logged as ``plots/training_curves``.
+    (they are only complete then, after that epoch's validation). The values travel in every
+    checkpoint, so a run resumed with ``ckpt_path`` draws all its epochs, not only the resumed
+    ones. With a ``WandbLogger`` the picture is also logged as ``plots/training_curves``.
 
     Example:
         >>> trainer = L.Trainer(callbacks=[TrainingCurves()])  # doctest: +SKIP
@@ -124,8 +138,22 @@ class TrainingCurves(L.Callback):
     def __init__(self) -> None:
         self.history: dict[int, dict[str, float]] = {}
 
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.history = {}
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage == "fit":  # before Lightning loads a resumed run's history into this callback
+            self.history = {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": history_table(self.history)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = {
+            int(epoch): {
+                column: value
+                for column, value in zip(CURVE_COLUMNS[1:], values, strict=True)
+                if not math.isnan(value)
+            }
+            for epoch, *values in state_dict["rows"]
+        }
 
     def _record(self, trainer: L.Trainer, names: Mapping[str, str]) -> None:
         if trainer.state.fn != TrainerFn.FITTING or trainer.sanity_checking:
@@ -208,7 +236,8 @@ class LearningRatePlot(L.Callback):
     """After fitting, write ``learning_rate.png`` and ``learning_rate.csv`` to the run folder.
 
     Records the learning rate of every parameter group just before each optimizer step (the
-    rate that step uses). With a ``WandbLogger`` the picture is also logged as
+    rate that step uses). The rates travel in every checkpoint, so a resumed run draws all its
+    steps from step 0. With a ``WandbLogger`` the picture is also logged as
     ``plots/learning_rate``.
 
     Example:
@@ -217,28 +246,34 @@ class LearningRatePlot(L.Callback):
 
     def __init__(self) -> None:
         self.steps: list[int] = []
-        self.rates: list[dict[str, float]] = []
+        self.rates: dict[str, list[float]] = {}  # column -> one rate per step
 
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.steps, self.rates = [], []
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage == "fit":  # before Lightning loads a resumed run's rates into this callback
+            self.steps, self.rates = [], {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps, "rates": self.rates}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.steps = list(state_dict["steps"])
+        self.rates = {name: list(values) for name, values in state_dict["rates"].items()}
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        rates = learning_rates(trainer.optimizers)
+        for name in rates:  # a group added during training has no rate before it existed
+            self.rates.setdefault(name, [math.nan] * len(self.steps))
         self.steps.append(trainer.global_step)
-        self.rates.append(learning_rates(trainer.optimizers))
+        for name, values in self.rates.items():
+            values.append(rates.get(name, math.nan))
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.is_global_zero or not self.steps:
-            return
-        # a group added during training has no rate before it existed
-        columns = {
-            name: [rates.get(name, math.nan) for rates in self.rates] for name in self.rates[-1]
-        }
-        if trainer.fast_dev_run:
+        if not trainer.is_global_zero or not self.steps or trainer.fast_dev_run:
             return  # fast_dev_run writes no run folder
         folder = run_folder(trainer)
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "learning_rate.csv", "w", newline="") as file:
-            rows = zip(self.steps, *columns.values(), strict=True)
-            csv.writer(file).writerows([["step", *columns], *rows])
-        plot_learning_rate(self.steps, columns, folder / "learning_rate.png")
+            rows = zip(self.steps, *self.rates.values(), strict=True)
+            csv.writer(file).writerows([["step", *self.rates], *rows])
+        plot_learning_rate(self.steps, self.rates, folder / "learning_rate.png")
         log_image(trainer, "plots/learning_rate", folder / "learning_rate.png")
