@@ -7,15 +7,18 @@ interrupted write leaves the old file (or nothing) under the real name.
 
 from __future__ import annotations
 
+import csv
 import errno
 import hashlib
+import io
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from lightning_cv.errors import ConfigError
 
@@ -27,7 +30,9 @@ __all__ = [
     "cache_root",
     "check_new_file",
     "remove_stale_staging",
+    "save_figure",
     "sha256_file",
+    "write_csv",
 ]
 
 HOME_ENV = "LIGHTNING_CV_HOME"
@@ -205,6 +210,21 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     with atomic_write(path) as staging:
         staging.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def write_csv(path: str | Path, rows: Iterable[Sequence[Any]]) -> Path:
+    """Write ``rows`` (the header first) as CSV to ``path`` atomically and return the path."""
+    table = io.StringIO(newline="")
+    csv.writer(table).writerows(rows)
+    return atomic_write_text(path, table.getvalue())
+
+
+def save_figure(figure: Any, path: str | Path, dpi: int = 100) -> Path:
+    """Save a matplotlib figure to ``path`` atomically (its format from the suffix)."""
+    path = Path(path)
+    with atomic_write(path) as staging:
+        figure.savefig(staging, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+    return path
 
 
 def sha256_file(path: str | Path) -> str:

@@ -34,7 +34,7 @@ from lightning_cv.callbacks import (
     TrainingCurves,
     run_folder,
 )
-from lightning_cv.callbacks._run_folder import lock_run_folder
+from lightning_cv.runs import lock_run_folder
 from lightning_cv.callbacks.interrupt import Resumable
 from lightning_cv.callbacks.predictions import PredictionWriter
 from lightning_cv.checkpoint_io import AtomicCheckpointIO

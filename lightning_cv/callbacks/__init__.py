@@ -1,6 +1,6 @@
 """Callbacks that turn a run into pictures and tables in its run folder (and W&B)."""
 
-from lightning_cv.callbacks._run_folder import run_folder
+from lightning_cv.runs import run_folder
 from lightning_cv.callbacks.class_report import ClassReport, class_report, plot_class_report
 from lightning_cv.callbacks.confusion_matrix import ConfusionMatrixPlot, plot_confusion_matrix
 from lightning_cv.callbacks.curves import (

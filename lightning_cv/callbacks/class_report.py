@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,9 +13,10 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from lightning_cv.callbacks._run_folder import run_folder
+from lightning_cv._io import save_figure, write_csv
 from lightning_cv.callbacks._wandb import log_image, log_table
 from lightning_cv.errors import ConfigError
+from lightning_cv.runs import output_folder
 
 __all__ = [
     "SORT_KEYS",
@@ -149,7 +149,7 @@ def plot_class_report(
         f"Per-class scores on the test set\n{support[-1]} images, "
         f"accuracy {accuracy:.{title_decimals}f}, macro F1 {scores[-1, 2]:.{title_decimals}f}"
     )
-    figure.savefig(path, dpi=100)
+    save_figure(figure, path)
 
 
 def _draw_panel(
@@ -200,7 +200,8 @@ class ClassReport(L.Callback):
         if confusion is None or not confusion.update_called:
             return
         matrix = confusion.compute().cpu().numpy()  # every rank joins the sum over ranks
-        if not trainer.is_global_zero:
+        folder = output_folder(trainer)  # None: a fast_dev_run, or not rank 0
+        if folder is None:
             return
         names = getattr(pl_module, "class_names", None) or [str(i) for i in range(len(matrix))]
         report = class_report(matrix)
@@ -209,12 +210,7 @@ class ClassReport(L.Callback):
             [name, *(float(report[key][i]) for key in SCORES), int(report["support"][i])]
             for i, name in enumerate(names)
         ]
-        if trainer.fast_dev_run:
-            return  # fast_dev_run writes no run folder
-        folder = run_folder(trainer)
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / "class_report.csv", "w", newline="") as file:
-            csv.writer(file).writerows([columns, *rows])
+        write_csv(folder / "class_report.csv", [columns, *rows])
         plot_class_report(report, names, folder / "class_report.png", self.sort_by)
         log_image(trainer, "plots/class_report", folder / "class_report.png")
         log_table(trainer, "tables/class_report", columns, rows)

@@ -12,8 +12,9 @@ from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from lightning_cv.callbacks._run_folder import run_folder
+from lightning_cv._io import save_figure, write_csv
 from lightning_cv.callbacks._wandb import log_image
+from lightning_cv.runs import output_folder
 
 __all__ = ["ConfusionMatrixPlot", "fraction_decimals", "log_colour_limits", "plot_confusion_matrix"]
 
@@ -81,7 +82,7 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: list[str], path: Path
                     continue  # blank cells let the mistakes stand out
                 color = "white" if norm(value) > 0.6 else "black"
                 ax.text(col, row, format(value, fmt), ha="center", va="center", color=color)
-    figure.savefig(path, dpi=100)
+    save_figure(figure, path)
 
 
 class ConfusionMatrixPlot(L.Callback):
@@ -96,17 +97,11 @@ class ConfusionMatrixPlot(L.Callback):
         if confusion is None or not confusion.update_called:
             return
         matrix = confusion.compute().cpu().numpy().astype(np.int64)
-        if not trainer.is_global_zero:
+        folder = output_folder(trainer)  # None: a fast_dev_run, or not rank 0
+        if folder is None:
             return
         names = getattr(pl_module, "class_names", None) or [str(i) for i in range(len(matrix))]
-        if trainer.fast_dev_run:
-            return  # fast_dev_run writes no run folder
-        folder = run_folder(trainer)
-        folder.mkdir(parents=True, exist_ok=True)
-        header = "true\\predicted," + ",".join(names)
-        rows = [
-            f"{name}," + ",".join(map(str, row)) for name, row in zip(names, matrix, strict=True)
-        ]
-        (folder / "confusion_matrix.csv").write_text("\n".join([header, *rows]) + "\n")
+        rows = [[name, *row.tolist()] for name, row in zip(names, matrix, strict=True)]
+        write_csv(folder / "confusion_matrix.csv", [["true\\predicted", *names], *rows])
         plot_confusion_matrix(matrix, names, folder / "confusion_matrix.png")
         log_image(trainer, "plots/confusion_matrix", folder / "confusion_matrix.png")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,9 +14,10 @@ from lightning.pytorch.trainer.states import TrainerFn
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from lightning_cv.callbacks._run_folder import run_folder
+from lightning_cv._io import save_figure, write_csv
 from lightning_cv.callbacks._wandb import log_image
 from lightning_cv.callbacks.class_report import decimals_near_one
+from lightning_cv.runs import output_folder
 
 __all__ = [
     "CURVE_COLUMNS",
@@ -119,7 +119,7 @@ def plot_training_curves(rows: Sequence[Sequence[float]], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     figure.suptitle("Training curves: train vs validation")
-    figure.savefig(path, dpi=100)
+    save_figure(figure, path)
 
 
 class TrainingCurves(L.Callback):
@@ -168,15 +168,11 @@ class TrainingCurves(L.Callback):
         self._record(trainer, TRAIN_METRICS)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.is_global_zero or not self.history:
+        folder = output_folder(trainer)  # None: a fast_dev_run, or not rank 0
+        if folder is None or not self.history:
             return
         rows = history_table(self.history)
-        if trainer.fast_dev_run:
-            return  # fast_dev_run writes no run folder
-        folder = run_folder(trainer)
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / "training_curves.csv", "w", newline="") as file:
-            csv.writer(file).writerows([CURVE_COLUMNS, *rows])
+        write_csv(folder / "training_curves.csv", [CURVE_COLUMNS, *rows])
         plot_training_curves(rows, folder / "training_curves.png")
         log_image(trainer, "plots/training_curves", folder / "training_curves.png")
 
@@ -229,7 +225,7 @@ def plot_learning_rate(
     ax.grid(alpha=0.3)
     if len(rates) > 1:
         ax.legend()
-    figure.savefig(path, dpi=100)
+    save_figure(figure, path)
 
 
 class LearningRatePlot(L.Callback):
@@ -268,12 +264,10 @@ class LearningRatePlot(L.Callback):
             values.append(rates.get(name, math.nan))
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.is_global_zero or not self.steps or trainer.fast_dev_run:
-            return  # fast_dev_run writes no run folder
-        folder = run_folder(trainer)
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / "learning_rate.csv", "w", newline="") as file:
-            rows = zip(self.steps, *self.rates.values(), strict=True)
-            csv.writer(file).writerows([["step", *self.rates], *rows])
+        folder = output_folder(trainer)  # None: a fast_dev_run, or not rank 0
+        if folder is None or not self.steps:
+            return
+        rows = zip(self.steps, *self.rates.values(), strict=True)
+        write_csv(folder / "learning_rate.csv", [["step", *self.rates], *rows])
         plot_learning_rate(self.steps, self.rates, folder / "learning_rate.png")
         log_image(trainer, "plots/learning_rate", folder / "learning_rate.png")

@@ -26,7 +26,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from lightning_cv.callbacks._run_folder import run_folder
+from lightning_cv.runs import run_folder
 
 __all__ = ["Resumable", "last_checkpoint_path", "random_state", "set_random_state"]
 

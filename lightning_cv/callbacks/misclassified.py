@@ -12,9 +12,10 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from matplotlib.figure import Figure
 
-from lightning_cv.callbacks._run_folder import run_folder
+from lightning_cv._io import save_figure
 from lightning_cv.callbacks._wandb import log_image
 from lightning_cv.errors import ConfigError
+from lightning_cv.runs import output_folder
 
 __all__ = [
     "MisclassifiedGrid",
@@ -113,7 +114,7 @@ def plot_misclassified(
         ax.set_axis_off()
     shown = "all" if len(images) == num_wrong else f"the {len(images)} most confident"
     figure.suptitle(f"Misclassified test images: {shown} of {num_wrong}")
-    figure.savefig(path, dpi=100)
+    save_figure(figure, path)
 
 
 class MisclassifiedGrid(L.Callback):
@@ -174,10 +175,9 @@ class MisclassifiedGrid(L.Callback):
         pixels = images_for_display(images, getattr(data, "mean", None), getattr(data, "std", None))
         probs, preds = logits.softmax(dim=1).max(dim=1)
         names = getattr(pl_module, "class_names", None) or [str(i) for i in range(logits.shape[1])]
-        if trainer.fast_dev_run:
-            return  # fast_dev_run writes no run folder
-        folder = run_folder(trainer)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = output_folder(trainer)  # None: a fast_dev_run, or not rank 0
+        if folder is None:
+            return
         path = folder / "misclassified.png"
         plot_misclassified(
             pixels, targets.tolist(), preds.tolist(), probs.tolist(), names, path, self.num_wrong

@@ -11,9 +11,10 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from matplotlib.figure import Figure
 
-from lightning_cv.callbacks._run_folder import run_folder
+from lightning_cv._io import save_figure
 from lightning_cv.callbacks._wandb import log_image
 from lightning_cv.models.linear import LinearClassifier
+from lightning_cv.runs import output_folder
 
 __all__ = ["LinearTemplates", "linear_templates", "plot_templates"]
 
@@ -68,7 +69,7 @@ def plot_templates(templates: torch.Tensor, class_names: Sequence[str], path: Pa
     for ax in axes.flat:
         ax.set_axis_off()
     figure.suptitle("Templates learnt by the linear classifier (bright = high weight)")
-    figure.savefig(path, dpi=100)
+    save_figure(figure, path)
 
 
 class LinearTemplates(L.Callback):
@@ -106,9 +107,8 @@ class LinearTemplates(L.Callback):
         weight = backbone.get_classifier().weight  # (K, C*H*W)
         templates = linear_templates(weight, backbone.in_channels, backbone.image_size)
         names = getattr(pl_module, "class_names", None) or [str(i) for i in range(len(weight))]
-        if trainer.fast_dev_run:
-            return  # fast_dev_run writes no run folder
-        folder = run_folder(trainer)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = output_folder(trainer)  # None: a fast_dev_run, or not rank 0
+        if folder is None:
+            return
         plot_templates(templates, names, folder / "templates.png")
         log_image(trainer, "plots/templates", folder / "templates.png")

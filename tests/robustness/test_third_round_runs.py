@@ -17,7 +17,7 @@ from lightning.pytorch.plugins.io import AsyncCheckpointIO
 
 from lightning_cv import AtomicCheckpointIO
 from lightning_cv._main import main
-from lightning_cv.callbacks._run_folder import LOCK_NAME, lock_run_folder
+from lightning_cv.runs import LOCK_NAME, lock_run_folder
 from lightning_cv.cli import LightningCVCLI
 from lightning_cv.data import ImageFolderDataModule
 

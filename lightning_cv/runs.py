@@ -1,4 +1,9 @@
-"""The run folder: one folder per run holding checkpoints, config, metrics and pictures."""
+"""The run folder: one folder per run holding checkpoints, config, metrics and pictures.
+
+One home for its path (:func:`run_folder`), its ``version_N`` numbering (:func:`next_version`),
+who may write there (:func:`output_folder`: rank 0, never a ``fast_dev_run``) and who holds it
+(:func:`lock_run_folder`). The CLI, the callbacks, resuming and cross-validation all ask here.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from lightning_cv.errors import ConfigError
 
-__all__ = ["LOCK_NAME", "lock_run_folder", "run_folder"]
+__all__ = ["LOCK_NAME", "lock_run_folder", "next_version", "output_folder", "run_folder"]
 
 LOCK_NAME = ".lightning-cv.lock"  # holds the pid of the process writing the run folder
 
@@ -34,7 +39,7 @@ def run_folder(trainer: L.Trainer) -> Path:
     """
     if not trainer.loggers:
         if trainer not in _UNLOGGED:
-            _UNLOGGED[trainer] = _fresh_version(Path(trainer.default_root_dir) / "outputs")
+            _UNLOGGED[trainer] = next_version(Path(trainer.default_root_dir) / "outputs")
         return _UNLOGGED[trainer]
     logger = trainer.loggers[0]
     if isinstance(logger, CSVLogger | TensorBoardLogger):
@@ -43,12 +48,29 @@ def run_folder(trainer: L.Trainer) -> Path:
     return Path(logger.save_dir or trainer.default_root_dir) / str(logger.name) / version
 
 
-def _fresh_version(root: Path) -> Path:
-    """``root/version_N`` with N one more than any version already there."""
+def next_version(root: Path) -> Path:
+    """``root/version_N`` with N one more than any version already there (Lightning's
+    CSVLogger numbers its runs so too): a new run never lands in an earlier one's folder.
+
+    Example:
+        >>> next_version(Path("runs/cv"))  # doctest: +SKIP
+        PosixPath('runs/cv/version_3')
+    """
     taken = [
         int(match[1]) for path in root.glob("version_*") if (match := _VERSION.fullmatch(path.name))
     ]
     return root / f"version_{max(taken, default=-1) + 1}"
+
+
+def output_folder(trainer: L.Trainer) -> Path | None:
+    """The run folder, made if needed, where this process writes its pictures and tables; None
+    where it writes none: a ``fast_dev_run`` (it checks the code, it writes nothing) or a rank
+    other than 0 (rank 0 writes for all)."""
+    if trainer.fast_dev_run or not trainer.is_global_zero:
+        return None
+    folder = run_folder(trainer)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @contextmanager
