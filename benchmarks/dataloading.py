@@ -3,8 +3,9 @@
 All sides read the same in-memory uint8 arrays and deliver what the model gets: normalised,
 augmented ``(B, C, H, W)`` float batches.
 
-- batch: the data module's ``BatchLoader`` (one index per batch) and ``transform_batch`` (the
-  batch preset: ``PadCrop``, ``HorizontalFlip`` and kornia ops), in the main process, 1 thread.
+- batch: the batch pipeline's ``DataLoader`` (one index list per batch) and ``transform_batch``
+  (the batch preset: ``PadCrop``, ``HorizontalFlip`` and kornia ops), in the main process,
+  1 thread.
 - albumentations: the same data module with ``pipeline="sample"``: the albumentations preset
   per sample in ``--workers`` loader processes, then the default collate.
 - torchvision (CIFAR only): the same augmentation in ``transforms.v2``, per sample, same loader

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
+from torch.utils.data import DataLoader
 
 from lightning_cv import ConfigError, DigitsDataModule, ImageClassifier, ImageFolderDataModule
 from lightning_cv.data import (
-    BATCH_PRESETS,
+    PRESETS,
     BatchAugment,
-    BatchLoader,
     BatchOrder,
     HorizontalFlip,
     PadCrop,
@@ -28,6 +28,7 @@ from lightning_cv.data import (
     save_transform,
 )
 from lightning_cv.data.batch_transforms import to_floats
+from lightning_cv.data.batches import BatchDataset, batch_loader
 
 from .fake_folders import write_image_folder
 
@@ -102,7 +103,7 @@ def test_random_apply_transforms_only_the_chosen_share():
 # ---------------------------------------------------------------- the presets
 
 
-@pytest.mark.parametrize("name", sorted(BATCH_PRESETS))
+@pytest.mark.parametrize("name", sorted(PRESETS))
 @pytest.mark.parametrize("channels", [1, 3])
 def test_every_preset_keeps_shape_and_range_on_grey_and_colour(name, channels):
     images = torch.rand(16, channels, 32, 32)
@@ -171,11 +172,31 @@ def test_evaluation_order_covers_every_sample_once_across_ranks():
 
 def test_loader_yields_uint8_batches_by_one_index_each():
     images = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 1, 2, 2)
-    loader = BatchLoader(images, torch.arange(10), BatchOrder(np.arange(10), 4, shuffle=True))
+    loader = batch_loader(images, torch.arange(10), BatchOrder(np.arange(10), 4, shuffle=True))
     batches = list(loader)
     assert [len(labels) for _, labels in batches] == [4, 4, 2] == [len(b) for b in loader.sampler]
     for uint8, labels in batches:
         assert uint8.dtype == torch.uint8 and torch.equal(uint8[:, 0, 0, 0].long(), labels)
+
+
+def test_the_training_loader_is_a_dataloader_as_every_lightning_user_expects():
+    data = DigitsDataModule(batch_size=100)
+    data.setup("fit")
+    loader = data.train_dataloader()
+    assert isinstance(loader, DataLoader) and isinstance(loader.dataset, BatchDataset)
+    assert len(loader.dataset) == 1437 and loader.batch_size is None  # the whole training split
+    assert isinstance(loader.sampler, BatchOrder) and len(loader) == len(loader.sampler) == 13
+    chosen = next(iter(loader.sampler))  # one index list per batch: the training view's samples
+    images, labels = next(iter(loader))
+    assert torch.equal(labels, torch.from_numpy(data.train_set.labels)[chosen])
+    assert torch.equal(images, loader.dataset.images[chosen])
+    before = torch.get_rng_state()
+    list(loader)  # an epoch moves no draw of torch's generator, which seeds the augmentation
+    assert torch.equal(torch.get_rng_state(), before)
+    batches = iter(loader)  # a resumed run's Lightning: iter(), then the epoch, then batches
+    loader.sampler.set_epoch(1)
+    epoch_1 = loader.dataset.labels[loader.sampler.epoch_indices()[:100]]
+    assert torch.equal(next(batches)[1], epoch_1) and not torch.equal(epoch_1, labels)
 
 
 # ---------------------------------------------------------------- the data module

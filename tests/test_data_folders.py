@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+from lightning_cv._main import main
 from lightning_cv.data.cifar import (
     CIFAR10_CLASSES,
     CIFAR100_CLASSES,
@@ -245,10 +246,31 @@ def test_mean_and_std_are_computed_once_and_cached_outside_the_data(tmp_path, ho
     assert given.mean == (0.5, 0.5, 0.5)
 
 
+def test_the_channel_option_is_in_channels_as_on_every_module_and_channels_is_gone(
+    tmp_path, monkeypatch, capsys
+):
+    root = tmp_path / "photos"
+    write_image_folder(root, per_class=10, size=20)
+    before = snapshot(root)
+    grey = ImageFolderDataModule(root, image_size=16, in_channels=1, batch_size=4)
+    grey.setup("fit")
+    assert grey.in_channels == 1 and next(iter(grey.train_dataloader()))[0].shape == (4, 1, 16, 16)
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--data", "ImageFolderDataModule", "--data.root", str(root)]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--data.channels", "1", "--trainer.fast_dev_run", "true"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-2] == (
+        "lightning-cv: error: --data.channels: ImageFolderDataModule has no option 'channels'; "
+        "did you mean 'in_channels'?"
+    )
+    assert snapshot(root) == before
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"channels": 4}, "channels must be 1 or 3, got 4"),
+        ({"in_channels": 4}, "in_channels must be 1 or 3, got 4"),
         ({"test_fraction": 0.0}, "test_fraction must be in (0, 1), got 0.0"),
         (
             {"mean": (0.5,) * 3},

@@ -1,17 +1,17 @@
 """Batch augmentation: whole batches on the model's device, each sample with its own draw.
 
-The batch path's counterpart of :mod:`lightning_cv.data.transforms`: the same preset names with
-the same meaning, built from ``kornia.augmentation`` plus two vectorised ops (:class:`PadCrop`,
-:class:`HorizontalFlip`) where kornia's own cost more than the model on small images
-(``benchmarks/dataloading.py``). A pipeline is an :class:`BatchAugment` of steps that map a
-``(B, C, H, W)`` float batch in [0, 1] to another; the data module converts the uint8 batch to
-floats before it and normalises after it. Every random number is drawn on the CPU from torch's
-generator, so a seed fixes the augmentation whatever the device.
+The batch backend of the presets of :mod:`lightning_cv.data.transforms` (whose ``PRESETS``
+table holds both backends per name), built from ``kornia.augmentation`` plus two vectorised
+ops (:class:`PadCrop`, :class:`HorizontalFlip`) where kornia's own cost more than the model
+on small images (``benchmarks/dataloading.py``). A pipeline is an :class:`BatchAugment` of
+steps that map a ``(B, C, H, W)`` float batch in [0, 1] to another; the batch pipeline converts
+the uint8 batch to floats before it and normalises after it. Every random number is drawn on
+the CPU from torch's generator, so a seed fixes the augmentation whatever the device.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import kornia.augmentation as K
@@ -21,15 +21,7 @@ from torch.nn import functional as F
 
 from lightning_cv.errors import ConfigError
 
-__all__ = [
-    "BATCH_PRESETS",
-    "BatchAugment",
-    "HorizontalFlip",
-    "PadCrop",
-    "RandomApply",
-    "build_batch_transform",
-    "to_floats",
-]
+__all__ = ["BatchAugment", "HorizontalFlip", "PadCrop", "RandomApply", "to_floats"]
 
 Size = tuple[int, int]
 
@@ -223,7 +215,7 @@ def imagenet(size: Size, channels: int) -> BatchAugment:
     Grey images get brightness and contrast jitter only (saturation needs three channels).
     """
     saturation = 0.4 if channels == 3 else 0.0
-    jitter = K.ColorJiggle(brightness=0.4, contrast=0.4, saturation=saturation, p=1.0)
+    jitter = K.ColorJitter(brightness=0.4, contrast=0.4, saturation=saturation, p=1.0)
     return BatchAugment(
         [
             K.RandomResizedCrop(size, scale=(0.08, 1.0)),
@@ -236,43 +228,6 @@ def imagenet(size: Size, channels: int) -> BatchAugment:
 def evaluation(size: Size, channels: int) -> BatchAugment:
     """Evaluation: nothing beyond the resize and normalisation every batch gets."""
     return BatchAugment()
-
-
-BATCH_PRESETS: dict[str, Callable[[Size, int], BatchAugment]] = {
-    "digits": digits,
-    "cifar": cifar,
-    "imagenet": imagenet,
-    "eval": evaluation,
-}
-
-
-def build_batch_transform(
-    spec: str | BatchAugment, *, size: Size, channels: int = 3
-) -> BatchAugment:
-    """Turn a preset name or a ready :class:`BatchAugment` into a batch pipeline.
-
-    Raises:
-        ConfigError: an unknown preset name, or an albumentations YAML file (a per-sample
-            pipeline, which the batch path cannot run).
-
-    Example:
-        >>> len(build_batch_transform("cifar", size=(32, 32)).steps)
-        4
-    """
-    if isinstance(spec, BatchAugment):
-        return spec
-    if spec in BATCH_PRESETS:
-        return BATCH_PRESETS[spec](size, channels)
-    if str(spec).endswith((".yaml", ".yml")):
-        raise ConfigError(
-            f"transform {spec!r} is an albumentations (per-sample) pipeline; pass "
-            "pipeline='sample' (--data.pipeline sample) to use it, or give a batch preset "
-            f"{sorted(BATCH_PRESETS)} or a BatchAugment"
-        )
-    raise ConfigError(
-        f"unknown batch transform {spec!r}; expected a preset name {sorted(BATCH_PRESETS)} "
-        "or a BatchAugment"
-    )
 
 
 def to_floats(images: torch.Tensor, size: Size) -> torch.Tensor:

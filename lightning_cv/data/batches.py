@@ -1,9 +1,10 @@
-"""The batch path's loader: whole uint8 batches of an in-memory data set, one index each.
+"""The batch path's loader: whole uint8 batches of an in-memory data set, one index list each.
 
-No worker processes, no per-sample Python and no collate: a batch is ``images[indices]`` of one
-``(N, C, H, W)`` uint8 tensor, which can live on the model's device. Conversion to float,
-augmentation and normalisation happen after transfer, in
-:meth:`lightning_cv.data.ImageDataModule.on_after_batch_transfer`.
+A ``torch.utils.data.DataLoader`` with ``batch_size=None`` over a :class:`BatchDataset`: its
+sampler (:class:`BatchOrder`) yields one index tensor per batch and the data set answers with
+``images[indices]`` of one ``(N, C, H, W)`` uint8 tensor, which can live on the model's device.
+No worker processes, no per-sample Python and no collate. Conversion to float, augmentation and
+normalisation happen after transfer (:class:`~lightning_cv.data.pipelines.BatchPipeline`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from lightning_cv.data.sampling import WeightedDraw
 
-__all__ = ["BatchLoader", "BatchOrder", "to_image_tensor"]
+__all__ = ["BatchDataset", "BatchOrder", "batch_loader", "to_image_tensor"]
 
 
 def to_image_tensor(images: np.ndarray) -> torch.Tensor:
@@ -25,14 +27,17 @@ def to_image_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
 
 
-class BatchOrder:
-    """Which samples each batch of one rank holds: the batch path's sampler.
+class BatchOrder(DistributedSampler):
+    """Which samples each batch of one rank holds: the batch path's sampler, one index tensor
+    per batch.
 
     Training order is a permutation drawn from ``seed + epoch`` (the rule of torch's
     ``DistributedSampler``), so every rank draws the same one and takes every
     ``world_size``-th sample of it: the shares are disjoint and, after dropping at most
     ``world_size - 1`` samples, equal, so no rank waits for another. A resumed run gets its
-    epoch from Lightning (``set_epoch``) and repeats that epoch's order exactly.
+    epoch from Lightning (``set_epoch``) and repeats that epoch's order exactly. It is a
+    ``DistributedSampler``, so Lightning keeps it under DDP instead of putting its own in its
+    place (which would yield single samples).
 
     Args:
         indices: the samples of the data set this loader covers (a split's view).
@@ -42,6 +47,7 @@ class BatchOrder:
         rank: this process' rank; ``world_size``: the number of ranks.
         seed: the shuffle seed (default: ``PL_GLOBAL_SEED``, which ``seed_everything`` sets).
         weights: one draw weight per entry of ``indices`` (training only), or ``None``.
+        device: where the index tensors go, once per epoch (the images' device).
 
     Example:
         >>> order = BatchOrder(np.arange(10), batch_size=4, shuffle=False)
@@ -60,22 +66,18 @@ class BatchOrder:
         world_size: int = 1,
         seed: int | None = None,
         weights: torch.Tensor | None = None,
+        device: torch.device | str = "cpu",
     ) -> None:
-        self.indices = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        seed = int(os.environ.get("PL_GLOBAL_SEED", 0)) if seed is None else seed
+        indices = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        super().__init__(indices, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
+        self.indices = indices
         self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.drop_last = drop_last
-        self.rank = rank
-        self.world_size = world_size
-        self.seed = int(os.environ.get("PL_GLOBAL_SEED", 0)) if seed is None else seed
-        self.epoch = 0
+        self.drop_last = drop_last  # of the last incomplete batch, not of samples
+        self.device = device
         self.draws = None
         if weights is not None:
-            self.draws = WeightedDraw(weights, rank=rank, world_size=world_size, seed=self.seed)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Lightning calls this before every epoch (``_set_sampler_epoch``)."""
-        self.epoch = epoch
+            self.draws = WeightedDraw(weights, rank=rank, world_size=world_size, seed=seed)
 
     def _share(self) -> int:
         """Samples this rank sees in an epoch."""
@@ -83,8 +85,8 @@ class BatchOrder:
             return len(self.draws)
         total = len(self.indices)
         if self.shuffle:  # training: equal shares
-            return total // self.world_size
-        return len(range(self.rank, total, self.world_size))  # evaluation: every sample once
+            return total // self.num_replicas
+        return len(range(self.rank, total, self.num_replicas))  # evaluation: every sample once
 
     def __len__(self) -> int:
         share = self._share()
@@ -99,48 +101,61 @@ class BatchOrder:
         if self.shuffle:
             generator = torch.Generator().manual_seed(self.seed + self.epoch)
             indices = indices[torch.randperm(len(indices), generator=generator)]
-            indices = indices[: self._share() * self.world_size]
-        return indices[self.rank :: self.world_size]
-
-    def split(self, indices: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """:meth:`epoch_indices` (on any device) cut into this epoch's batches."""
-        return indices.split(self.batch_size)[: len(self)]
+            indices = indices[: self._share() * self.num_replicas]
+        return indices[self.rank :: self.num_replicas]
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        return iter(self.split(self.epoch_indices()))
+        # a generator: the order is drawn at the first batch, not at iter(), which a resumed
+        # run's Lightning calls before it sets the epoch (a BatchSampler is as lazy)
+        indices = self.epoch_indices().to(self.device)  # once per epoch, not per batch
+        yield from indices.split(self.batch_size)[: len(self)]
 
 
-class BatchLoader:
-    """Iterate ``(images, labels)`` batches of in-memory tensors in :class:`BatchOrder`'s order.
-
-    Lightning takes any sized iterable as a loader; it finds ``sampler.set_epoch`` as on a
-    ``DataLoader``. When ``images`` lives on a GPU, the indices go there once per epoch and
-    every batch is sliced on the device.
+class BatchDataset(Dataset):
+    """An in-memory split fetched a whole batch at a time: ``dataset[indices]`` is
+    ``(images[indices], labels[indices])``, one fancy index on the tensors' device.
 
     Args:
         images: ``(N, C, H, W)`` uint8 images.
         labels: ``(N,)`` int64 class indices, on the same device.
-        sampler: the order.
-
-    Example:
-        >>> loader = BatchLoader(torch.zeros(10, 1, 8, 8, dtype=torch.uint8),
-        ...                      torch.zeros(10, dtype=torch.long),
-        ...                      BatchOrder(np.arange(10), batch_size=4, shuffle=True))
-        >>> [tuple(images.shape) for images, _ in loader]
-        [(4, 1, 8, 8), (4, 1, 8, 8), (2, 1, 8, 8)]
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, sampler: BatchOrder) -> None:
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
         self.images = images
         self.labels = labels
-        self.sampler = sampler
-        self.batch_sampler = None  # as on a DataLoader that yields ready batches
-        self.batch_size = sampler.batch_size
 
     def __len__(self) -> int:
-        return len(self.sampler)
+        return len(self.labels)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        indices = self.sampler.epoch_indices().to(self.images.device)
-        for chosen in self.sampler.split(indices):
-            yield self.images[chosen], self.labels[chosen]
+    def __getitem__(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[indices], self.labels[indices]
+
+
+def _whole_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The collate step of a loader whose data set already returns whole batches."""
+    return batch
+
+
+def batch_loader(images: torch.Tensor, labels: torch.Tensor, order: BatchOrder) -> DataLoader:
+    """A ``DataLoader`` of ``(images, labels)`` uint8 batches in ``order``'s order.
+
+    ``batch_size=None``: the sampler yields whole batches and the data set answers each with
+    one index; no workers, no collate. ``loader.dataset``, ``len(loader.dataset)`` and
+    ``loader.sampler`` (with ``set_epoch``, which Lightning calls) are a ``DataLoader``'s.
+
+    Example:
+        >>> loader = batch_loader(torch.zeros(10, 1, 8, 8, dtype=torch.uint8),
+        ...                       torch.zeros(10, dtype=torch.long),
+        ...                       BatchOrder(np.arange(10), batch_size=4, shuffle=True))
+        >>> [tuple(images.shape) for images, _ in loader], len(loader.dataset)
+        ([(4, 1, 8, 8), (4, 1, 8, 8), (2, 1, 8, 8)], 10)
+    """
+    return DataLoader(
+        BatchDataset(images, labels),
+        sampler=order,
+        batch_size=None,
+        collate_fn=_whole_batch,
+        # every iter() draws a worker base seed; from a generator of its own, so torch's
+        # global stream, which seeds the augmentation, is not moved by it
+        generator=torch.Generator(),
+    )

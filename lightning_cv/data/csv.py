@@ -43,14 +43,14 @@ class CSVDataModule(ImageDataModule):
         group_column: column of group ids (patient, plant, session, ...), optional.
         split_column: column of ``train`` / ``val`` / ``test``, optional.
         image_size: side the images are resized (and cropped) to.
-        channels: 1 (grey) or 3 (RGB); files of other modes are converted.
+        in_channels: 1 (grey) or 3 (RGB); files of other modes are converted.
         mean: per-channel mean in [0, 1] (default: computed).
         std: per-channel std in [0, 1] (default: computed).
         test_fraction: the held-out test share when there is no split column.
         **kwargs: the :class:`ImageDataModule` options.
 
     Raises:
-        ConfigError: bad ``channels``, ``mean``/``std`` or ``test_fraction``.
+        ConfigError: bad ``in_channels``, ``mean``/``std`` or ``test_fraction``.
         DataFileError: a missing CSV file or column, empty cells, an unknown split value, a
             split without rows, missing or empty image files.
 
@@ -70,17 +70,17 @@ class CSVDataModule(ImageDataModule):
         group_column: str | None = None,
         split_column: str | None = None,
         image_size: int = 224,
-        channels: int = 3,
+        in_channels: int = 3,
         mean: tuple[float, ...] | None = None,
         std: tuple[float, ...] | None = None,
         test_fraction: float = 0.2,
         **kwargs,
     ) -> None:
-        stats = check_image_options(mean, std, channels, test_fraction)
+        stats = check_image_options(mean, std, in_channels, test_fraction)
         super().__init__(**kwargs)
         self.csv_file = Path(csv_file)
         self.image_size = image_size
-        self.in_channels = channels
+        self.in_channels = in_channels
         self.mean, self.std = stats
         self.test_fraction = test_fraction
         self.split_column = split_column

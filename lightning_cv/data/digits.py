@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 from sklearn.datasets import load_digits
 
-from lightning_cv.data.datamodule import ImageDataModule
+from lightning_cv.data.datamodule import ImageDataModule, check_batch_fits
 from lightning_cv.data.splits import split_indices
 from lightning_cv.data.stats import channel_stats
 from lightning_cv.errors import ConfigError
@@ -49,7 +49,7 @@ class DigitsDataModule(ImageDataModule):
             raise ConfigError(f"image_size must be >= 8 (the scans are 8x8), got {image_size}")
         super().__init__(**kwargs)
         self.image_size = image_size
-        self._check_batch_fits()  # before the scans are resized to it
+        check_batch_fits(self)  # before the scans are resized to it
         self.mean, self.std = channel_stats(self._images[self._split["train"]])
 
     @cached_property

@@ -266,11 +266,11 @@ def check_image_options(
     """Validate the options of data read from image files; return ``(mean, std)`` as tuples.
 
     Raises:
-        ConfigError: ``channels`` not 1 or 3, ``test_fraction`` outside (0, 1), only one of
+        ConfigError: ``in_channels`` not 1 or 3, ``test_fraction`` outside (0, 1), only one of
             ``mean`` and ``std`` given, the wrong length, or a std that is not positive.
     """
     if channels not in (1, 3):
-        raise ConfigError(f"channels must be 1 or 3, got {channels}")
+        raise ConfigError(f"in_channels must be 1 or 3, got {channels}")
     if not 0 < test_fraction < 1:
         raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
     if mean is None and std is None:
@@ -344,14 +344,14 @@ class ImageFolderDataModule(ImageDataModule):
     Args:
         root: the image folder.
         image_size: side the images are resized (and cropped) to.
-        channels: 1 (grey) or 3 (RGB); files of other modes are converted.
+        in_channels: 1 (grey) or 3 (RGB); files of other modes are converted.
         mean: per-channel mean in [0, 1] (default: computed).
         std: per-channel std in [0, 1] (default: computed).
         test_fraction: the held-out test share of a single folder.
         **kwargs: the :class:`ImageDataModule` options.
 
     Raises:
-        ConfigError: bad ``channels``, ``mean``/``std`` or ``test_fraction``.
+        ConfigError: bad ``in_channels``, ``mean``/``std`` or ``test_fraction``.
         DataFileError: a missing folder, a ``train`` folder without ``test``, splits with
             different classes, an empty class folder, empty image files.
 
@@ -368,16 +368,16 @@ class ImageFolderDataModule(ImageDataModule):
         self,
         root: str | Path,
         image_size: int = 224,
-        channels: int = 3,
+        in_channels: int = 3,
         mean: tuple[float, ...] | None = None,
         std: tuple[float, ...] | None = None,
         test_fraction: float = 0.2,
         **kwargs,
     ) -> None:
-        stats = check_image_options(mean, std, channels, test_fraction)
+        stats = check_image_options(mean, std, in_channels, test_fraction)
         super().__init__(root=root, **kwargs)
         self.image_size = image_size
-        self.in_channels = channels
+        self.in_channels = in_channels
         self.mean, self.std = stats
         self.test_fraction = test_fraction
         self._splits, self.class_names = self._scan()

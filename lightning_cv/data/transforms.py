@@ -1,8 +1,11 @@
-"""Albumentations pipelines: named presets from the lectures, saved to and loaded from YAML;
-and the checks every pipeline gets, on either backend (albumentations or a batch pipeline).
+"""Augmentation presets from the lectures, one table for both backends; albumentations
+pipelines saved to and loaded from YAML; and the checks every pipeline gets, on either backend
+(albumentations or a batch pipeline).
 
-Every pipeline ends in ``Normalize`` and ``ToTensorV2`` so it maps an ``(H, W, C)`` uint8
-array to a normalized ``(C, H, W)`` float tensor.
+A preset name means one augmentation, built per sample (albumentations, this module) or per
+batch (kornia, :mod:`lightning_cv.data.batch_transforms`); ``tests/test_pipelines.py`` pins that
+both agree in distribution. Every albumentations pipeline ends in ``Normalize`` and
+``ToTensorV2`` so it maps an ``(H, W, C)`` uint8 array to a normalized ``(C, H, W)`` float tensor.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +27,15 @@ import yaml
 from albumentations.pytorch import ToTensorV2
 from torch import nn
 
-from lightning_cv.data.batch_transforms import HorizontalFlip
+from lightning_cv.data import batch_transforms
+from lightning_cv.data.batch_transforms import BatchAugment, HorizontalFlip
 from lightning_cv.errors import ConfigError
 
 __all__ = [
     "MIRRORS",
     "PRESETS",
+    "Preset",
+    "build_batch_transform",
     "build_transform",
     "check_normalize",
     "load_transform",
@@ -108,11 +115,24 @@ def evaluation(size: Size, mean: Stats, std: Stats) -> A.Compose:
     )
 
 
-PRESETS: dict[str, Callable[[Size, Stats, Stats], A.Compose]] = {
-    "digits": digits,
-    "cifar": cifar,
-    "imagenet": imagenet,
-    "eval": evaluation,
+@dataclass(frozen=True)
+class Preset:
+    """One augmentation by name, on both backends: the same intent and the same draws' laws.
+
+    Attributes:
+        sample: builds the albumentations pipeline from ``(size, mean, std)``.
+        batch: builds the :class:`~lightning_cv.data.BatchAugment` from ``(size, channels)``.
+    """
+
+    sample: Callable[[Size, Stats, Stats], A.Compose]
+    batch: Callable[[Size, int], BatchAugment]
+
+
+PRESETS: dict[str, Preset] = {
+    "digits": Preset(digits, batch_transforms.digits),
+    "cifar": Preset(cifar, batch_transforms.cifar),
+    "imagenet": Preset(imagenet, batch_transforms.imagenet),
+    "eval": Preset(evaluation, batch_transforms.evaluation),
 }
 
 
@@ -130,11 +150,41 @@ def build_transform(
     if isinstance(spec, A.Compose):
         return spec
     if isinstance(spec, str) and spec in PRESETS:
-        return PRESETS[spec](size, tuple(mean), tuple(std))
+        return PRESETS[spec].sample(size, tuple(mean), tuple(std))
     if Path(spec).suffix in (".yaml", ".yml"):
         return load_transform(spec)
     raise ConfigError(
         f"unknown transform {spec!r}; expected a preset name {sorted(PRESETS)} or a .yaml file"
+    )
+
+
+def build_batch_transform(
+    spec: str | BatchAugment, *, size: Size, channels: int = 3
+) -> BatchAugment:
+    """Turn a preset name or a ready :class:`~lightning_cv.data.BatchAugment` into a batch
+    pipeline.
+
+    Raises:
+        ConfigError: an unknown preset name, or an albumentations YAML file (a per-sample
+            pipeline, which the batch path cannot run).
+
+    Example:
+        >>> len(build_batch_transform("cifar", size=(32, 32)).steps)
+        4
+    """
+    if isinstance(spec, BatchAugment):
+        return spec
+    if spec in PRESETS:
+        return PRESETS[spec].batch(size, channels)
+    if str(spec).endswith((".yaml", ".yml")):
+        raise ConfigError(
+            f"transform {spec!r} is an albumentations (per-sample) pipeline; pass "
+            "pipeline='sample' (--data.pipeline sample) to use it, or give a batch preset "
+            f"{sorted(PRESETS)} or a BatchAugment"
+        )
+    raise ConfigError(
+        f"unknown batch transform {spec!r}; expected a preset name {sorted(PRESETS)} "
+        "or a BatchAugment"
     )
 
 
