@@ -22,6 +22,7 @@ from torchmetrics.classification import (
 
 from lightning_cv._checkpoint import read_checkpoint
 from lightning_cv.errors import ConfigError, NonFiniteLossError, check_range
+from lightning_cv.hub.files import load_backbone_weights
 from lightning_cv.losses import create_loss
 from lightning_cv.models import create_model
 from lightning_cv.optim import (
@@ -32,7 +33,6 @@ from lightning_cv.optim import (
     scale_lr,
     scheduler_config,
 )
-from lightning_cv.zoo.hub import load_backbone_weights
 
 __all__ = ["ClassificationTask", "HeadFirstFinetuning", "ImageClassifier"]
 
