@@ -20,11 +20,10 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from lightning_cv._checkpoint import read_checkpoint
+from lightning_cv._checkpoint import first_difference, read_checkpoint
 from lightning_cv.errors import ConfigError, NonFiniteLossError, check_range
-from lightning_cv.hub.files import load_backbone_weights
 from lightning_cv.losses import create_loss
-from lightning_cv.models import create_model
+from lightning_cv.models import OPTIONS, architecture_options, create_model
 from lightning_cv.optim import (
     check_optimizer,
     check_scheduler,
@@ -35,17 +34,6 @@ from lightning_cv.optim import (
 )
 
 __all__ = ["ClassificationTask", "HeadFirstFinetuning", "ImageClassifier"]
-
-_OPTIONS = (
-    "backbone",
-    "backbone_kwargs",
-    "num_classes",
-    "in_channels",
-    "image_size",
-    "class_names",
-)
-# the architecture options' values when neither the call nor the weights give one
-_DEFAULTS = {"backbone": "lenet5", "num_classes": 10, "in_channels": 1, "image_size": 28}
 
 
 def _eval_metrics(num_classes: int) -> MetricCollection:
@@ -63,86 +51,19 @@ def _eval_metrics(num_classes: int) -> MetricCollection:
     return MetricCollection(metrics, compute_groups=groups)
 
 
-def _first_difference(saved: dict[str, tuple], own: dict[str, tuple]) -> str:
-    """The first weight whose name or shape differs, in words."""
-    for name, shape in saved.items():
-        if name not in own:
-            return f"the checkpoint has {name!r}, which this model lacks"
-        if shape != own[name]:
-            return f"{name!r} is {shape} in the checkpoint, {own[name]} in this model"
-    name = next(name for name in own if name not in saved)
-    return f"this model has {name!r}, which the checkpoint lacks"
-
-
-def _shapes(state: dict[str, torch.Tensor]) -> dict[str, tuple]:
-    return {name: tuple(value.shape) for name, value in state.items()}
-
-
-def _architecture(weights: str | None, given: dict[str, Any]) -> tuple[dict, nn.Module | None]:
-    """The architecture options (the given ones, else the weights', else the defaults) and,
-    with ``weights``, the backbone holding them."""
-    if weights is None:
-        defaults = {
-            key: _DEFAULTS.get(key) if value is None else value for key, value in given.items()
-        }
-        return defaults, None
-    if isinstance(given["backbone"], nn.Module):
+def _backbone(given: dict[str, Any], weights: str | None) -> nn.Module:
+    """A ready module as given, or the registry model that ``create_model`` builds (with the
+    weights of ``weights``)."""
+    backbone = given["backbone"]
+    if not isinstance(backbone, nn.Module):
+        shape = {key: given[key] for key in ("num_classes", "in_channels", "image_size")}
+        return create_model(backbone, weights=weights, **shape, **(given["backbone_kwargs"] or {}))
+    if weights is not None:
         raise ConfigError(
             f"weights={weights!r} need a registry backbone name, not a "
-            f"{type(given['backbone']).__name__} module"
+            f"{type(backbone).__name__} module"
         )
-    state, trained = load_backbone_weights(weights, architecture=given["backbone"])
-    options = {key: trained.get(key) if value is None else value for key, value in given.items()}
-    kwargs = {**(trained.get("backbone_kwargs") or {}), **(given["backbone_kwargs"] or {})}
-    options["backbone_kwargs"] = kwargs or None
-    if given["class_names"] is None and options["num_classes"] != trained["num_classes"]:
-        options["class_names"] = None  # new classes: the entry's names do not apply
-    return options, _pretrained_backbone(weights, state, trained, options)
-
-
-def _pretrained_backbone(weights: str, state: dict, trained: dict, options: dict) -> nn.Module:
-    """The backbone built at the entry's class count with its weights, its head replaced
-    (``reset_classifier``) when ``options`` ask for another count.
-
-    Options that change no weight's shape are taken as given: dropout, AlexNet's
-    ``"imagenet"`` variant at another image size (its adaptive pool), LeNet-5 at 28 or 32
-    pixels (the padding). Any other difference is refused, naming the first weight.
-    """
-    model = create_model(
-        options["backbone"],
-        num_classes=trained["num_classes"],
-        in_channels=options["in_channels"],
-        image_size=options["image_size"],
-        **(options["backbone_kwargs"] or {}),
-    )
-    saved, own = _shapes(state), _shapes(model.state_dict())
-    if saved != own:
-        used = ", ".join(
-            f"{key}={trained.get(key)!r}"
-            for key in ("in_channels", "image_size", "backbone_kwargs")
-        )
-        raise ConfigError(
-            f"zoo weights {weights!r} do not fit this {options['backbone']}: "
-            f"{_first_difference(saved, own)}; they were trained with {used}: leave out the "
-            "options that differ"
-        )
-    model.load_state_dict(state)
-    if options["num_classes"] != trained["num_classes"]:
-        model.reset_classifier(options["num_classes"])
-    return model
-
-
-def _backbone(options: dict[str, Any]) -> nn.Module:
-    """A ready module as given, or a fresh registry model."""
-    if isinstance(options["backbone"], nn.Module):
-        return options["backbone"]
-    return create_model(
-        options["backbone"],
-        num_classes=options["num_classes"],
-        in_channels=options["in_channels"],
-        image_size=options["image_size"],
-        **(options["backbone_kwargs"] or {}),
-    )
+    return backbone
 
 
 def _head(backbone: nn.Module) -> nn.Module:
@@ -469,13 +390,15 @@ class ImageClassifier(ClassificationTask):
         check_range("l1_strength", l1_strength, ">= 0")
         check_range("l2_strength", l2_strength, ">= 0")
         given = (backbone, backbone_kwargs, num_classes, in_channels, image_size, class_names)
-        options, pretrained = _architecture(weights, dict(zip(_OPTIONS, given, strict=True)))
+        given = dict(zip(OPTIONS, given, strict=True))
+        module = _backbone(given, weights)
+        options = architecture_options(given, module.pretrained_cfg if weights else None)
         # save_hyperparameters reads these locals: checkpoints state what was built
         backbone, backbone_kwargs, num_classes, in_channels, image_size, class_names = (
             options.values()
         )
         super().__init__(num_classes, class_names)
-        self.backbone = pretrained if pretrained is not None else _backbone(options)
+        self.backbone = module
         if freeze_backbone:
             _freeze_body(self.backbone)
         self.save_hyperparameters(ignore=["backbone"] if isinstance(backbone, nn.Module) else [])
@@ -514,15 +437,12 @@ class ImageClassifier(ClassificationTask):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Refuse, naming the first difference, weights whose names or shapes do not fit."""
         self._resumed_schedule = checkpoint.get("lightning_cv_schedule_length")
-        own, saved = _shapes(self.state_dict()), _shapes(checkpoint["state_dict"])
-        if saved == own:
+        difference = first_difference(checkpoint["state_dict"], self.state_dict())
+        if difference is None:
             return
         keys = ("backbone", "num_classes", "in_channels", "image_size")
         model = ", ".join(f"{key}={self.hparams.get(key)!r}" for key in keys)
-        raise ConfigError(
-            f"the checkpoint's weights do not fit this model ({model}): "
-            f"{_first_difference(saved, own)}"
-        )
+        raise ConfigError(f"the checkpoint's weights do not fit this model ({model}): {difference}")
 
     def _penalties(self) -> dict[str, torch.Tensor]:
         """L1 and L2 penalties on the weights (not biases), each times its strength."""

@@ -10,7 +10,7 @@ from lightning.pytorch.callbacks import BackboneFinetuning, Callback
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-import lightning_cv.task
+import lightning_cv.models._registry
 from lightning_cv import ConfigError, ImageClassifier
 from lightning_cv._main import main
 from lightning_cv.task import HeadFirstFinetuning
@@ -52,7 +52,7 @@ def _unreachable_zoo(monkeypatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("the zoo was asked for weights")
 
-    monkeypatch.setattr(lightning_cv.task, "load_backbone_weights", refuse)
+    monkeypatch.setattr(lightning_cv.models._registry, "load_backbone_weights", refuse)
 
 
 def test_weights_load_and_a_new_class_count_gets_a_new_head():

@@ -10,6 +10,7 @@ Example:
     >>> model = create_model("lenet5", num_classes=10, in_channels=1, image_size=28)
 """
 
+from lightning_cv.models._pretrained import DEFAULTS, OPTIONS, architecture_options
 from lightning_cv.models._registry import create_model, list_models, register_model
 from lightning_cv.models.alexnet import AlexNet
 from lightning_cv.models.lenet import LeNet5
@@ -17,10 +18,13 @@ from lightning_cv.models.linear import LinearClassifier
 from lightning_cv.models.mlp import MLP
 
 __all__ = [
+    "DEFAULTS",
     "MLP",
+    "OPTIONS",
     "AlexNet",
     "LeNet5",
     "LinearClassifier",
+    "architecture_options",
     "create_model",
     "list_models",
     "register_model",
