@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Literal
 
 import lightning.pytorch as L
 import torch
-from lightning.pytorch.callbacks import BackboneFinetuning
 from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import (
@@ -23,7 +21,7 @@ from torchmetrics.classification import (
 from lightning_cv._checkpoint import first_difference, read_checkpoint
 from lightning_cv.errors import ConfigError, NonFiniteLossError, check_range
 from lightning_cv.losses import create_loss
-from lightning_cv.models import OPTIONS, architecture_options, create_model
+from lightning_cv.models import OPTIONS, architecture_options, create_model, freeze_body, head_of
 from lightning_cv.optim import (
     check_optimizer,
     check_scheduler,
@@ -33,10 +31,13 @@ from lightning_cv.optim import (
     scheduler_config,
 )
 
-__all__ = ["ClassificationTask", "HeadFirstFinetuning", "ImageClassifier"]
+__all__ = ["ClassificationTask", "ImageClassifier", "eval_metrics"]
 
 
-def _eval_metrics(num_classes: int) -> MetricCollection:
+def eval_metrics(num_classes: int) -> MetricCollection:
+    """Top-1 (and top-5 beyond five classes) accuracy and macro precision, recall and F1, as
+    the task logs them under ``val/`` and ``test/`` (and test-time augmentation under
+    ``test_tta/``)."""
     metrics = {
         "acc": MulticlassAccuracy(num_classes, average="micro"),
         "precision": MulticlassPrecision(num_classes, average="macro"),
@@ -66,88 +67,12 @@ def _backbone(given: dict[str, Any], weights: str | None) -> nn.Module:
     return backbone
 
 
-def _head(backbone: nn.Module) -> nn.Module:
-    """The backbone's last layer, from ``get_classifier()`` (every registry model has it)."""
-    if not hasattr(backbone, "get_classifier"):
-        raise ConfigError(
-            "freezing needs a backbone with get_classifier() (every registry model has one), "
-            f"not a {type(backbone).__name__}"
-        )
-    return backbone.get_classifier()
-
-
-def _freeze_body(backbone: nn.Module) -> None:
-    """Every parameter but the head's stops training."""
-    backbone.requires_grad_(False)
-    _head(backbone).requires_grad_(True)
-
-
-def _body(backbone: nn.Module) -> list[nn.Module]:
-    """The backbone's leaf modules outside its head: what freezing freezes."""
-    head = {id(module) for module in _head(backbone).modules()}
-    return [m for m in backbone.modules() if id(m) not in head and not list(m.children())]
-
-
-_FINETUNING_RANGES = {  # BackboneFinetuning's arguments that are numbers
-    "unfreeze_backbone_at_epoch": ">= 0",
-    "backbone_initial_ratio_lr": "> 0",
-    "backbone_initial_lr": "> 0",
-    "initial_denom_lr": "> 0",
-    "rounding": ">= 0",
-}
-
-
-class HeadFirstFinetuning(BackboneFinetuning):
-    """Lightning's :class:`~lightning.pytorch.callbacks.BackboneFinetuning` for
-    :class:`ImageClassifier`: only the head trains until ``unfreeze_backbone_at_epoch``, then
-    the rest joins the optimizer as a second parameter group at a lower, growing rate.
-
-    Lightning's callback freezes ``pl_module.backbone`` whole, and ours holds the head too, so
-    nothing would train; this one freezes the backbone's modules outside its head. It takes
-    Lightning's arguments, and checks them: Lightning passes them on unchecked (a negative
-    epoch never unfreezes; a rate factor <= 0 fails in torch epochs later).
-
-    Raises:
-        ConfigError: ``unfreeze_backbone_at_epoch`` or ``rounding`` below 0, a learning-rate
-            ratio, rate or divisor that is not a finite number > 0, ``lambda_func`` that is no
-            function.
-
-    Example:
-        >>> finetuning = HeadFirstFinetuning(unfreeze_backbone_at_epoch=2)
-    """
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        for name, bounds in _FINETUNING_RANGES.items():
-            if getattr(self, name) is not None:  # backbone_initial_lr None: lr times the ratio
-                check_range(f"HeadFirstFinetuning {name}", getattr(self, name), bounds)
-        if not callable(self.lambda_func):
-            raise ConfigError(
-                f"HeadFirstFinetuning lambda_func must be a function of the epoch, got "
-                f"{self.lambda_func!r}"
-            )
-
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if pl_module.hparams.get("freeze_backbone"):
-            raise ConfigError(
-                "HeadFirstFinetuning unfreezes the backbone itself: leave freeze_backbone false"
-            )
-        super().on_fit_start(trainer, pl_module)
-
-    def freeze_before_training(self, pl_module: L.LightningModule) -> None:
-        self.freeze(_body(pl_module.backbone))
-
-    def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer) -> None:
-        body = SimpleNamespace(backbone=_body(pl_module.backbone))  # what Lightning unfreezes
-        super().finetune_function(body, epoch, optimizer)
-
-
 class ClassificationTask(L.LightningModule):
     """What every lightning-cv classifier shares: metrics, the test confusion matrix, checks
     against the data module, and prediction.
 
-    Subclasses compute class scores in :meth:`forward`, call :meth:`_track_training` from their
-    training step and :meth:`_evaluate` from their validation and test steps; they call
+    Subclasses compute class scores in :meth:`forward`, call :meth:`track_training` from their
+    training step and :meth:`evaluate_scores` from their validation and test steps; they call
     ``save_hyperparameters`` themselves.
 
     Args:
@@ -162,8 +87,8 @@ class ClassificationTask(L.LightningModule):
                 f"class_names has {len(class_names)} names but num_classes is {num_classes}"
             )
         self.class_names = list(class_names) if class_names is not None else None
-        self.val_metrics = _eval_metrics(num_classes).clone(prefix="val/")
-        self.test_metrics = _eval_metrics(num_classes).clone(prefix="test/")
+        self.val_metrics = eval_metrics(num_classes).clone(prefix="val/")
+        self.test_metrics = eval_metrics(num_classes).clone(prefix="test/")
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
         # means over every sample of all ranks (synced and weighted by batch size)
         self.train_loss = MeanMetric()
@@ -187,7 +112,7 @@ class ClassificationTask(L.LightningModule):
                     f"({type(data).__name__})"
                 )
 
-    def _track_training(
+    def track_training(
         self, scores: torch.Tensor, targets: torch.Tensor, loss: torch.Tensor
     ) -> dict[str, torch.Tensor]:
         """Add the step's loss and correct predictions to the epoch's running sums.
@@ -219,7 +144,7 @@ class ClassificationTask(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         self._train_sums = None  # an epoch cut short (max_steps, an exception) leaves sums
 
-    def _evaluate(
+    def evaluate_scores(
         self, scores: torch.Tensor, targets: torch.Tensor, stage: str, loss: torch.Tensor | None
     ) -> dict[str, torch.Tensor]:
         """Update the validation or test metrics (Lightning computes and logs them at the
@@ -324,8 +249,8 @@ class ImageClassifier(ClassificationTask):
             they rebuild without the zoo.
         freeze_backbone: train the head only: every other parameter is frozen (and left out
             of the optimizer), and the rest of the backbone stays in eval mode while training
-            (no dropout, batch-norm statistics kept). :class:`HeadFirstFinetuning` unfreezes
-            it later instead.
+            (no dropout, batch-norm statistics kept).
+            :class:`~lightning_cv.callbacks.HeadFirstFinetuning` unfreezes it later instead.
         loss: a name from :data:`lightning_cv.losses.LOSSES` (softmax ``cross_entropy``, SVM
             ``hinge``, ...).
         loss_kwargs: its options, e.g. ``{"label_smoothing": 0.1}`` or ``{"margin": 1.0}``.
@@ -400,7 +325,7 @@ class ImageClassifier(ClassificationTask):
         super().__init__(num_classes, class_names)
         self.backbone = module
         if freeze_backbone:
-            _freeze_body(self.backbone)
+            freeze_body(self.backbone)
         self.save_hyperparameters(ignore=["backbone"] if isinstance(backbone, nn.Module) else [])
         self.loss = create_loss(loss, **(loss_kwargs or {}))
         self._schedule_total: int | None = None  # set by configure_optimizers
@@ -421,7 +346,7 @@ class ImageClassifier(ClassificationTask):
         that training starts with every module in train mode; validation restores modes)."""
         if self.hparams.freeze_backbone:
             self.backbone.eval()
-            _head(self.backbone).train()
+            head_of(self.backbone).train()
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)
@@ -473,7 +398,7 @@ class ImageClassifier(ClassificationTask):
         if penalties:  # the data loss and each penalty, apart
             parts = {"data_loss": data_loss, **penalties}
             self.log_dict({f"train/{k}": v for k, v in parts.items()}, on_step=False, on_epoch=True)
-        return self._track_training(logits, targets, loss)
+        return self.track_training(logits, targets, loss)
 
     def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         return self._evaluate_batch(batch, "val")
@@ -484,7 +409,7 @@ class ImageClassifier(ClassificationTask):
     def _evaluate_batch(self, batch, stage: str) -> dict[str, torch.Tensor]:
         images, targets = batch
         logits = self(images)
-        return self._evaluate(logits, targets, stage, loss=self.loss(logits, targets))
+        return self.evaluate_scores(logits, targets, stage, loss=self.loss(logits, targets))
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -492,7 +417,7 @@ class ImageClassifier(ClassificationTask):
         if not trainable:
             raise ConfigError(
                 "every parameter is frozen, so the optimizer has nothing to train; with "
-                "Lightning's BackboneFinetuning use lightning_cv.task.HeadFirstFinetuning (it "
+                "Lightning's BackboneFinetuning use lightning_cv.callbacks.HeadFirstFinetuning (it "
                 "keeps the head trainable)"
             )
         optimizer = create_optimizer(

@@ -10,6 +10,7 @@ Example:
     >>> model = create_model("lenet5", num_classes=10, in_channels=1, image_size=28)
 """
 
+from lightning_cv.models._base import body_modules, freeze_body, head_of
 from lightning_cv.models._pretrained import DEFAULTS, OPTIONS, architecture_options
 from lightning_cv.models._registry import create_model, list_models, register_model
 from lightning_cv.models.alexnet import AlexNet
@@ -25,7 +26,10 @@ __all__ = [
     "LeNet5",
     "LinearClassifier",
     "architecture_options",
+    "body_modules",
     "create_model",
+    "freeze_body",
+    "head_of",
     "list_models",
     "register_model",
 ]
