@@ -20,18 +20,16 @@ from torchmetrics.classification import (
 
 from lightning_cv._checkpoint import first_difference, read_checkpoint
 from lightning_cv.errors import ConfigError, NonFiniteLossError, check_range
-from lightning_cv.losses import create_loss
+from lightning_cv.losses import create_loss, weight_penalties
 from lightning_cv.models import OPTIONS, architecture_options, create_model, freeze_body, head_of
-from lightning_cv.optim import (
-    check_optimizer,
-    check_scheduler,
-    create_optimizer,
-    create_scheduler,
-    scale_lr,
-    scheduler_config,
-)
+from lightning_cv.optim import check_optimizer, check_scheduler, configure_optimization
 
 __all__ = ["ClassificationTask", "ImageClassifier", "eval_metrics"]
+
+# ImageClassifier's options that configure_optimization takes as they are
+_OPTIMIZATION = ("optimizer", "lr", "weight_decay", "decay_biases", "optimizer_kwargs", "scheduler",
+                 "scheduler_kwargs", "warmup_steps", "scheduler_interval",
+                 "lr_reference_batch_size")  # fmt: skip
 
 
 def eval_metrics(num_classes: int) -> MetricCollection:
@@ -369,25 +367,12 @@ class ImageClassifier(ClassificationTask):
         model = ", ".join(f"{key}={self.hparams.get(key)!r}" for key in keys)
         raise ConfigError(f"the checkpoint's weights do not fit this model ({model}): {difference}")
 
-    def _penalties(self) -> dict[str, torch.Tensor]:
-        """L1 and L2 penalties on the weights (not biases), each times its strength."""
-        if not (self.hparams.l1_strength or self.hparams.l2_strength):
-            return {}
-        weights = [p for p in self.backbone.parameters() if p.ndim > 1]
-        penalties = {}
-        if self.hparams.l1_strength:
-            penalties["l1_penalty"] = self.hparams.l1_strength * sum(w.abs().sum() for w in weights)
-        if self.hparams.l2_strength:
-            penalties["l2_penalty"] = self.hparams.l2_strength * sum(
-                w.square().sum() for w in weights
-            )
-        return penalties
-
     def training_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         images, targets = batch
         logits = self(images)
         data_loss = self.loss(logits, targets)
-        penalties = self._penalties()
+        hp = self.hparams
+        penalties = weight_penalties(self.backbone, hp.l1_strength, hp.l2_strength)
         loss = data_loss + sum(penalties.values()) if penalties else data_loss
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
@@ -420,57 +405,10 @@ class ImageClassifier(ClassificationTask):
                 "Lightning's BackboneFinetuning use lightning_cv.callbacks.HeadFirstFinetuning (it "
                 "keeps the head trainable)"
             )
-        optimizer = create_optimizer(
-            hp.optimizer,
+        config, self._schedule_total = configure_optimization(
             trainable,
-            lr=self._scaled_lr(),
-            weight_decay=hp.weight_decay,
-            decay_biases=hp.decay_biases,
-            **(hp.optimizer_kwargs or {}),
+            self._trainer,
+            resumed_length=self._resumed_schedule,
+            **{key: hp[key] for key in _OPTIMIZATION},
         )
-        if hp.scheduler is None:
-            return optimizer
-        self._schedule_total = self._schedule_length()
-        self._check_resumed_schedule()
-        scheduler = create_scheduler(
-            hp.scheduler,
-            optimizer,
-            total_steps=self._schedule_total,
-            warmup_steps=hp.warmup_steps,
-            **(hp.scheduler_kwargs or {}),
-        )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": scheduler_config(scheduler, hp.scheduler_interval),
-        }
-
-    def _scaled_lr(self) -> float:
-        """``lr``, times global batch / reference batch when the scaling rule is on."""
-        reference = self.hparams.lr_reference_batch_size
-        data = self.trainer.datamodule if self._trainer is not None else None
-        if reference is None or data is None:
-            return self.hparams.lr
-        trainer = self.trainer
-        global_batch = data.batch_size * trainer.world_size * trainer.accumulate_grad_batches
-        return scale_lr(self.hparams.lr, global_batch, reference)
-
-    def _check_resumed_schedule(self) -> None:
-        """A resumed run restores the schedule's state, whose length is the first run's: a run
-        resumed with another length would follow the old one (a cosine schedule sits at 0 for
-        every epoch past it), so it is refused."""
-        saved, resumed = self._resumed_schedule, self._schedule_total
-        if saved is None or resumed is None or saved == resumed:
-            return
-        unit = "optimizer steps" if self.hparams.scheduler_interval == "step" else "epochs"
-        raise ConfigError(
-            f"the checkpoint's {self.hparams.scheduler} schedule spans {saved} {unit}, this run "
-            f"{resumed}: a resumed schedule keeps its length; resume with the first run's "
-            "--trainer.max_epochs and --trainer.max_steps, or start a new run"
-        )
-
-    def _schedule_length(self) -> int | None:
-        """Steps the schedule runs for: optimizer steps or epochs, by its interval."""
-        if self.hparams.scheduler_interval == "step":
-            return int(self.trainer.estimated_stepping_batches)
-        max_epochs = self.trainer.max_epochs
-        return max_epochs if max_epochs and max_epochs > 0 else None
+        return config
