@@ -57,9 +57,7 @@ def create_model(
     """Build a zoo architecture by name, freshly initialised or holding a zoo entry's weights
     (as torchvision's ``alexnet(weights=...)``).
 
-    Each option left out is the weights' (with ``weights``), else the default (``lenet5``, 10
-    classes, 1 channel, 28 pixels): :func:`~lightning_cv.models._pretrained.architecture_options`
-    owns that order.
+    An option left out is the weights', else the default (:func:`architecture_options`).
 
     Args:
         name: one of :func:`list_models`; None: the architecture of ``weights``.
@@ -69,8 +67,7 @@ def create_model(
         num_classes: size of the output layer, >= 1.
         in_channels: 1 for greyscale, 3 for RGB.
         image_size: input side (int) or (height, width).
-        **kwargs: architecture options (e.g. ``hidden_sizes`` for ``mlp``); with ``weights``,
-            the entry's updated by these.
+        **kwargs: architecture options (``hidden_sizes`` for ``mlp``), updating the entry's.
 
     Returns:
         A plain ``nn.Module`` with ``forward_features``, ``forward_head`` and
