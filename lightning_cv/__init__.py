@@ -31,7 +31,7 @@ _HOMES = {
     "STL10DataModule": "lightning_cv.data",
     "SVHNDataModule": "lightning_cv.data",
     "ImageClassifier": "lightning_cv.task",
-    "HeadFirstFinetuning": "lightning_cv.task",
+    "HeadFirstFinetuning": "lightning_cv.callbacks",
     "KNNClassifier": "lightning_cv.knn",
     "TestTimeAugmentation": "lightning_cv.callbacks",
     "AtomicCheckpointIO": "lightning_cv.checkpoint_io",
@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from lightning_cv.callbacks import TestTimeAugmentation
+    from lightning_cv.callbacks import HeadFirstFinetuning, TestTimeAugmentation
     from lightning_cv.checkpoint_io import AtomicCheckpointIO
     from lightning_cv.data import (
         CIFAR10DataModule,
@@ -82,7 +82,7 @@ if TYPE_CHECKING:
     from lightning_cv.errors import ConfigError
     from lightning_cv.knn import KNNClassifier
     from lightning_cv.models import create_model, list_models
-    from lightning_cv.task import HeadFirstFinetuning, ImageClassifier
+    from lightning_cv.task import ImageClassifier
 
 
 def __getattr__(name: str):

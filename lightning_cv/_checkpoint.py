@@ -12,7 +12,7 @@ import torch
 
 from lightning_cv.errors import ConfigError, DataFileError
 
-__all__ = ["check_finite_weights", "is_own_class", "read_checkpoint"]
+__all__ = ["check_finite_weights", "first_difference", "is_own_class", "read_checkpoint"]
 
 _NOT_TORCH = "is not a complete PyTorch file (truncated, or not written by torch.save)"
 _UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
@@ -109,3 +109,19 @@ def check_finite_weights(state_dict: dict[str, Any], *, source: str) -> None:
                     "the run that wrote it diverged or the file is damaged: retrain, or pass "
                     "another checkpoint"
                 )
+
+
+def first_difference(saved: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> str | None:
+    """The first weight whose name or shape differs between a saved and a model's state dict,
+    in words; None when every weight fits."""
+    saved_shapes = {name: tuple(value.shape) for name, value in saved.items()}
+    own_shapes = {name: tuple(value.shape) for name, value in own.items()}
+    if saved_shapes == own_shapes:
+        return None
+    for name, shape in saved_shapes.items():
+        if name not in own_shapes:
+            return f"the checkpoint has {name!r}, which this model lacks"
+        if shape != own_shapes[name]:
+            return f"{name!r} is {shape} in the checkpoint, {own_shapes[name]} in this model"
+    name = next(name for name in own_shapes if name not in saved_shapes)
+    return f"this model has {name!r}, which the checkpoint lacks"

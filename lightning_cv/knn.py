@@ -147,7 +147,7 @@ class KNNClassifier(ClassificationTask):
     def _step(self, batch, stage: str) -> dict[str, torch.Tensor]:
         self._memorise()  # validation runs before on_train_epoch_end
         images, targets = batch
-        return self._evaluate(self(images), targets, stage, loss=None)
+        return self.evaluate_scores(self(images), targets, stage, loss=None)
 
     def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor] | None:
         if self.trainer.sanity_checking:

@@ -29,6 +29,7 @@ __all__ = [
     "NegativeLogLikelihood",
     "OneHotMSE",
     "create_loss",
+    "weight_penalties",
 ]
 
 _REDUCTIONS = ("mean", "none")
@@ -283,3 +284,24 @@ def create_loss(name: str, **kwargs) -> nn.Module:
     loss = lookup("loss", name, _LOSSES)
     check_options("loss", name, loss, kwargs)
     return loss(**kwargs)
+
+
+def weight_penalties(
+    module: nn.Module, l1_strength: float = 0.0, l2_strength: float = 0.0
+) -> dict[str, torch.Tensor]:
+    """L1 and L2 penalties on the module's weights (not biases: parameters of one dimension),
+    each times its strength, as ``l1_penalty`` and ``l2_penalty``; a zero strength adds none.
+
+    Example:
+        >>> weight_penalties(nn.Linear(2, 1, bias=False), l1_strength=0.0)
+        {}
+    """
+    if not (l1_strength or l2_strength):
+        return {}
+    weights = [p for p in module.parameters() if p.ndim > 1]
+    penalties = {}
+    if l1_strength:
+        penalties["l1_penalty"] = l1_strength * sum(w.abs().sum() for w in weights)
+    if l2_strength:
+        penalties["l2_penalty"] = l2_strength * sum(w.square().sum() for w in weights)
+    return penalties

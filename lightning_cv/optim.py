@@ -32,10 +32,13 @@ __all__ = [
     "SCHEDULERS",
     "WARMUP_START_FACTOR",
     "check_optimizer",
+    "check_resumed_length",
     "check_scheduler",
+    "configure_optimization",
     "create_optimizer",
     "create_scheduler",
     "scale_lr",
+    "schedule_length",
     "scheduler_config",
 ]
 
@@ -340,3 +343,65 @@ def scale_lr(lr: float, global_batch_size: int, reference_batch_size: int = 256)
     check_range("global_batch_size", global_batch_size, ">= 1")
     check_range("reference_batch_size", reference_batch_size, ">= 1")
     return lr * global_batch_size / reference_batch_size
+
+
+def configure_optimization(
+    parameters: Iterable[nn.Parameter], trainer: Any, *, optimizer: str, lr: float,
+    weight_decay: float = 0.0, decay_biases: bool = True, optimizer_kwargs: dict | None = None,
+    scheduler: str | None = None, scheduler_kwargs: dict | None = None, warmup_steps: int = 0,
+    scheduler_interval: str = "epoch", lr_reference_batch_size: int | None = None,
+    resumed_length: int | None = None,
+) -> tuple[Any, int | None]:  # fmt: skip
+    """What a LightningModule's ``configure_optimizers`` returns for a run of ``trainer``, and
+    the length of its schedule (which a checkpoint keeps, for :func:`check_resumed_length`).
+
+    ``lr`` is scaled by :func:`scale_lr` to the run's global batch when
+    ``lr_reference_batch_size`` is set; ``scheduler`` spans :func:`schedule_length`.
+
+    Returns:
+        ``(optimizer, None)`` without a scheduler, else ``({"optimizer": ...,
+        "lr_scheduler": ...}, length)``.
+
+    Raises:
+        ConfigError: as :func:`create_optimizer`, :func:`create_scheduler` and
+            :func:`check_resumed_length` do.
+    """
+    data = getattr(trainer, "datamodule", None)
+    if lr_reference_batch_size is not None and data is not None:
+        accumulated = trainer.world_size * trainer.accumulate_grad_batches
+        lr = scale_lr(lr, data.batch_size * accumulated, lr_reference_batch_size)
+    built = create_optimizer(optimizer, parameters, lr=lr, weight_decay=weight_decay,
+                             decay_biases=decay_biases, **(optimizer_kwargs or {}))  # fmt: skip
+    if scheduler is None:
+        return built, None
+    length = schedule_length(trainer, scheduler_interval)
+    check_resumed_length(scheduler, resumed_length, length, scheduler_interval)
+    schedule = create_scheduler(scheduler, built, total_steps=length, warmup_steps=warmup_steps,
+                                **(scheduler_kwargs or {}))  # fmt: skip
+    return {
+        "optimizer": built,
+        "lr_scheduler": scheduler_config(schedule, scheduler_interval),
+    }, length
+
+
+def schedule_length(trainer: Any, interval: str) -> int | None:
+    """Steps a schedule runs for in a run of ``trainer``: its optimizer steps (``"step"``) or
+    its epochs; None for a run without an epoch limit."""
+    if interval == "step":
+        return int(trainer.estimated_stepping_batches)
+    max_epochs = trainer.max_epochs
+    return max_epochs if max_epochs and max_epochs > 0 else None
+
+
+def check_resumed_length(name: str, saved: int | None, resumed: int | None, interval: str) -> None:
+    """A resumed run restores the schedule's state, whose length is the first run's: a run
+    resumed with another length would follow the old one (a cosine schedule sits at 0 for
+    every epoch past it), so it is refused."""
+    if saved is None or resumed is None or saved == resumed:
+        return
+    unit = "optimizer steps" if interval == "step" else "epochs"
+    raise ConfigError(
+        f"the checkpoint's {name} schedule spans {saved} {unit}, this run {resumed}: a resumed "
+        "schedule keeps its length; resume with the first run's --trainer.max_epochs and "
+        "--trainer.max_steps, or start a new run"
+    )

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Literal
 
 import lightning.pytorch as L
 import torch
-from lightning.pytorch.callbacks import BackboneFinetuning
 from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import (
@@ -20,35 +18,24 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from lightning_cv._checkpoint import read_checkpoint
+from lightning_cv._checkpoint import first_difference, read_checkpoint
 from lightning_cv.errors import ConfigError, NonFiniteLossError, check_range
-from lightning_cv.losses import create_loss
-from lightning_cv.models import create_model
-from lightning_cv.optim import (
-    check_optimizer,
-    check_scheduler,
-    create_optimizer,
-    create_scheduler,
-    scale_lr,
-    scheduler_config,
-)
-from lightning_cv.zoo.hub import load_backbone_weights
+from lightning_cv.losses import create_loss, weight_penalties
+from lightning_cv.models import OPTIONS, architecture_options, create_model, freeze_body, head_of
+from lightning_cv.optim import check_optimizer, check_scheduler, configure_optimization
 
-__all__ = ["ClassificationTask", "HeadFirstFinetuning", "ImageClassifier"]
+__all__ = ["ClassificationTask", "ImageClassifier", "eval_metrics"]
 
-_OPTIONS = (
-    "backbone",
-    "backbone_kwargs",
-    "num_classes",
-    "in_channels",
-    "image_size",
-    "class_names",
-)
-# the architecture options' values when neither the call nor the weights give one
-_DEFAULTS = {"backbone": "lenet5", "num_classes": 10, "in_channels": 1, "image_size": 28}
+# ImageClassifier's options that configure_optimization takes as they are
+_OPTIMIZATION = ("optimizer", "lr", "weight_decay", "decay_biases", "optimizer_kwargs", "scheduler",
+                 "scheduler_kwargs", "warmup_steps", "scheduler_interval",
+                 "lr_reference_batch_size")  # fmt: skip
 
 
-def _eval_metrics(num_classes: int) -> MetricCollection:
+def eval_metrics(num_classes: int) -> MetricCollection:
+    """Top-1 (and top-5 beyond five classes) accuracy and macro precision, recall and F1, as
+    the task logs them under ``val/`` and ``test/`` (and test-time augmentation under
+    ``test_tta/``)."""
     metrics = {
         "acc": MulticlassAccuracy(num_classes, average="micro"),
         "precision": MulticlassPrecision(num_classes, average="macro"),
@@ -63,170 +50,27 @@ def _eval_metrics(num_classes: int) -> MetricCollection:
     return MetricCollection(metrics, compute_groups=groups)
 
 
-def _first_difference(saved: dict[str, tuple], own: dict[str, tuple]) -> str:
-    """The first weight whose name or shape differs, in words."""
-    for name, shape in saved.items():
-        if name not in own:
-            return f"the checkpoint has {name!r}, which this model lacks"
-        if shape != own[name]:
-            return f"{name!r} is {shape} in the checkpoint, {own[name]} in this model"
-    name = next(name for name in own if name not in saved)
-    return f"this model has {name!r}, which the checkpoint lacks"
-
-
-def _shapes(state: dict[str, torch.Tensor]) -> dict[str, tuple]:
-    return {name: tuple(value.shape) for name, value in state.items()}
-
-
-def _architecture(weights: str | None, given: dict[str, Any]) -> tuple[dict, nn.Module | None]:
-    """The architecture options (the given ones, else the weights', else the defaults) and,
-    with ``weights``, the backbone holding them."""
-    if weights is None:
-        defaults = {
-            key: _DEFAULTS.get(key) if value is None else value for key, value in given.items()
-        }
-        return defaults, None
-    if isinstance(given["backbone"], nn.Module):
+def _backbone(given: dict[str, Any], weights: str | None) -> nn.Module:
+    """A ready module as given, or the registry model that ``create_model`` builds (with the
+    weights of ``weights``)."""
+    backbone = given["backbone"]
+    if not isinstance(backbone, nn.Module):
+        shape = {key: given[key] for key in ("num_classes", "in_channels", "image_size")}
+        return create_model(backbone, weights=weights, **shape, **(given["backbone_kwargs"] or {}))
+    if weights is not None:
         raise ConfigError(
             f"weights={weights!r} need a registry backbone name, not a "
-            f"{type(given['backbone']).__name__} module"
+            f"{type(backbone).__name__} module"
         )
-    state, trained = load_backbone_weights(weights, architecture=given["backbone"])
-    options = {key: trained.get(key) if value is None else value for key, value in given.items()}
-    kwargs = {**(trained.get("backbone_kwargs") or {}), **(given["backbone_kwargs"] or {})}
-    options["backbone_kwargs"] = kwargs or None
-    if given["class_names"] is None and options["num_classes"] != trained["num_classes"]:
-        options["class_names"] = None  # new classes: the entry's names do not apply
-    return options, _pretrained_backbone(weights, state, trained, options)
-
-
-def _pretrained_backbone(weights: str, state: dict, trained: dict, options: dict) -> nn.Module:
-    """The backbone built at the entry's class count with its weights, its head replaced
-    (``reset_classifier``) when ``options`` ask for another count.
-
-    Options that change no weight's shape are taken as given: dropout, AlexNet's
-    ``"imagenet"`` variant at another image size (its adaptive pool), LeNet-5 at 28 or 32
-    pixels (the padding). Any other difference is refused, naming the first weight.
-    """
-    model = create_model(
-        options["backbone"],
-        num_classes=trained["num_classes"],
-        in_channels=options["in_channels"],
-        image_size=options["image_size"],
-        **(options["backbone_kwargs"] or {}),
-    )
-    saved, own = _shapes(state), _shapes(model.state_dict())
-    if saved != own:
-        used = ", ".join(
-            f"{key}={trained.get(key)!r}"
-            for key in ("in_channels", "image_size", "backbone_kwargs")
-        )
-        raise ConfigError(
-            f"zoo weights {weights!r} do not fit this {options['backbone']}: "
-            f"{_first_difference(saved, own)}; they were trained with {used}: leave out the "
-            "options that differ"
-        )
-    model.load_state_dict(state)
-    if options["num_classes"] != trained["num_classes"]:
-        model.reset_classifier(options["num_classes"])
-    return model
-
-
-def _backbone(options: dict[str, Any]) -> nn.Module:
-    """A ready module as given, or a fresh registry model."""
-    if isinstance(options["backbone"], nn.Module):
-        return options["backbone"]
-    return create_model(
-        options["backbone"],
-        num_classes=options["num_classes"],
-        in_channels=options["in_channels"],
-        image_size=options["image_size"],
-        **(options["backbone_kwargs"] or {}),
-    )
-
-
-def _head(backbone: nn.Module) -> nn.Module:
-    """The backbone's last layer, from ``get_classifier()`` (every registry model has it)."""
-    if not hasattr(backbone, "get_classifier"):
-        raise ConfigError(
-            "freezing needs a backbone with get_classifier() (every registry model has one), "
-            f"not a {type(backbone).__name__}"
-        )
-    return backbone.get_classifier()
-
-
-def _freeze_body(backbone: nn.Module) -> None:
-    """Every parameter but the head's stops training."""
-    backbone.requires_grad_(False)
-    _head(backbone).requires_grad_(True)
-
-
-def _body(backbone: nn.Module) -> list[nn.Module]:
-    """The backbone's leaf modules outside its head: what freezing freezes."""
-    head = {id(module) for module in _head(backbone).modules()}
-    return [m for m in backbone.modules() if id(m) not in head and not list(m.children())]
-
-
-_FINETUNING_RANGES = {  # BackboneFinetuning's arguments that are numbers
-    "unfreeze_backbone_at_epoch": ">= 0",
-    "backbone_initial_ratio_lr": "> 0",
-    "backbone_initial_lr": "> 0",
-    "initial_denom_lr": "> 0",
-    "rounding": ">= 0",
-}
-
-
-class HeadFirstFinetuning(BackboneFinetuning):
-    """Lightning's :class:`~lightning.pytorch.callbacks.BackboneFinetuning` for
-    :class:`ImageClassifier`: only the head trains until ``unfreeze_backbone_at_epoch``, then
-    the rest joins the optimizer as a second parameter group at a lower, growing rate.
-
-    Lightning's callback freezes ``pl_module.backbone`` whole, and ours holds the head too, so
-    nothing would train; this one freezes the backbone's modules outside its head. It takes
-    Lightning's arguments, and checks them: Lightning passes them on unchecked (a negative
-    epoch never unfreezes; a rate factor <= 0 fails in torch epochs later).
-
-    Raises:
-        ConfigError: ``unfreeze_backbone_at_epoch`` or ``rounding`` below 0, a learning-rate
-            ratio, rate or divisor that is not a finite number > 0, ``lambda_func`` that is no
-            function.
-
-    Example:
-        >>> finetuning = HeadFirstFinetuning(unfreeze_backbone_at_epoch=2)
-    """
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        for name, bounds in _FINETUNING_RANGES.items():
-            if getattr(self, name) is not None:  # backbone_initial_lr None: lr times the ratio
-                check_range(f"HeadFirstFinetuning {name}", getattr(self, name), bounds)
-        if not callable(self.lambda_func):
-            raise ConfigError(
-                f"HeadFirstFinetuning lambda_func must be a function of the epoch, got "
-                f"{self.lambda_func!r}"
-            )
-
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if pl_module.hparams.get("freeze_backbone"):
-            raise ConfigError(
-                "HeadFirstFinetuning unfreezes the backbone itself: leave freeze_backbone false"
-            )
-        super().on_fit_start(trainer, pl_module)
-
-    def freeze_before_training(self, pl_module: L.LightningModule) -> None:
-        self.freeze(_body(pl_module.backbone))
-
-    def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer) -> None:
-        body = SimpleNamespace(backbone=_body(pl_module.backbone))  # what Lightning unfreezes
-        super().finetune_function(body, epoch, optimizer)
+    return backbone
 
 
 class ClassificationTask(L.LightningModule):
     """What every lightning-cv classifier shares: metrics, the test confusion matrix, checks
     against the data module, and prediction.
 
-    Subclasses compute class scores in :meth:`forward`, call :meth:`_track_training` from their
-    training step and :meth:`_evaluate` from their validation and test steps; they call
+    Subclasses compute class scores in :meth:`forward`, call :meth:`track_training` from their
+    training step and :meth:`evaluate_scores` from their validation and test steps; they call
     ``save_hyperparameters`` themselves.
 
     Args:
@@ -241,8 +85,8 @@ class ClassificationTask(L.LightningModule):
                 f"class_names has {len(class_names)} names but num_classes is {num_classes}"
             )
         self.class_names = list(class_names) if class_names is not None else None
-        self.val_metrics = _eval_metrics(num_classes).clone(prefix="val/")
-        self.test_metrics = _eval_metrics(num_classes).clone(prefix="test/")
+        self.val_metrics = eval_metrics(num_classes).clone(prefix="val/")
+        self.test_metrics = eval_metrics(num_classes).clone(prefix="test/")
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
         # means over every sample of all ranks (synced and weighted by batch size)
         self.train_loss = MeanMetric()
@@ -266,7 +110,7 @@ class ClassificationTask(L.LightningModule):
                     f"({type(data).__name__})"
                 )
 
-    def _track_training(
+    def track_training(
         self, scores: torch.Tensor, targets: torch.Tensor, loss: torch.Tensor
     ) -> dict[str, torch.Tensor]:
         """Add the step's loss and correct predictions to the epoch's running sums.
@@ -298,7 +142,7 @@ class ClassificationTask(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         self._train_sums = None  # an epoch cut short (max_steps, an exception) leaves sums
 
-    def _evaluate(
+    def evaluate_scores(
         self, scores: torch.Tensor, targets: torch.Tensor, stage: str, loss: torch.Tensor | None
     ) -> dict[str, torch.Tensor]:
         """Update the validation or test metrics (Lightning computes and logs them at the
@@ -403,8 +247,8 @@ class ImageClassifier(ClassificationTask):
             they rebuild without the zoo.
         freeze_backbone: train the head only: every other parameter is frozen (and left out
             of the optimizer), and the rest of the backbone stays in eval mode while training
-            (no dropout, batch-norm statistics kept). :class:`HeadFirstFinetuning` unfreezes
-            it later instead.
+            (no dropout, batch-norm statistics kept).
+            :class:`~lightning_cv.callbacks.HeadFirstFinetuning` unfreezes it later instead.
         loss: a name from :data:`lightning_cv.losses.LOSSES` (softmax ``cross_entropy``, SVM
             ``hinge``, ...).
         loss_kwargs: its options, e.g. ``{"label_smoothing": 0.1}`` or ``{"margin": 1.0}``.
@@ -469,15 +313,17 @@ class ImageClassifier(ClassificationTask):
         check_range("l1_strength", l1_strength, ">= 0")
         check_range("l2_strength", l2_strength, ">= 0")
         given = (backbone, backbone_kwargs, num_classes, in_channels, image_size, class_names)
-        options, pretrained = _architecture(weights, dict(zip(_OPTIONS, given, strict=True)))
+        given = dict(zip(OPTIONS, given, strict=True))
+        module = _backbone(given, weights)
+        options = architecture_options(given, module.pretrained_cfg if weights else None)
         # save_hyperparameters reads these locals: checkpoints state what was built
         backbone, backbone_kwargs, num_classes, in_channels, image_size, class_names = (
             options.values()
         )
         super().__init__(num_classes, class_names)
-        self.backbone = pretrained if pretrained is not None else _backbone(options)
+        self.backbone = module
         if freeze_backbone:
-            _freeze_body(self.backbone)
+            freeze_body(self.backbone)
         self.save_hyperparameters(ignore=["backbone"] if isinstance(backbone, nn.Module) else [])
         self.loss = create_loss(loss, **(loss_kwargs or {}))
         self._schedule_total: int | None = None  # set by configure_optimizers
@@ -498,7 +344,7 @@ class ImageClassifier(ClassificationTask):
         that training starts with every module in train mode; validation restores modes)."""
         if self.hparams.freeze_backbone:
             self.backbone.eval()
-            _head(self.backbone).train()
+            head_of(self.backbone).train()
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)
@@ -514,35 +360,19 @@ class ImageClassifier(ClassificationTask):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Refuse, naming the first difference, weights whose names or shapes do not fit."""
         self._resumed_schedule = checkpoint.get("lightning_cv_schedule_length")
-        own, saved = _shapes(self.state_dict()), _shapes(checkpoint["state_dict"])
-        if saved == own:
+        difference = first_difference(checkpoint["state_dict"], self.state_dict())
+        if difference is None:
             return
         keys = ("backbone", "num_classes", "in_channels", "image_size")
         model = ", ".join(f"{key}={self.hparams.get(key)!r}" for key in keys)
-        raise ConfigError(
-            f"the checkpoint's weights do not fit this model ({model}): "
-            f"{_first_difference(saved, own)}"
-        )
-
-    def _penalties(self) -> dict[str, torch.Tensor]:
-        """L1 and L2 penalties on the weights (not biases), each times its strength."""
-        if not (self.hparams.l1_strength or self.hparams.l2_strength):
-            return {}
-        weights = [p for p in self.backbone.parameters() if p.ndim > 1]
-        penalties = {}
-        if self.hparams.l1_strength:
-            penalties["l1_penalty"] = self.hparams.l1_strength * sum(w.abs().sum() for w in weights)
-        if self.hparams.l2_strength:
-            penalties["l2_penalty"] = self.hparams.l2_strength * sum(
-                w.square().sum() for w in weights
-            )
-        return penalties
+        raise ConfigError(f"the checkpoint's weights do not fit this model ({model}): {difference}")
 
     def training_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         images, targets = batch
         logits = self(images)
         data_loss = self.loss(logits, targets)
-        penalties = self._penalties()
+        hp = self.hparams
+        penalties = weight_penalties(self.backbone, hp.l1_strength, hp.l2_strength)
         loss = data_loss + sum(penalties.values()) if penalties else data_loss
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
@@ -553,7 +383,7 @@ class ImageClassifier(ClassificationTask):
         if penalties:  # the data loss and each penalty, apart
             parts = {"data_loss": data_loss, **penalties}
             self.log_dict({f"train/{k}": v for k, v in parts.items()}, on_step=False, on_epoch=True)
-        return self._track_training(logits, targets, loss)
+        return self.track_training(logits, targets, loss)
 
     def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         return self._evaluate_batch(batch, "val")
@@ -564,7 +394,7 @@ class ImageClassifier(ClassificationTask):
     def _evaluate_batch(self, batch, stage: str) -> dict[str, torch.Tensor]:
         images, targets = batch
         logits = self(images)
-        return self._evaluate(logits, targets, stage, loss=self.loss(logits, targets))
+        return self.evaluate_scores(logits, targets, stage, loss=self.loss(logits, targets))
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -572,60 +402,13 @@ class ImageClassifier(ClassificationTask):
         if not trainable:
             raise ConfigError(
                 "every parameter is frozen, so the optimizer has nothing to train; with "
-                "Lightning's BackboneFinetuning use lightning_cv.task.HeadFirstFinetuning (it "
+                "Lightning's BackboneFinetuning use lightning_cv.callbacks.HeadFirstFinetuning (it "
                 "keeps the head trainable)"
             )
-        optimizer = create_optimizer(
-            hp.optimizer,
+        config, self._schedule_total = configure_optimization(
             trainable,
-            lr=self._scaled_lr(),
-            weight_decay=hp.weight_decay,
-            decay_biases=hp.decay_biases,
-            **(hp.optimizer_kwargs or {}),
+            self._trainer,
+            resumed_length=self._resumed_schedule,
+            **{key: hp[key] for key in _OPTIMIZATION},
         )
-        if hp.scheduler is None:
-            return optimizer
-        self._schedule_total = self._schedule_length()
-        self._check_resumed_schedule()
-        scheduler = create_scheduler(
-            hp.scheduler,
-            optimizer,
-            total_steps=self._schedule_total,
-            warmup_steps=hp.warmup_steps,
-            **(hp.scheduler_kwargs or {}),
-        )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": scheduler_config(scheduler, hp.scheduler_interval),
-        }
-
-    def _scaled_lr(self) -> float:
-        """``lr``, times global batch / reference batch when the scaling rule is on."""
-        reference = self.hparams.lr_reference_batch_size
-        data = self.trainer.datamodule if self._trainer is not None else None
-        if reference is None or data is None:
-            return self.hparams.lr
-        trainer = self.trainer
-        global_batch = data.batch_size * trainer.world_size * trainer.accumulate_grad_batches
-        return scale_lr(self.hparams.lr, global_batch, reference)
-
-    def _check_resumed_schedule(self) -> None:
-        """A resumed run restores the schedule's state, whose length is the first run's: a run
-        resumed with another length would follow the old one (a cosine schedule sits at 0 for
-        every epoch past it), so it is refused."""
-        saved, resumed = self._resumed_schedule, self._schedule_total
-        if saved is None or resumed is None or saved == resumed:
-            return
-        unit = "optimizer steps" if self.hparams.scheduler_interval == "step" else "epochs"
-        raise ConfigError(
-            f"the checkpoint's {self.hparams.scheduler} schedule spans {saved} {unit}, this run "
-            f"{resumed}: a resumed schedule keeps its length; resume with the first run's "
-            "--trainer.max_epochs and --trainer.max_steps, or start a new run"
-        )
-
-    def _schedule_length(self) -> int | None:
-        """Steps the schedule runs for: optimizer steps or epochs, by its interval."""
-        if self.hparams.scheduler_interval == "step":
-            return int(self.trainer.estimated_stepping_batches)
-        max_epochs = self.trainer.max_epochs
-        return max_epochs if max_epochs and max_epochs > 0 else None
+        return config

@@ -53,9 +53,9 @@ import pytest
 import yaml
 
 from lightning_cv._main import main
+from lightning_cv.hub.manifest import update_table
 from lightning_cv.models import _registry
 from lightning_cv.zoo import read_manifest, render_table
-from lightning_cv.zoo.manifest import update_table
 
 from .conftest import REPO, SHARED_DATASETS
 

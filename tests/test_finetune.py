@@ -10,10 +10,10 @@ from lightning.pytorch.callbacks import BackboneFinetuning, Callback
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-import lightning_cv.task
+import lightning_cv.models._registry
 from lightning_cv import ConfigError, ImageClassifier
 from lightning_cv._main import main
-from lightning_cv.task import HeadFirstFinetuning
+from lightning_cv.callbacks import HeadFirstFinetuning
 from lightning_cv.zoo import load_backbone_weights
 
 from .conftest import REPO
@@ -52,7 +52,7 @@ def _unreachable_zoo(monkeypatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("the zoo was asked for weights")
 
-    monkeypatch.setattr(lightning_cv.task, "load_backbone_weights", refuse)
+    monkeypatch.setattr(lightning_cv.models._registry, "load_backbone_weights", refuse)
 
 
 def test_weights_load_and_a_new_class_count_gets_a_new_head():
@@ -183,7 +183,8 @@ def test_lightnings_backbone_finetuning_alone_is_refused_with_the_adapter_named(
     model = ImageClassifier(weights=LENET, num_classes=3)
     message = (
         "every parameter is frozen, so the optimizer has nothing to train; with Lightning's "
-        "BackboneFinetuning use lightning_cv.task.HeadFirstFinetuning (it keeps the head trainable)"
+        "BackboneFinetuning use lightning_cv.callbacks.HeadFirstFinetuning (it keeps the head "
+        "trainable)"
     )
     with pytest.raises(ConfigError, match=re.escape(message)):
         _trainer(tmp_path, callbacks=[BackboneFinetuning()]).fit(model, _loader())

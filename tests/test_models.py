@@ -9,7 +9,15 @@ import torch
 import torchvision
 
 from lightning_cv.errors import ConfigError
-from lightning_cv.models import LinearClassifier, create_model, list_models
+from lightning_cv.hub.files import load_backbone_weights
+from lightning_cv.models import (
+    DEFAULTS,
+    OPTIONS,
+    LinearClassifier,
+    architecture_options,
+    create_model,
+    list_models,
+)
 
 BATCH = 2
 
@@ -154,13 +162,45 @@ def test_unknown_model(name, hint):
     [
         ({"depth": 3}, "model 'lenet5' has no option ['depth']; expected some of"),
         ({"pooing": "avg"}, "has no option ['pooing']; did you mean 'pooling'? expected some of"),
-        ({"weights": "lenet5.mnist"}, "model 'lenet5' has no option ['weights']; expected some of"),
     ],
 )
 def test_unknown_option(options, message):
-    """Zoo weights come from the zoo's loader: the builder takes architecture options only."""
     with pytest.raises(ConfigError, match=re.escape(message + " ['activation', 'pooling']")):
         _build("lenet5", **options)
+
+
+def test_create_model_loads_zoo_weights_with_the_entrys_options_and_a_new_head():
+    state, trained = load_backbone_weights("lenet5.cifar10")
+    model = create_model(None, weights="lenet5.cifar10", num_classes=3)
+    assert model.pretrained_cfg == {"weights": "lenet5.cifar10",
+                                    **{key: trained[key] for key in OPTIONS}}  # fmt: skip
+    assert (model.head.out_features, model.head.in_features) == (3, 84)
+    own = model.state_dict()
+    for key, value in state.items():
+        if not key.startswith("head."):
+            torch.testing.assert_close(own[key], value.float(), rtol=0, atol=0)
+    same = create_model("lenet5", weights="lenet5.cifar10").eval()
+    torch.testing.assert_close(same.head.weight, state["head.weight"].float(), rtol=0, atol=0)
+    message = "zoo weights 'lenet5.cifar10' are for 'lenet5', not 'mlp'"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        create_model("mlp", weights="lenet5.cifar10")
+
+
+def test_architecture_options_take_the_given_then_the_weights_then_the_defaults():
+    given = dict.fromkeys(OPTIONS)
+    assert architecture_options(given) == {**given, **DEFAULTS}
+    trained = {
+        "backbone": "mlp", "backbone_kwargs": {"hidden_sizes": [8], "dropout": 0.5},
+        "num_classes": 2, "in_channels": 3, "image_size": 8, "class_names": ["a", "b"],
+    }  # fmt: skip
+    assert architecture_options(given, trained) == trained
+    asked = {**given, "backbone_kwargs": {"dropout": 0.1}, "in_channels": 1, "num_classes": 3}
+    assert architecture_options(asked, trained) == {
+        **trained, "backbone_kwargs": {"hidden_sizes": [8], "dropout": 0.1}, "in_channels": 1,
+        "num_classes": 3, "class_names": None,  # the entry's names are for its 2 classes
+    }  # fmt: skip
+    named = {**asked, "class_names": ["x", "y", "z"]}
+    assert architecture_options(named, trained)["class_names"] == ["x", "y", "z"]
 
 
 def test_the_models_package_does_not_reach_the_zoo_or_the_task():

@@ -3,6 +3,7 @@
 import math
 import re
 from functools import cache
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -15,6 +16,8 @@ from lightning_cv.optim import (
     OPTIMIZERS,
     SCHEDULERS,
     WARMUP_START_FACTOR,
+    check_resumed_length,
+    configure_optimization,
     create_optimizer,
     create_scheduler,
     scale_lr,
@@ -333,3 +336,33 @@ def test_bad_scheduler_config_raises(scheduler, interval, message):
 def test_bad_scale_lr_arguments_raise(args, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         scale_lr(*args)
+
+
+def test_configure_optimization_scales_lr_to_the_global_batch_and_spans_the_run():
+    trainer = SimpleNamespace(datamodule=SimpleNamespace(batch_size=64), world_size=2,
+                              accumulate_grad_batches=2, max_epochs=5,
+                              estimated_stepping_batches=40)  # fmt: skip
+    params = list(torch.nn.Linear(2, 2).parameters())
+    config, length = configure_optimization(
+        params, trainer, optimizer="sgd", lr=0.1, scheduler="cosine", lr_reference_batch_size=64
+    )
+    assert length == 5 and config["optimizer"].defaults["lr"] == pytest.approx(0.4)
+    assert config["lr_scheduler"]["interval"] == "epoch"
+    _, steps = configure_optimization(
+        params, trainer, optimizer="sgd", lr=0.1, scheduler="cosine", scheduler_interval="step"
+    )
+    assert steps == 40
+    optimizer, none = configure_optimization(params, None, optimizer="adam", lr=0.01)
+    assert none is None and optimizer.defaults["lr"] == 0.01
+
+
+def test_a_resumed_schedule_of_another_length_is_refused():
+    check_resumed_length("cosine", 10, 10, "epoch")
+    check_resumed_length("cosine", None, 3, "epoch")  # a checkpoint without a schedule
+    message = (
+        "the checkpoint's cosine schedule spans 100 optimizer steps, this run 300: a resumed "
+        "schedule keeps its length; resume with the first run's --trainer.max_epochs and "
+        "--trainer.max_steps, or start a new run"
+    )
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_resumed_length("cosine", 100, 300, "step")

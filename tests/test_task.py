@@ -144,13 +144,13 @@ def test_metrics_stay_right_when_the_first_batch_is_perfect():
     """A perfect first batch makes top-1 and top-5 states equal: they must not be merged."""
     from sklearn.metrics import f1_score, precision_score
 
-    from lightning_cv.task import _eval_metrics
+    from lightning_cv.task import eval_metrics
 
     torch.manual_seed(0)
     targets = torch.randint(0, 10, (300,))
     logits = torch.randn(300, 10)
     logits[:100] += 10 * torch.nn.functional.one_hot(targets[:100], 10)  # all right
-    metrics = _eval_metrics(10)
+    metrics = eval_metrics(10)
     for start in range(0, 300, 100):
         metrics.update(logits[start : start + 100], targets[start : start + 100])
     values = metrics.compute()

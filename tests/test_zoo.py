@@ -29,6 +29,17 @@ from sklearn.metrics import f1_score
 from lightning_cv import ConfigError, DigitsDataModule, ImageClassifier
 from lightning_cv import zoo as zoo_package
 from lightning_cv.errors import DataFileError
+from lightning_cv.hub.files import TIMEOUT_S, cached_path
+from lightning_cv.hub.manifest import (
+    MANIFEST_ENV,
+    PACKAGE_MANIFEST,
+    TABLE_BEGIN,
+    TABLE_END,
+    TTA,
+    ZooEntry,
+    update_table,
+    write_manifest,
+)
 from lightning_cv.models import create_model, list_models
 from lightning_cv.zoo import (
     get_entry,
@@ -40,17 +51,6 @@ from lightning_cv.zoo import (
 )
 from lightning_cv.zoo import register as register_module
 from lightning_cv.zoo.cli import table_files, zoo_main
-from lightning_cv.zoo.hub import TIMEOUT_S, cached_path
-from lightning_cv.zoo.manifest import (
-    MANIFEST_ENV,
-    PACKAGE_MANIFEST,
-    TABLE_BEGIN,
-    TABLE_END,
-    TTA,
-    ZooEntry,
-    update_table,
-    write_manifest,
-)
 from lightning_cv.zoo.register import KEPT_KEYS
 
 from .conftest import REPO

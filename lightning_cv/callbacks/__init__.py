@@ -1,4 +1,5 @@
-"""Callbacks that turn a run into pictures and tables in its run folder (and W&B)."""
+"""Callbacks: pictures and tables of a run in its run folder (and W&B), test-time
+augmentation, weight averaging and fine-tuning."""
 
 from lightning_cv.runs import run_folder
 from lightning_cv.callbacks.class_report import ClassReport, class_report, plot_class_report
@@ -9,6 +10,7 @@ from lightning_cv.callbacks.curves import (
     plot_learning_rate,
     plot_training_curves,
 )
+from lightning_cv.callbacks.finetuning import HeadFirstFinetuning
 from lightning_cv.callbacks.interrupt import Resumable
 from lightning_cv.callbacks.misclassified import (
     MisclassifiedGrid,
@@ -27,6 +29,7 @@ __all__ = [
     "CompileBackbone",
     "ConfusionMatrixPlot",
     "EMAWeightAveraging",
+    "HeadFirstFinetuning",
     "LearningRatePlot",
     "LinearTemplates",
     "MisclassifiedGrid",

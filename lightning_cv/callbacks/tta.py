@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from lightning_cv.data.datamodule import check_flip
 from lightning_cv.errors import ConfigError, check_choice
-from lightning_cv.task import _eval_metrics
+from lightning_cv.task import eval_metrics
 
 __all__ = ["TestTimeAugmentation", "tta_views"]
 
@@ -104,7 +104,7 @@ class TestTimeAugmentation(L.Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self.check_data(trainer.datamodule)
-        metrics = _eval_metrics(pl_module.hparams.num_classes)
+        metrics = eval_metrics(pl_module.hparams.num_classes)
         self.metrics = metrics.clone(prefix="test/", postfix="_tta").to(pl_module.device)
 
     def probabilities(self, pl_module: L.LightningModule, images: torch.Tensor) -> torch.Tensor:

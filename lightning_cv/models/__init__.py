@@ -10,6 +10,8 @@ Example:
     >>> model = create_model("lenet5", num_classes=10, in_channels=1, image_size=28)
 """
 
+from lightning_cv.models._base import body_modules, freeze_body, head_of
+from lightning_cv.models._pretrained import DEFAULTS, OPTIONS, architecture_options
 from lightning_cv.models._registry import create_model, list_models, register_model
 from lightning_cv.models.alexnet import AlexNet
 from lightning_cv.models.lenet import LeNet5
@@ -17,11 +19,17 @@ from lightning_cv.models.linear import LinearClassifier
 from lightning_cv.models.mlp import MLP
 
 __all__ = [
+    "DEFAULTS",
     "MLP",
+    "OPTIONS",
     "AlexNet",
     "LeNet5",
     "LinearClassifier",
+    "architecture_options",
+    "body_modules",
     "create_model",
+    "freeze_body",
+    "head_of",
     "list_models",
     "register_model",
 ]

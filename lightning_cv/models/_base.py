@@ -1,13 +1,14 @@
-"""What every zoo architecture shares: the feature/head split and the checks of its options."""
+"""What every zoo architecture shares: the feature/head split and the checks of its options;
+the head and the body (the rest) of any backbone, for freezing and fine-tuning."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from lightning_cv.errors import check_range
+from lightning_cv.errors import ConfigError, check_range
 
-__all__ = ["Backbone"]
+__all__ = ["Backbone", "body_modules", "freeze_body", "head_of"]
 
 
 class Backbone(nn.Module):
@@ -53,3 +54,29 @@ class Backbone(nn.Module):
             nn.Linear(old.shape[1], num_classes, device=old.device, dtype=old.dtype)
         )
         self.num_classes = num_classes
+
+
+def head_of(backbone: nn.Module) -> nn.Module:
+    """The backbone's last layer, from ``get_classifier()`` (every registry model has it).
+
+    Raises:
+        ConfigError: a backbone without ``get_classifier()``.
+    """
+    if not hasattr(backbone, "get_classifier"):
+        raise ConfigError(
+            "freezing needs a backbone with get_classifier() (every registry model has one), "
+            f"not a {type(backbone).__name__}"
+        )
+    return backbone.get_classifier()
+
+
+def freeze_body(backbone: nn.Module) -> None:
+    """Every parameter but the head's stops training."""
+    backbone.requires_grad_(False)
+    head_of(backbone).requires_grad_(True)
+
+
+def body_modules(backbone: nn.Module) -> list[nn.Module]:
+    """The backbone's leaf modules outside its head: what freezing freezes."""
+    head = {id(module) for module in head_of(backbone).modules()}
+    return [m for m in backbone.modules() if id(m) not in head and not list(m.children())]

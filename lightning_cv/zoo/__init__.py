@@ -1,8 +1,11 @@
 """The model zoo: trained checkpoints named ``arch.dataset``, whose manifest states what a
 checkpoint does not (data set, test metrics, recipe, sha256, where the file lives); files are
-verified against the sha256 and loaded with ``torch.load(weights_only=True)``. Names import on
-first use (PEP 562): ``lightning-cv zoo list`` and ``lightning_cv.task`` start without Lightning
-through the zoo.
+verified against the sha256 and loaded with ``torch.load(weights_only=True)``.
+
+The records and files are the low layer, :mod:`lightning_cv.hub` (below the task and the model
+builder); the apps here (``load``, ``measure``, ``register_checkpoint``, ``export_model``) sit
+above the task. Names import on first use (PEP 562): ``lightning-cv zoo list`` and
+``lightning_cv.task`` start without Lightning through the zoo.
 
 Example:
     >>> from lightning_cv import zoo
@@ -15,14 +18,16 @@ Example:
 import importlib
 
 _MODULES = {
-    "manifest": ["Metrics", "ZooEntry", "get_entry", "list_entries", "manifest_path",
-                 "read_manifest", "render_table", "update_table", "write_manifest"],
-    "hub": ["TIMEOUT_S", "cached_path", "checkpoint_file", "load_backbone_weights",
-            "publish_checkpoint", "read_zoo_checkpoint"],
-    "export": ["export_model", "export_onnx", "export_torchscript"],
-    "evaluate": ["TOLERANCE", "build_datamodule", "compare", "measure"],
-    "pretrained": ["Pretrained", "load", "predict_images"],
-    "register": ["register_checkpoint"],
+    "lightning_cv.hub.manifest": ["Metrics", "ZooEntry", "get_entry", "list_entries",
+                                  "manifest_path", "read_manifest", "render_table",
+                                  "update_table", "write_manifest"],
+    "lightning_cv.hub.files": ["TIMEOUT_S", "cached_path", "checkpoint_file",
+                               "load_backbone_weights", "publish_checkpoint",
+                               "read_zoo_checkpoint"],
+    "lightning_cv.zoo.export": ["export_model", "export_onnx", "export_torchscript"],
+    "lightning_cv.zoo.evaluate": ["TOLERANCE", "build_datamodule", "compare", "measure"],
+    "lightning_cv.zoo.pretrained": ["Pretrained", "load", "predict_images"],
+    "lightning_cv.zoo.register": ["register_checkpoint"],
 }  # fmt: skip
 _HOME = {name: module for module, names in _MODULES.items() for name in names}
 
@@ -32,6 +37,6 @@ __all__ = sorted(_HOME)
 def __getattr__(name: str):
     if name not in _HOME:
         raise AttributeError(f"module 'lightning_cv.zoo' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"lightning_cv.zoo.{_HOME[name]}"), name)
+    value = getattr(importlib.import_module(_HOME[name]), name)
     globals()[name] = value
     return value

@@ -14,8 +14,8 @@ from lightning_cv._checkpoint import is_own_class
 from lightning_cv.callbacks.tta import TestTimeAugmentation
 from lightning_cv.data import ImageDataModule
 from lightning_cv.errors import ConfigError
+from lightning_cv.hub.manifest import TTA, Metrics, ZooEntry
 from lightning_cv.task import ClassificationTask
-from lightning_cv.zoo.manifest import TTA, Metrics, ZooEntry
 
 __all__ = ["QUIET", "TOLERANCE", "build_datamodule", "compare", "data_module", "measure"]
 

@@ -22,10 +22,10 @@ from lightning_cv.data import ImageDataModule
 from lightning_cv.data.datamodule import SampleDataset
 from lightning_cv.data.folder import IMAGE_EXTENSIONS, ImageFiles, refuse_broken_link
 from lightning_cv.errors import ConfigError, DataFileError
+from lightning_cv.hub.files import checkpoint_file, read_zoo_checkpoint
+from lightning_cv.hub.manifest import TTA, ZooEntry, get_entry
 from lightning_cv.task import ClassificationTask
 from lightning_cv.zoo.evaluate import QUIET, data_module
-from lightning_cv.zoo.hub import checkpoint_file, read_zoo_checkpoint
-from lightning_cv.zoo.manifest import TTA, ZooEntry, get_entry
 
 __all__ = ["Pretrained", "image_files", "load", "predict_images"]
 

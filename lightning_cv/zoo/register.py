@@ -20,10 +20,8 @@ import yaml
 from lightning_cv._io import atomic_write_bytes, check_new_file
 from lightning_cv._sizes import to_size
 from lightning_cv.errors import ConfigError, DataFileError
-from lightning_cv.task import ImageClassifier
-from lightning_cv.zoo.evaluate import data_module, measure
-from lightning_cv.zoo.hub import cached_path, read_zoo_checkpoint
-from lightning_cv.zoo.manifest import (
+from lightning_cv.hub.files import cached_path, read_zoo_checkpoint
+from lightning_cv.hub.manifest import (
     NAME_PATTERN,
     TTA,
     ZooEntry,
@@ -33,6 +31,8 @@ from lightning_cv.zoo.manifest import (
     update_table,
     write_manifest,
 )
+from lightning_cv.task import ImageClassifier
+from lightning_cv.zoo.evaluate import data_module, measure
 
 __all__ = ["BUNDLE_LIMIT", "KEPT_KEYS", "register_checkpoint", "strip_checkpoint"]
 

@@ -32,9 +32,9 @@ from lightning_cv.callbacks.predictions import PredictionWriter
 from lightning_cv.data import CIFAR10DataModule
 from lightning_cv.data._files import download_file
 from lightning_cv.errors import DataFileError
+from lightning_cv.hub.manifest import TABLE_BEGIN, TABLE_END
 from lightning_cv.models import create_model
 from lightning_cv.zoo import export_torchscript, get_entry, write_manifest
-from lightning_cv.zoo.manifest import TABLE_BEGIN, TABLE_END
 
 from ..fake_folders import md5, snapshot, write_cifar10_batches
 from ..test_data_folders import cifar_pattern, use_md5s

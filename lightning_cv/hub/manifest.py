@@ -24,7 +24,8 @@ __all__ = ["TTA", "Metrics", "ZooEntry", "get_entry", "list_entries", "manifest_
            "read_manifest", "render_table", "update_table", "write_manifest"]  # fmt: skip
 
 MANIFEST_ENV = "LIGHTNING_CV_ZOO_MANIFEST"
-PACKAGE_MANIFEST = Path(__file__).with_name("manifest.yaml")
+# the data (manifest and bundled checkpoints) ships in the zoo folder, beside the apps that use it
+PACKAGE_MANIFEST = Path(__file__).parents[1] / "zoo" / "manifest.yaml"
 NAME_PATTERN = r"^[a-z0-9]+(_[a-z0-9]+)*\.[a-z0-9_]+$"  # arch.dataset or arch_variant.dataset
 TABLE_BEGIN = "<!-- zoo-table:begin (generated from the manifest by `lightning-cv zoo table`) -->"
 TABLE_END = "<!-- zoo-table:end -->"

@@ -1,6 +1,7 @@
 """Zoo checkpoint files (cache, bundled copy, W&B artifact, https URL), their weights, and
-publishing one to W&B. Neither Lightning nor the task is imported here (``ImageClassifier``
-loads zoo weights through :func:`load_backbone_weights`); ``wandb``, a slow import, only on use.
+publishing one to W&B. Neither Lightning nor the task is imported here (the model builder,
+:func:`lightning_cv.models.create_model`, loads zoo weights through
+:func:`load_backbone_weights`); ``wandb``, a slow import, only on use.
 
 Every file is checked against the manifest's sha256: a cached file that does not match is
 removed, a bundled one refused but kept, and a download enters the cache only once it matches.
@@ -23,7 +24,7 @@ import torch
 from lightning_cv._checkpoint import read_checkpoint
 from lightning_cv._io import atomic_write, cache_root, remove_stale_staging, sha256_file
 from lightning_cv.errors import ConfigError, DataFileError
-from lightning_cv.zoo.manifest import ZooEntry, get_entry, manifest_path
+from lightning_cv.hub.manifest import ZooEntry, get_entry, manifest_path
 
 __all__ = ["TIMEOUT_S", "cached_path", "checkpoint_file", "load_backbone_weights",
            "publish_checkpoint", "read_zoo_checkpoint"]  # fmt: skip
