@@ -52,7 +52,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lightning_cv._main import main
+from lightning_cv.cli import main
 from lightning_cv.models import _registry
 from lightning_cv.zoo import read_manifest, render_table
 from lightning_cv.zoo.manifest import update_table

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import lightning_cv.task
 from lightning_cv import ConfigError, ImageClassifier
-from lightning_cv._main import main
+from lightning_cv.cli import main
 from lightning_cv.task import HeadFirstFinetuning
 from lightning_cv.zoo import load_backbone_weights
 

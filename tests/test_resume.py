@@ -21,9 +21,9 @@ import torch
 from jsonargparse import Namespace
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from lightning_cv._main import main
-from lightning_cv._resume import find_last_checkpoint, resume_last_run
 from lightning_cv.callbacks.interrupt import Resumable, set_random_state
+from lightning_cv.cli import main
+from lightning_cv.cli._resume import find_last_checkpoint, resume_last_run
 
 from .conftest import REPO
 
@@ -202,7 +202,7 @@ def test_sigterm_exits_with_143(monkeypatch, capsys):
     def stopped(args):
         raise SIGTERMException
 
-    monkeypatch.setattr("lightning_cv.cli.LightningCVCLI", stopped)
+    monkeypatch.setattr("lightning_cv.cli.lightning_cli.LightningCVCLI", stopped)
     with pytest.raises(SystemExit) as exit_info:
         main(["fit"])
     assert exit_info.value.code == 143  # 128 + SIGTERM, as a shell reports a job it stopped
@@ -318,7 +318,10 @@ def test_a_run_started_from_its_saved_config_resumes_too(in_tmp):
     # a run folder's config.yaml names the CSV logger the CLI ran, RunCSVLogger
     write_run(in_tmp / "runs" / "quickstart", "version_2", mtime=1000)
     config = fit_config(
-        "lightning_cv._csv_logger.RunCSVLogger", save_dir="runs", name="quickstart", version=None
+        "lightning_cv.cli._csv_logger.RunCSVLogger",
+        save_dir="runs",
+        name="quickstart",
+        version=None,
     )
     assert resume_last_run(config) == Path("runs/quickstart/version_2/checkpoints/last.ckpt")
     assert config.trainer.logger.init_args.version == 2

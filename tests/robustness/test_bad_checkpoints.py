@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lightning_cv import ImageClassifier
-from lightning_cv._main import main
+from lightning_cv.cli import main
 from lightning_cv.data import DigitsDataModule
 from lightning_cv.errors import ConfigError
 

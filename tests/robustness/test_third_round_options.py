@@ -15,11 +15,10 @@ import pytest
 import torch
 
 from lightning_cv import ConfigError
-from lightning_cv._main import main
-from lightning_cv._parse_errors import _meant_branch
-from lightning_cv._recipes import list_recipes
-from lightning_cv.cli import LightningCVCLI
-from lightning_cv.cross_validation import SET_BY_CV, CVRow, _write_results
+from lightning_cv.cli import LightningCVCLI, main
+from lightning_cv.cli._parse_errors import _meant_branch
+from lightning_cv.cli.cv import SET_BY_CV, CVRow, _write_results
+from lightning_cv.cli.recipes import list_recipes
 from lightning_cv.data import kfold_indices, split_indices
 from lightning_cv.optim import check_scheduler
 from lightning_cv.task import HeadFirstFinetuning

@@ -21,8 +21,8 @@ from albumentations.pytorch import ToTensorV2
 from PIL import Image
 
 from lightning_cv import ConfigError, DigitsDataModule
-from lightning_cv._main import main
 from lightning_cv.callbacks import TestTimeAugmentation
+from lightning_cv.cli import main
 from lightning_cv.data import (
     BatchAugment,
     CIFAR10DataModule,

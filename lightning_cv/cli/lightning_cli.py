@@ -16,16 +16,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor
 
 from lightning_cv._checkpoint import read_checkpoint
-from lightning_cv._conflicts import (
-    check_linked_values,
-    given_model_options,
-    notice_checkpoint_values,
-)
-from lightning_cv._csv_logger import LIGHTNING_CSV_LOGGERS, RunCSVLogger
 from lightning_cv._io import atomic_write_text
-from lightning_cv._parse_errors import build_error, short_error
-from lightning_cv._recipes import resolve_config_args
-from lightning_cv._resume import resume_last_run
 from lightning_cv.callbacks import (
     ClassReport,
     ConfusionMatrixPlot,
@@ -38,6 +29,15 @@ from lightning_cv.callbacks._run_folder import lock_run_folder
 from lightning_cv.callbacks.interrupt import Resumable
 from lightning_cv.callbacks.predictions import PredictionWriter
 from lightning_cv.checkpoint_io import AtomicCheckpointIO
+from lightning_cv.cli._conflicts import (
+    check_linked_values,
+    given_model_options,
+    notice_checkpoint_values,
+)
+from lightning_cv.cli._csv_logger import LIGHTNING_CSV_LOGGERS, RunCSVLogger
+from lightning_cv.cli._parse_errors import build_error, short_error
+from lightning_cv.cli._resume import resume_last_run
+from lightning_cv.cli.recipes import resolve_config_args
 from lightning_cv.data import ImageDataModule
 from lightning_cv.errors import ConfigError
 from lightning_cv.knn import KNNClassifier
