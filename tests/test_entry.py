@@ -8,6 +8,7 @@ import pytest
 
 from lightning_cv.cli import main
 from lightning_cv.cli._parse_errors import short_error
+from lightning_cv.cli.entry import TRAINER_COMMANDS
 from lightning_cv.cli.recipes import describe_recipe, list_recipes, recipe_path, resolve_config_args
 
 from .conftest import REPO
@@ -25,6 +26,17 @@ def test_help_lists_every_command_without_importing_lightning():
     for command in ("fit", "validate", "test", "predict", "recipes", "preview", "cv", "zoo"):
         assert f"\n  {command} " in result.stdout
     assert result.stdout.splitlines()[-1] == "False"
+
+
+@pytest.mark.upstream
+def test_the_trainer_commands_are_lightning_cli_subcommands():
+    # the entry dispatches them (and --help lists them) without importing Lightning
+    from lightning import __version__
+    from lightning.pytorch.cli import LightningCLI
+
+    subcommands = tuple(LightningCLI.subcommands())
+    message = f"Lightning {__version__}'s LightningCLI.subcommands() are {subcommands}"
+    assert subcommands == TRAINER_COMMANDS, message
 
 
 def test_an_unknown_command_suggests_the_close_one(capsys):

@@ -375,3 +375,33 @@ def test_the_random_state_survives_a_weights_only_checkpoint(tmp_path):
     again = (torch.rand(3), np.random.rand(3), random.random())
     assert torch.equal(expected[0], again[0]) and np.array_equal(expected[1], again[1])
     assert expected[2] == again[2]
+
+
+@pytest.mark.upstream
+def test_lightning_csv_writer_internals_that_run_csv_logger_overrides(tmp_path):
+    # lightning_cv/cli/_csv_logger.py overrides ExperimentWriter._check_log_dir_exists (which
+    # deletes metrics.csv) and reads CSVLogger._fs and ._experiment: no public hook keeps the file
+    import lightning
+    from lightning.pytorch.loggers.csv_logs import CSVLogger, ExperimentWriter
+
+    from lightning_cv.cli._csv_logger import RunCSVLogger
+
+    upstream = f"Lightning {lightning.__version__} changed the CSV writer RunCSVLogger overrides"
+    earlier = b"epoch,step,train/loss\r\n0,15,2.25\r\n"  # as csv writes it
+    for folder in ("lightning", "ours"):
+        (tmp_path / folder / "version_0").mkdir(parents=True)
+        (tmp_path / folder / "version_0" / "metrics.csv").write_bytes(earlier)
+    with pytest.warns(UserWarning, match="will be deleted"):
+        ExperimentWriter(log_dir=str(tmp_path / "lightning" / "version_0"))
+    assert not (tmp_path / "lightning" / "version_0" / "metrics.csv").exists(), (
+        f"{upstream}: its writer keeps metrics.csv now, so lightning_cv/cli/_csv_logger.py's "
+        "_RunWriter may go"
+    )
+    assert hasattr(CSVLogger(tmp_path), "_fs"), f"{upstream}: CSVLogger._fs is gone"
+    logger = RunCSVLogger(tmp_path, name="ours", version=0)
+    assert logger.experiment is logger._experiment, f"{upstream}: CSVLogger._experiment is gone"
+    metrics = tmp_path / "ours" / "version_0" / "metrics.csv"
+    assert metrics.read_bytes() == earlier, f"{upstream}: _check_log_dir_exists is not called"
+    logger.log_metrics({"train/loss": 1.5, "epoch": 1}, step=31)
+    logger.save()
+    assert metrics.read_bytes() == earlier + b"1,31,1.5\r\n"

@@ -14,10 +14,11 @@ jsonargparse version.
 from __future__ import annotations
 
 import difflib
-import importlib
 import inspect
 import re
 from collections.abc import Iterable
+
+from lightning_cv.cli._conflicts import import_class
 
 __all__ = ["build_error", "short_error"]
 
@@ -109,10 +110,9 @@ def _suggestion(wrong: str, accepted: Iterable[str]) -> str:
 
 def _init_options(class_path: str) -> list[str]:
     """The keyword arguments a class takes, read from its signatures."""
-    module, _, name = class_path.rpartition(".")
     try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
+        cls = import_class(class_path)
+    except (ImportError, AttributeError, ValueError):
         return []
     names = []
     for klass in cls.__mro__:  # a subclass passing **kwargs on takes its bases' options too

@@ -228,8 +228,9 @@ def test_a_batch_augment_that_refuses_its_value_reports_its_own_message(in_tmp, 
     assert snapshot(in_tmp) == before
 
 
+@pytest.mark.upstream
 def test_jsonargparse_union_report_has_the_shape_parse_errors_reads():
-    # lightning_cv/_parse_errors.py reads jsonargparse's message text (no structured record of
+    # lightning_cv/cli/_parse_errors.py reads jsonargparse's message text (no structured record of
     # the Union branches' errors exists): this pins the shape it reads
     class Step(torch.nn.Module):
         pass
@@ -291,6 +292,7 @@ def test_head_first_finetuning_checks_its_arguments(kwargs, message):
     assert str(error_info.value) == f"HeadFirstFinetuning {message}"
 
 
+@pytest.mark.upstream  # jsonargparse's Union report for a list of callbacks
 def test_head_first_finetuning_arguments_are_checked_through_the_command(in_tmp, capsys):
     args = ["fit", "--trainer.callbacks+=lightning_cv.task.HeadFirstFinetuning",
             "--trainer.callbacks.unfreeze_backbone_at_epoch", "-1", *FAST]  # fmt: skip
