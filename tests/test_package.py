@@ -43,6 +43,7 @@ def test_typed_package():
     assert files("lightning_cv").joinpath("py.typed").is_file()
 
 
+@pytest.mark.upstream  # a newer release may add a private name one of ours overrides
 def test_no_private_name_of_lightning_or_jsonargparse_is_overridden_or_imported_unpinned():
     # each one breaks silently on an upgrade; the one kept is pinned by tests/test_resume.py
     code = (
