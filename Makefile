@@ -2,9 +2,10 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+NEWEST ?= build/venv-newest
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: demo test lint docs bench
+.PHONY: demo test test-newest lint docs bench
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +22,23 @@ lint: $(BIN)/.installed
 
 test: lint
 	WANDB_MODE=offline $(BIN)/python -m pytest
+
+# The tests that pin Lightning's and jsonargparse's behaviour (-m upstream), and the commands'
+# tests, on the newest lightning, torch, torchvision and jsonargparse that pyproject.toml's
+# ranges allow. The other dependencies are $(VENV)'s (a .pth line): only newer releases download.
+# $(VENV)'s pip installs into it (--python), so no older pip or setuptools shadows $(VENV)'s.
+test-newest: $(BIN)/.installed
+	rm -rf $(NEWEST)
+	$(BIN)/python -m venv --without-pip $(NEWEST)
+	$(BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" \
+		> "$$($(NEWEST)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/reused.pth"
+	$(BIN)/python -m pip --python $(NEWEST)/bin/python install --quiet --upgrade \
+		--no-build-isolation --editable . lightning torch torchvision jsonargparse
+	$(BIN)/python -m pip --python $(NEWEST)/bin/python list \
+		| grep -E "^(lightning|torch|torchvision|jsonargparse) "
+	WANDB_MODE=offline $(NEWEST)/bin/python -m pytest -m upstream \
+		--ignore=tests/test_cli.py --ignore=tests/test_entry.py
+	WANDB_MODE=offline $(NEWEST)/bin/python -m pytest tests/test_cli.py tests/test_entry.py
 
 docs: $(BIN)/.installed
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

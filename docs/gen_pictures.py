@@ -28,9 +28,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from lightning_cv._main import main
+from lightning_cv.cli import main
+from lightning_cv.cli.preview import plot_samples
 from lightning_cv.data import DigitsDataModule, ImageFolderDataModule, MNISTDataModule
-from lightning_cv.preview import plot_samples
 
 __all__ = ["compress", "draw_flips", "draw_previews", "draw_run_pictures"]
 

@@ -1,5 +1,5 @@
 """``python -m lightning_cv`` runs the ``lightning-cv`` command."""
 
-from lightning_cv._main import main
+from lightning_cv.cli import main
 
 main()

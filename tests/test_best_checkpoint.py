@@ -8,8 +8,8 @@ import lightning.pytorch as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_cv._main import main
-from lightning_cv.cli import _default_checkpoints
+from lightning_cv.cli import main
+from lightning_cv.cli.lightning_cli import _default_checkpoints
 
 from .conftest import REPO
 from .fake_folders import write_image_folder

@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from lightning_cv import DigitsDataModule, ImageClassifier
-from lightning_cv._main import main
+from lightning_cv.cli import main
 from lightning_cv.zoo.pretrained import load
 
 from .conftest import REPO, require_shared_datasets
@@ -198,11 +198,12 @@ def test_same_recipe_and_seed_give_identical_metrics(in_tmp):
 def test_the_distribution_is_lightning_cv_zoo_and_installs_the_command():
     # `lightning-cv` on the package index is another project (cross validation on Fabric)
     distribution = importlib.metadata.distribution("lightning-cv-zoo")
-    scripts = {
-        ep.name: ep.value for ep in distribution.entry_points if ep.group == "console_scripts"
-    }
-    assert scripts == {"lightning-cv": "lightning_cv._main:main"}
     assert distribution.metadata["License-Expression"] == "MIT"
+    # this checkout's pyproject, not the installed metadata (an editable install of another
+    # checkout); tests/test_wheel.py runs the script of the wheel built from it
+    scripts = '[project.scripts]\nlightning-cv = "lightning_cv.cli:main"\n\n'
+    assert scripts in (REPO / "pyproject.toml").read_text()
+    assert importlib.import_module("lightning_cv.cli").main is main
 
 
 def test_a_run_without_a_logger_keeps_everything_in_its_own_run_folder(in_tmp, capsys):

@@ -6,8 +6,8 @@ import re
 import pytest
 
 from lightning_cv import ConfigError
-from lightning_cv._main import main
-from lightning_cv.cross_validation import CVRow, parse_grid, summarize
+from lightning_cv.cli import main
+from lightning_cv.cli.cv import CVRow, parse_grid, summarize
 
 from .conftest import REPO
 

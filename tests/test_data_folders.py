@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from lightning_cv._main import main
+from lightning_cv.cli import main
 from lightning_cv.data.cifar import (
     CIFAR10_CLASSES,
     CIFAR100_CLASSES,

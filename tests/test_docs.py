@@ -10,7 +10,7 @@ at ``../shared/datasets``, a ``data/`` folder of links to them):
 * `````bash`` blocks: each line is a command (``#`` comments, blank lines and ``\\``
   continuations are understood; ``NAME=value`` prefixes set environment variables).
   ``lightning-cv ...`` and ``python -m lightning_cv ...`` run in this process through
-  ``lightning_cv._main.main``, the function behind the console script (a subprocess would add
+  ``lightning_cv.cli.main``, the function behind the console script (a subprocess would add
   seconds of imports to every line); a nonzero exit fails the test. Other ``python ...`` lines
   run as subprocesses. Any other command fails the test: shell lines that must not run
   (``pip install``, ``make``, ``git clone``) belong in `````console`` or `````text`` blocks.
@@ -52,7 +52,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lightning_cv._main import main
+from lightning_cv.cli import main
 from lightning_cv.hub.manifest import update_table
 from lightning_cv.models import _registry
 from lightning_cv.zoo import read_manifest, render_table

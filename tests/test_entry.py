@@ -6,9 +6,10 @@ from importlib.resources import files
 
 import pytest
 
-from lightning_cv._main import main
-from lightning_cv._parse_errors import short_error
-from lightning_cv._recipes import describe_recipe, list_recipes, recipe_path, resolve_config_args
+from lightning_cv.cli import main
+from lightning_cv.cli._parse_errors import short_error
+from lightning_cv.cli.entry import TRAINER_COMMANDS
+from lightning_cv.cli.recipes import describe_recipe, list_recipes, recipe_path, resolve_config_args
 
 from .conftest import REPO
 
@@ -17,7 +18,7 @@ QUICK = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summa
 
 def test_help_lists_every_command_without_importing_lightning():
     code = (
-        "import sys; from lightning_cv._main import main; main(['--help']); "
+        "import sys; from lightning_cv.cli import main; main(['--help']); "
         "print('lightning' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -25,6 +26,17 @@ def test_help_lists_every_command_without_importing_lightning():
     for command in ("fit", "validate", "test", "predict", "recipes", "preview", "cv", "zoo"):
         assert f"\n  {command} " in result.stdout
     assert result.stdout.splitlines()[-1] == "False"
+
+
+@pytest.mark.upstream
+def test_the_trainer_commands_are_lightning_cli_subcommands():
+    # the entry dispatches them (and --help lists them) without importing Lightning
+    from lightning import __version__
+    from lightning.pytorch.cli import LightningCLI
+
+    subcommands = tuple(LightningCLI.subcommands())
+    message = f"Lightning {__version__}'s LightningCLI.subcommands() are {subcommands}"
+    assert subcommands == TRAINER_COMMANDS, message
 
 
 def test_an_unknown_command_suggests_the_close_one(capsys):
@@ -135,7 +147,7 @@ def test_a_config_file_that_does_not_parse_is_named_in_one_line():
 
 def test_zoo_list_and_recipes_start_without_lightning():
     code = (
-        "import sys; from lightning_cv._main import main; main(['zoo', 'list']); "
+        "import sys; from lightning_cv.cli import main; main(['zoo', 'list']); "
         "main(['recipes']); print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('lightning', 'lightning_fabric', 'pytorch_lightning')))"
     )

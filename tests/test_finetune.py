@@ -12,8 +12,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import lightning_cv.models._registry
 from lightning_cv import ConfigError, ImageClassifier
-from lightning_cv._main import main
 from lightning_cv.callbacks import HeadFirstFinetuning
+from lightning_cv.cli import main
 from lightning_cv.zoo import load_backbone_weights
 
 from .conftest import REPO

@@ -89,7 +89,7 @@ def test_predicting_before_fitting_says_so():
 
 
 def test_cli_fit_saves_the_memory_and_test_reuses_it(in_tmp, capsys):
-    from lightning_cv._main import main
+    from lightning_cv.cli import main
 
     recipe = str(REPO / "recipes" / "digits_knn.yaml")
     main(["fit", "--config", recipe, "--trainer.enable_progress_bar", "false"])

@@ -11,14 +11,13 @@ import pytest
 import torch
 
 from lightning_cv import ConfigError, DigitsDataModule, ImageClassifier
-from lightning_cv._main import main
 from lightning_cv.callbacks.performance import (
     ChannelsLast,
     CompileBackbone,
     backbone_of,
     to_channels_last,
 )
-from lightning_cv.cli import LightningCVCLI
+from lightning_cv.cli import LightningCVCLI, main
 from lightning_cv.models import list_models
 from tests.conftest import REPO
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lightning_cv._main import main
+from lightning_cv.cli import main
 from lightning_cv.callbacks.class_report import class_report, colour_limits, decimals_near_one
 from lightning_cv.callbacks.confusion_matrix import fraction_decimals, log_colour_limits
 from lightning_cv.callbacks.curves import best_validation

@@ -6,10 +6,10 @@ import torch
 from PIL import Image
 
 from lightning_cv import DigitsDataModule
-from lightning_cv._main import main
+from lightning_cv.cli import main
+from lightning_cv.cli.preview import augmented_samples, to_display
 from lightning_cv.data import build_transform
 from lightning_cv.data.batches import to_image_tensor
-from lightning_cv.preview import augmented_samples, to_display
 
 from .conftest import REPO
 

@@ -2,7 +2,7 @@
 
 import re
 
-from lightning_cv._main import main
+from lightning_cv.cli import main
 
 from .conftest import REPO
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lightning_cv._main import main
+from lightning_cv.cli import main
 from lightning_cv.data import CIFAR10DataModule, FashionMNISTDataModule, MNISTDataModule
 
 from .conftest import REPO

@@ -21,9 +21,9 @@ import torch
 from jsonargparse import Namespace
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from lightning_cv._main import main
-from lightning_cv._resume import find_last_checkpoint, resume_last_run
 from lightning_cv.callbacks.interrupt import Resumable, set_random_state
+from lightning_cv.cli import main
+from lightning_cv.cli._resume import find_last_checkpoint, resume_last_run
 
 from .conftest import REPO
 
@@ -202,7 +202,7 @@ def test_sigterm_exits_with_143(monkeypatch, capsys):
     def stopped(args):
         raise SIGTERMException
 
-    monkeypatch.setattr("lightning_cv.cli.LightningCVCLI", stopped)
+    monkeypatch.setattr("lightning_cv.cli.lightning_cli.LightningCVCLI", stopped)
     with pytest.raises(SystemExit) as exit_info:
         main(["fit"])
     assert exit_info.value.code == 143  # 128 + SIGTERM, as a shell reports a job it stopped
@@ -318,7 +318,10 @@ def test_a_run_started_from_its_saved_config_resumes_too(in_tmp):
     # a run folder's config.yaml names the CSV logger the CLI ran, RunCSVLogger
     write_run(in_tmp / "runs" / "quickstart", "version_2", mtime=1000)
     config = fit_config(
-        "lightning_cv._csv_logger.RunCSVLogger", save_dir="runs", name="quickstart", version=None
+        "lightning_cv.cli._csv_logger.RunCSVLogger",
+        save_dir="runs",
+        name="quickstart",
+        version=None,
     )
     assert resume_last_run(config) == Path("runs/quickstart/version_2/checkpoints/last.ckpt")
     assert config.trainer.logger.init_args.version == 2
@@ -372,3 +375,33 @@ def test_the_random_state_survives_a_weights_only_checkpoint(tmp_path):
     again = (torch.rand(3), np.random.rand(3), random.random())
     assert torch.equal(expected[0], again[0]) and np.array_equal(expected[1], again[1])
     assert expected[2] == again[2]
+
+
+@pytest.mark.upstream
+def test_lightning_csv_writer_internals_that_run_csv_logger_overrides(tmp_path):
+    # lightning_cv/cli/_csv_logger.py overrides ExperimentWriter._check_log_dir_exists (which
+    # deletes metrics.csv) and reads CSVLogger._fs and ._experiment: no public hook keeps the file
+    import lightning
+    from lightning.pytorch.loggers.csv_logs import CSVLogger, ExperimentWriter
+
+    from lightning_cv.cli._csv_logger import RunCSVLogger
+
+    upstream = f"Lightning {lightning.__version__} changed the CSV writer RunCSVLogger overrides"
+    earlier = b"epoch,step,train/loss\r\n0,15,2.25\r\n"  # as csv writes it
+    for folder in ("lightning", "ours"):
+        (tmp_path / folder / "version_0").mkdir(parents=True)
+        (tmp_path / folder / "version_0" / "metrics.csv").write_bytes(earlier)
+    with pytest.warns(UserWarning, match="will be deleted"):
+        ExperimentWriter(log_dir=str(tmp_path / "lightning" / "version_0"))
+    assert not (tmp_path / "lightning" / "version_0" / "metrics.csv").exists(), (
+        f"{upstream}: its writer keeps metrics.csv now, so lightning_cv/cli/_csv_logger.py's "
+        "_RunWriter may go"
+    )
+    assert hasattr(CSVLogger(tmp_path), "_fs"), f"{upstream}: CSVLogger._fs is gone"
+    logger = RunCSVLogger(tmp_path, name="ours", version=0)
+    assert logger.experiment is logger._experiment, f"{upstream}: CSVLogger._experiment is gone"
+    metrics = tmp_path / "ours" / "version_0" / "metrics.csv"
+    assert metrics.read_bytes() == earlier, f"{upstream}: _check_log_dir_exists is not called"
+    logger.log_metrics({"train/loss": 1.5, "epoch": 1}, step=31)
+    logger.save()
+    assert metrics.read_bytes() == earlier + b"1,31,1.5\r\n"

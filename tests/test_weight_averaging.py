@@ -9,8 +9,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 
 from lightning_cv import ConfigError, DigitsDataModule, ImageClassifier
-from lightning_cv._main import main
 from lightning_cv.callbacks.weight_averaging import EMAWeightAveraging, averaged_state_dict
+from lightning_cv.cli import main
 from lightning_cv.zoo.register import strip_checkpoint
 from tests.conftest import REPO
 

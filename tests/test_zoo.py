@@ -28,6 +28,7 @@ from sklearn.metrics import f1_score
 
 from lightning_cv import ConfigError, DigitsDataModule, ImageClassifier
 from lightning_cv import zoo as zoo_package
+from lightning_cv.cli.zoo import table_files, zoo_main
 from lightning_cv.errors import DataFileError
 from lightning_cv.hub.files import TIMEOUT_S, cached_path
 from lightning_cv.hub.manifest import (
@@ -50,7 +51,6 @@ from lightning_cv.zoo import (
     render_table,
 )
 from lightning_cv.zoo import register as register_module
-from lightning_cv.zoo.cli import table_files, zoo_main
 from lightning_cv.zoo.register import KEPT_KEYS
 
 from .conftest import REPO

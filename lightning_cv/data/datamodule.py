@@ -274,11 +274,6 @@ class ImageDataModule(L.LightningDataModule):
         """Whether the batch pipeline is in use (chosen in :meth:`setup`)."""
         return isinstance(self.active_pipeline, BatchPipeline)
 
-    @property
-    def _checked_stages(self) -> set[str]:
-        """The batch pipeline's stages whose first batch was checked (for its tests)."""
-        return self.active_pipeline.checked_stages
-
     def _prepared_split(self, split: str) -> tuple:
         """:meth:`load_split` as the pipeline in use reads it (the batch path decodes files)."""
         images, labels = self.load_split(split)

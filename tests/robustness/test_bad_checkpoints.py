@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lightning_cv import ImageClassifier
-from lightning_cv._main import main
+from lightning_cv.cli import main
 from lightning_cv.data import DigitsDataModule
 from lightning_cv.errors import ConfigError
 
@@ -120,7 +120,7 @@ def test_testing_a_checkpoint_on_data_with_other_classes_ends_in_one_line(good, 
     write_image_folder(in_tmp / "photos", per_class=5, size=28)  # 3 classes, not 10
     before = good.read_bytes()
     args = ["--data", "ImageFolderDataModule", "--data.root", str(in_tmp / "photos")]
-    args += ["--data.channels", "1", "--data.image_size", "28"]
+    args += ["--data.in_channels", "1", "--data.image_size", "28"]
     with pytest.raises(SystemExit) as exit_info:
         main(["test", "--ckpt_path", str(good), *args, *QUICK])
     assert exit_info.value.code == 2

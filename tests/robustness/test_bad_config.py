@@ -6,7 +6,7 @@ and the user's config file byte-identical afterwards.
 
 import pytest
 
-from lightning_cv._main import main
+from lightning_cv.cli import main
 from lightning_cv.losses import LOSSES
 from lightning_cv.models import list_models
 from lightning_cv.optim import OPTIMIZERS, SCHEDULERS

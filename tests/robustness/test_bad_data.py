@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lightning_cv._main import main
+from lightning_cv.cli import main
 from lightning_cv.data.mnist import MNISTDataModule
 
 from ..fake_folders import snapshot, write_image_folder

@@ -29,7 +29,7 @@ from PIL import Image
 
 from lightning_cv import ConfigError, DigitsDataModule, ImageClassifier
 from lightning_cv._checkpoint import read_checkpoint as zoo_read_checkpoint
-from lightning_cv._main import main
+from lightning_cv.cli import main
 from lightning_cv.data import (
     CIFAR10DataModule,
     CSVDataModule,

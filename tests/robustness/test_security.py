@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from lightning_cv import ImageClassifier
-from lightning_cv._main import main
+from lightning_cv.cli import main
 from lightning_cv.data import DigitsDataModule
 from lightning_cv.data._files import safe_extract
 from lightning_cv.errors import ConfigError, DataFileError
@@ -195,7 +195,7 @@ socket.socket.__init__ = guarded_init
 socket.create_connection = refuse("create_connection")
 socket.getaddrinfo = refuse("getaddrinfo")
 import lightning_cv
-from lightning_cv._main import main
+from lightning_cv.cli import main
 main(sys.argv[1:])
 print("network attempts:", attempts)
 """

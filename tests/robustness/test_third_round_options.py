@@ -15,12 +15,11 @@ import pytest
 import torch
 
 from lightning_cv import ConfigError
-from lightning_cv._main import main
-from lightning_cv._parse_errors import _meant_branch
-from lightning_cv._recipes import list_recipes
 from lightning_cv.callbacks import HeadFirstFinetuning
-from lightning_cv.cli import LightningCVCLI
-from lightning_cv.cross_validation import SET_BY_CV, CVRow, _write_results
+from lightning_cv.cli import LightningCVCLI, main
+from lightning_cv.cli._parse_errors import _meant_branch
+from lightning_cv.cli.cv import SET_BY_CV, CVRow, _write_results
+from lightning_cv.cli.recipes import list_recipes
 from lightning_cv.data import kfold_indices, split_indices
 from lightning_cv.optim import check_scheduler
 
@@ -229,8 +228,9 @@ def test_a_batch_augment_that_refuses_its_value_reports_its_own_message(in_tmp, 
     assert snapshot(in_tmp) == before
 
 
+@pytest.mark.upstream
 def test_jsonargparse_union_report_has_the_shape_parse_errors_reads():
-    # lightning_cv/_parse_errors.py reads jsonargparse's message text (no structured record of
+    # lightning_cv/cli/_parse_errors.py reads jsonargparse's message text (no structured record of
     # the Union branches' errors exists): this pins the shape it reads
     class Step(torch.nn.Module):
         pass
@@ -292,8 +292,9 @@ def test_head_first_finetuning_checks_its_arguments(kwargs, message):
     assert str(error_info.value) == f"HeadFirstFinetuning {message}"
 
 
+@pytest.mark.upstream  # jsonargparse's Union report for a list of callbacks
 def test_head_first_finetuning_arguments_are_checked_through_the_command(in_tmp, capsys):
-    args = ["fit", "--trainer.callbacks+=lightning_cv.task.HeadFirstFinetuning",
+    args = ["fit", "--trainer.callbacks+=lightning_cv.callbacks.HeadFirstFinetuning",
             "--trainer.callbacks.unfreeze_backbone_at_epoch", "-1", *FAST]  # fmt: skip
     assert one_line_error(capsys, args) == (
         "HeadFirstFinetuning unfreeze_backbone_at_epoch must be >= 0, got -1"

@@ -16,9 +16,8 @@ import pytest
 from lightning.pytorch.plugins.io import AsyncCheckpointIO
 
 from lightning_cv import AtomicCheckpointIO
-from lightning_cv._main import main
+from lightning_cv.cli import LightningCVCLI, main
 from lightning_cv.runs import LOCK_NAME, lock_run_folder
-from lightning_cv.cli import LightningCVCLI
 from lightning_cv.data import ImageFolderDataModule
 
 from ..conftest import REPO

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 import warnings
+from collections.abc import Iterable
+from contextlib import ExitStack
 from typing import Any
 
 import lightning.pytorch as L
@@ -16,16 +18,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor
 
 from lightning_cv._checkpoint import read_checkpoint
-from lightning_cv._conflicts import (
-    check_linked_values,
-    given_model_options,
-    notice_checkpoint_values,
-)
-from lightning_cv._csv_logger import LIGHTNING_CSV_LOGGERS, RunCSVLogger
 from lightning_cv._io import atomic_write_text
-from lightning_cv._parse_errors import build_error, short_error
-from lightning_cv._recipes import resolve_config_args
-from lightning_cv._resume import resume_last_run
 from lightning_cv.callbacks import (
     ClassReport,
     ConfusionMatrixPlot,
@@ -38,6 +31,15 @@ from lightning_cv.runs import lock_run_folder
 from lightning_cv.callbacks.interrupt import Resumable
 from lightning_cv.callbacks.predictions import PredictionWriter
 from lightning_cv.checkpoint_io import AtomicCheckpointIO
+from lightning_cv.cli._conflicts import (
+    check_linked_values,
+    given_model_options,
+    notice_checkpoint_values,
+)
+from lightning_cv.cli._csv_logger import LIGHTNING_CSV_LOGGERS, RunCSVLogger
+from lightning_cv.cli._parse_errors import build_error, short_error
+from lightning_cv.cli._resume import resume_last_run
+from lightning_cv.cli.recipes import resolve_config_args
 from lightning_cv.data import ImageDataModule
 from lightning_cv.errors import ConfigError
 from lightning_cv.knn import KNNClassifier
@@ -171,23 +173,21 @@ class SaveConfigToRunFolder(SaveConfigCallback):
         atomic_write_text(folder / self.config_filename, text)
 
 
-_SUBCOMMANDS = ("fit", "validate", "test", "predict")
+def _option_names(parsers: Iterable[LightningArgumentParser]) -> set[str]:
+    """Every ``--option`` the parsers take, read from their defaults (``--model.lr`` for
+    ``model.init_args.lr``), and the groups above them (``--trainer``, ``--model``)."""
+    names = set()
+    for parser in parsers:
+        for key in parser.get_defaults().keys():  # noqa: SIM118 (a Namespace does not iterate)
+            parts = [part for part in key.split(".") if part != "init_args"]
+            names.update("--" + ".".join(parts[:depth]) for depth in range(1, len(parts) + 1))
+    return names
 
 
-def _short_error(parser: LightningArgumentParser, error: argparse.ArgumentError, args) -> str:
-    """jsonargparse's message in at most three lines, naming the subcommand's options."""
-    subcommand = next((arg for arg in args or () if arg in _SUBCOMMANDS), None)
-    prog = f"{parser.prog} {subcommand}" if subcommand else parser.prog
-    return short_error(str(error), prog=prog, options=_option_strings(parser))
-
-
-def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
-    """Every ``--option`` of ``parser`` and of its subcommands' parsers."""
-    options = [option for option in parser._option_string_actions if option.startswith("--")]
-    for action in parser._actions:
-        for subparser in getattr(action, "_name_parser_map", {}).values():
-            options += _option_strings(subparser)
-    return options
+def _as_list(callbacks: Callback | list[Callback] | None) -> list[Callback]:
+    if callbacks is None:
+        return []
+    return callbacks if isinstance(callbacks, list) else [callbacks]
 
 
 def _check_epochs_left(checkpoint: dict, max_epochs: int | None, path: object) -> None:
@@ -219,50 +219,54 @@ class LightningCVCLI(LightningCLI):
         # parser errors are raised (and shortened in parse_arguments), not printed with usage
         raising = {"exit_on_error": False}
         parser_kwargs = {"prog": self.PROG, "description": self.DESCRIPTION, **raising}
-        super().__init__(
-            model_class=ClassificationTask,
-            subclass_mode_model=True,
-            datamodule_class=ImageDataModule,
-            subclass_mode_data=True,
-            trainer_defaults=_trainer_defaults(),
-            save_config_callback=SaveConfigToRunFolder,
-            save_config_kwargs={"save_to_log_dir": False},
-            seed_everything_default=0,
-            load_from_checkpoint_support=False,
-            auto_configure_optimizers=False,
-            parser_kwargs=parser_kwargs | {name: raising for name in _SUBCOMMANDS},
-            args=None if args is None else resolve_config_args(args),
-            run=run,
-        )
+        self._parsers: list[LightningArgumentParser] = []  # for "did you mean" on a typo
+        self._held = ExitStack()  # the run folder, from before_<subcommand> to the end of the run
+        with self._held:
+            super().__init__(
+                model_class=ClassificationTask,
+                subclass_mode_model=True,
+                datamodule_class=ImageDataModule,
+                subclass_mode_data=True,
+                trainer_defaults=_trainer_defaults(),
+                save_config_callback=SaveConfigToRunFolder,
+                save_config_kwargs={"save_to_log_dir": False},
+                seed_everything_default=0,
+                load_from_checkpoint_support=False,
+                auto_configure_optimizers=False,
+                parser_kwargs=parser_kwargs | {name: raising for name in self.subcommands()},
+                args=None if args is None else resolve_config_args(args),
+                run=run,
+            )
 
-    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> L.Trainer:
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         """Add the default checkpointing unless the run turned it off (or is a fast_dev_run),
         and fit the defaults to the data, so they cause no warnings: no validation loop or
         best checkpoint without a validation split, a logging interval no longer than an epoch,
         no learning-rate monitor without a logger (Lightning's refuses such a run).
         """
+        config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        trainer = {**config.get("trainer", {}), **kwargs}
         validates = getattr(self.datamodule, "validates", True)  # ImageDataModule's
         if not validates:
-            config = {**config, "limit_val_batches": 0}
-        if config.get("log_every_n_steps") is None:
-            callbacks = [*callbacks, _EpochLoggingInterval()]
-        if config.get("enable_checkpointing") is not False and not config.get("fast_dev_run"):
-            callbacks = [*callbacks, *_default_checkpoints(best=validates)]
-            configured = config.get("callbacks") or []
+            kwargs["limit_val_batches"] = 0
+        configured = _as_list(trainer.get("callbacks"))
+        ours = [_EpochLoggingInterval()] if trainer.get("log_every_n_steps") is None else []
+        if trainer.get("enable_checkpointing") is not False and not trainer.get("fast_dev_run"):
+            ours += _default_checkpoints(best=validates)
             if not any(isinstance(callback, Resumable) for callback in configured):
-                callbacks.append(Resumable())
+                ours.append(Resumable())
         try:
-            trainer = super()._instantiate_trainer(config, callbacks)
+            built = super().instantiate_trainer(**{**kwargs, "callbacks": [*configured, *ours]})
         except (MisconfigurationException, ValueError) as error:  # Lightning's option checks
             raise ConfigError(f"trainer: {error}") from error
-        if not trainer.loggers:
-            kept = [c for c in trainer.callbacks if not isinstance(c, LearningRateMonitor)]
-            trainer.callbacks = kept
-        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not a user's own plugin
-            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
-        return trainer
+        if not built.loggers:
+            built.callbacks = [c for c in built.callbacks if not isinstance(c, LearningRateMonitor)]
+        if type(built.strategy.checkpoint_io) is TorchCheckpointIO:  # not a user's own plugin
+            built.strategy.checkpoint_io = AtomicCheckpointIO()
+        return built
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        self._parsers.append(parser)  # each subcommand's
         parser.set_defaults(
             {
                 "model": {"class_path": "lightning_cv.ImageClassifier"},
@@ -290,7 +294,7 @@ class LightningCVCLI(LightningCLI):
                 warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
                 super().parse_arguments(parser, args)
         except argparse.ArgumentError as error:
-            raise ConfigError(_short_error(parser, error, args)) from None
+            raise ConfigError(self._short_error(error, args)) from None
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         seed = self.config[subcommand].get("seed_everything") if subcommand else None
@@ -305,6 +309,12 @@ class LightningCVCLI(LightningCLI):
             notice_checkpoint_values(self._given_model, hparams, ckpt_path)
             if subcommand == "fit":
                 _check_epochs_left(checkpoint, self.config.fit.trainer.get("max_epochs"), ckpt_path)
+
+    def _short_error(self, error: argparse.ArgumentError, args: list[str] | None) -> str:
+        """jsonargparse's message in at most three lines, naming the subcommand's options."""
+        subcommand = next((arg for arg in args or () if arg in self.subcommands()), None)
+        prog = f"{self.parser.prog} {subcommand}" if subcommand else self.parser.prog
+        return short_error(str(error), prog=prog, options=_option_names(self._parsers))
 
     def before_instantiate_classes(self) -> None:
         if self.subcommand == "fit":
@@ -337,16 +347,24 @@ class LightningCVCLI(LightningCLI):
             raise ConfigError(build_error(str(error))) from error
         check_linked_values(self._given_model, self.datamodule, LINKED_FROM_DATA)
 
-    def _run_subcommand(self, subcommand: str) -> None:
-        """Run it holding the run folder (a second run into the same folder stops at once); a
-        run that fails before writing anything leaves no empty run folder."""
+    def _hold_run_folder(self) -> None:
+        """Hold the run folder until the command ends (``__init__`` lets it go): a second run
+        into the same folder stops at once; a run that fails before writing anything leaves
+        no empty run folder."""
         logger = self.trainer.logger
         unnamed = logger is not None and logger.version is None  # a new W&B run: a fresh id
         if self.trainer.fast_dev_run or not self.trainer.is_global_zero or unnamed:
-            super()._run_subcommand(subcommand)  # no run folder, rank 0 holds it, or new
-            return
-        with lock_run_folder(run_folder(self.trainer)):
-            super()._run_subcommand(subcommand)
+            return  # no run folder, rank 0 holds it, or a new run has no folder yet
+        self._held.enter_context(lock_run_folder(run_folder(self.trainer)))
+
+    def before_fit(self) -> None:
+        self._hold_run_folder()
+
+    def before_validate(self) -> None:
+        self._hold_run_folder()
+
+    def before_test(self) -> None:
+        self._hold_run_folder()
 
     def after_fit(self) -> None:
         if self.config.fit.test_after_fit:
@@ -361,6 +379,7 @@ class LightningCVCLI(LightningCLI):
 
     def before_predict(self) -> None:
         """Write ``predictions.csv`` into the run folder (not for a fast_dev_run)."""
+        self._hold_run_folder()
         if not self.trainer.fast_dev_run:
             names = self.model.class_names or [
                 str(i) for i in range(self.model.hparams.num_classes)

@@ -47,23 +47,23 @@ def _run(args: list[str]) -> None:
         print(HELP, end="")
     # each branch imports its command on use: start-up time (see the module docstring)
     elif command == "recipes":
-        from lightning_cv._recipes import recipes_main
+        from lightning_cv.cli.recipes import recipes_main
 
         recipes_main(args[1:])
     elif command == "zoo":
-        from lightning_cv.zoo.cli import zoo_main
+        from lightning_cv.cli.zoo import zoo_main
 
         zoo_main(args[1:])
     elif command == "cv":
-        from lightning_cv.cross_validation import cv_main
+        from lightning_cv.cli.cv import cv_main
 
         cv_main(args[1:])
     elif command == "preview":
-        from lightning_cv.preview import preview_main
+        from lightning_cv.cli.preview import preview_main
 
         preview_main(args[1:])
     elif command in TRAINER_COMMANDS or command.startswith("-"):  # --config x.yaml fit ...
-        from lightning_cv.cli import LightningCVCLI
+        from lightning_cv.cli.lightning_cli import LightningCVCLI
 
         LightningCVCLI(args=args)
     else:

@@ -1,5 +1,11 @@
 """Lightning's CSVLogger, as every ``lightning-cv`` run uses it: a resumed run appends to its
-``metrics.csv`` (Lightning's writer deletes it), and a failed write names its file."""
+``metrics.csv`` (Lightning's writer deletes it), and a failed write names its file.
+
+Lightning has no public hook to keep the file, so this module, and nothing else in
+lightning-cv, touches Lightning's private names: it overrides the writer's
+``_check_log_dir_exists`` and reads ``_fs`` and ``_experiment``. tests/test_resume.py
+(``-m upstream``) pins them to the installed Lightning.
+"""
 
 from __future__ import annotations
 

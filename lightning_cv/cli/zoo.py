@@ -21,7 +21,7 @@ from jsonargparse import ArgumentParser
 from lightning_cv import zoo  # the Lightning-bound names load on first use (zoo/__init__)
 from lightning_cv._io import check_new_file
 from lightning_cv._sizes import to_size
-from lightning_cv.zoo.manifest import TABLE_BEGIN
+from lightning_cv.hub.manifest import TABLE_BEGIN
 
 __all__ = ["DataOptions", "TrainerOptions", "table_files", "zoo_main"]
 

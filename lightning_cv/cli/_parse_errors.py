@@ -14,10 +14,11 @@ jsonargparse version.
 from __future__ import annotations
 
 import difflib
-import importlib
 import inspect
 import re
 from collections.abc import Iterable
+
+from lightning_cv.cli._conflicts import import_class
 
 __all__ = ["build_error", "short_error"]
 
@@ -34,6 +35,7 @@ _CLASS = re.compile(r"<class '(?:[\w.]+\.)?(?P<name>\w+)'>")
 _LITERAL = re.compile(r"typing\.Literal\[(?P<items>.*)\]")
 _UNION = "Does not validate against any of the Union subtypes"
 _MISMATCH = re.compile(r"Expected an? <class '[\w.]+'>(?:\. Got value: .*)?")
+_NOT_A_CLASS = "Subclass types expect one of:"  # the value has no class_path shape (a list)
 _WRAPPER = re.compile(r"^\s*(?:Parser key \"[\w.]+\"|Problem with given class_path '[\w.]+'):$")
 _CLASS_PATH = re.compile(r"Problem with given class_path '(?P<cls>[\w.]+)':")
 
@@ -54,11 +56,18 @@ def _union_branches(lines: list[str], start: int) -> tuple[list[list[str]], int]
     return branches, end
 
 
+def _is_mismatch(branch: list[str]) -> bool:
+    """Whether a Union branch refused the value's shape, not the value itself."""
+    only_type = len(branch) == 1 and _MISMATCH.fullmatch(branch[0].strip())
+    return bool(only_type) or any(line.strip() == _NOT_A_CLASS for line in branch)
+
+
 def _meant_branch(message: str) -> str:
     """``message`` with each Union report cut to the one branch the value was meant for.
 
     A branch whose error is only "Expected a <class 'str'>" is one the value was never meant
-    for (a ``class_path`` mapping is no string); when one branch is left, its own error is the
+    for (a ``class_path`` mapping is no string), and so is one that lists the shapes a class
+    is given in (a list of callbacks is none); when one branch is left, its own error is the
     real one: the unknown class, the class that is no subclass, the value it refused.
     """
     lines = message.splitlines()
@@ -66,7 +75,7 @@ def _meant_branch(message: str) -> str:
         if line.strip() != _UNION:
             continue
         branches, end = _union_branches(lines, start)
-        meant = [b for b in branches if not (len(b) == 1 and _MISMATCH.fullmatch(b[0].strip()))]
+        meant = [branch for branch in branches if not _is_mismatch(branch)]
         if len(meant) != 1:
             return message
         indent = " " * (len(line) - len(line.lstrip()))
@@ -101,10 +110,9 @@ def _suggestion(wrong: str, accepted: Iterable[str]) -> str:
 
 def _init_options(class_path: str) -> list[str]:
     """The keyword arguments a class takes, read from its signatures."""
-    module, _, name = class_path.rpartition(".")
     try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
+        cls = import_class(class_path)
+    except (ImportError, AttributeError, ValueError):
         return []
     names = []
     for klass in cls.__mro__:  # a subclass passing **kwargs on takes its bases' options too

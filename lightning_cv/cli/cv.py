@@ -21,8 +21,8 @@ from lightning.pytorch.cli import LightningArgumentParser
 from matplotlib.figure import Figure
 
 from lightning_cv._io import atomic_write, atomic_write_text
-from lightning_cv._parse_errors import build_error
-from lightning_cv.cli import LightningCVCLI
+from lightning_cv.cli._parse_errors import build_error
+from lightning_cv.cli.lightning_cli import LightningCVCLI
 from lightning_cv.errors import ConfigError
 
 __all__ = [

@@ -3,19 +3,34 @@ never silently."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import logging
 from collections.abc import Iterable
 from typing import Any
 
 from jsonargparse import Namespace
-from jsonargparse._util import import_object
 
 from lightning_cv.errors import ConfigError
 
-__all__ = ["check_linked_values", "given_model_options", "notice_checkpoint_values"]
+__all__ = [
+    "check_linked_values",
+    "given_model_options",
+    "import_class",
+    "notice_checkpoint_values",
+]
 
 log = logging.getLogger("lightning_cv")
+
+
+def import_class(class_path: str) -> type:
+    """The class a parsed ``class_path`` names (jsonargparse makes it a full dotted path).
+
+    Raises:
+        ImportError: no such module; AttributeError: no such name in it.
+    """
+    module, _, name = class_path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 def given_model_options(model: object) -> dict[str, Any]:
@@ -23,7 +38,7 @@ def given_model_options(model: object) -> dict[str, Any]:
     if not isinstance(model, Namespace) or not isinstance(model.get("class_path"), str):
         return {}
     try:
-        defaults = inspect.signature(import_object(model.class_path)).parameters
+        defaults = inspect.signature(import_class(model.class_path)).parameters
     except (ImportError, AttributeError, ValueError, TypeError):
         return {}
     given = {}

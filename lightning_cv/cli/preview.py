@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch.cli import LightningArgumentParser
 from matplotlib.figure import Figure
 
-from lightning_cv.cli import LightningCVCLI
+from lightning_cv.cli.lightning_cli import LightningCVCLI
 from lightning_cv.data import ImageDataModule
 from lightning_cv.data.batches import to_image_tensor
 
