@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lightning_cv.cli import main
 from lightning_cv.callbacks.class_report import class_report, colour_limits, decimals_near_one
 from lightning_cv.callbacks.confusion_matrix import fraction_decimals, log_colour_limits
 from lightning_cv.callbacks.curves import best_validation
+from lightning_cv.cli import main
 
 from . import test_resume
 from .test_resume import RUN, STEPS_PER_EPOCH, wait_until_paused

@@ -1,7 +1,6 @@
 """Callbacks: pictures and tables of a run in its run folder (and W&B), test-time
 augmentation, weight averaging and fine-tuning."""
 
-from lightning_cv.runs import run_folder
 from lightning_cv.callbacks.class_report import ClassReport, class_report, plot_class_report
 from lightning_cv.callbacks.confusion_matrix import ConfusionMatrixPlot, plot_confusion_matrix
 from lightning_cv.callbacks.curves import (
@@ -22,6 +21,7 @@ from lightning_cv.callbacks.predictions import PredictionWriter
 from lightning_cv.callbacks.templates import LinearTemplates, linear_templates, plot_templates
 from lightning_cv.callbacks.tta import TestTimeAugmentation, tta_views
 from lightning_cv.callbacks.weight_averaging import EMAWeightAveraging
+from lightning_cv.runs import run_folder
 
 __all__ = [
     "ChannelsLast",

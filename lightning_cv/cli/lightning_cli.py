@@ -27,7 +27,6 @@ from lightning_cv.callbacks import (
     TrainingCurves,
     run_folder,
 )
-from lightning_cv.runs import lock_run_folder
 from lightning_cv.callbacks.interrupt import Resumable
 from lightning_cv.callbacks.predictions import PredictionWriter
 from lightning_cv.checkpoint_io import AtomicCheckpointIO
@@ -43,6 +42,7 @@ from lightning_cv.cli.recipes import resolve_config_args
 from lightning_cv.data import ImageDataModule
 from lightning_cv.errors import ConfigError
 from lightning_cv.knn import KNNClassifier
+from lightning_cv.runs import lock_run_folder
 from lightning_cv.task import ClassificationTask
 
 __all__ = ["LightningCVCLI"]

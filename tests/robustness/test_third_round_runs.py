@@ -17,8 +17,8 @@ from lightning.pytorch.plugins.io import AsyncCheckpointIO
 
 from lightning_cv import AtomicCheckpointIO
 from lightning_cv.cli import LightningCVCLI, main
-from lightning_cv.runs import LOCK_NAME, lock_run_folder
 from lightning_cv.data import ImageFolderDataModule
+from lightning_cv.runs import LOCK_NAME, lock_run_folder
 
 from ..conftest import REPO
 from ..fake_folders import snapshot, write_image_folder
