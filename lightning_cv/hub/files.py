@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import netrc
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -164,56 +167,76 @@ def load_backbone_weights(
     }, hparams
 
 
-def _base_url() -> str:
-    return os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
-
-
-def _has_api_key() -> bool:
+def _has_api_key(base_url: str) -> bool:
     """``WANDB_API_KEY``, an identity token file, or ``wandb login``'s entry in ``$NETRC``."""
     if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
         return True
     path = Path(os.environ.get("NETRC") or Path.home() / ".netrc").expanduser()
     try:
-        return netrc.netrc(path).authenticators(urlparse(_base_url()).hostname) is not None
+        return netrc.netrc(path).authenticators(urlparse(base_url).hostname) is not None
     except (OSError, netrc.NetrcParseError):
         return False
 
 
-def _wandb(action: str, *, offline_ok: bool = False) -> ModuleType:
-    """``wandb``, once offline mode and a missing key have been refused in one line."""
+def _wandb(action: str, *, offline_ok: bool = False) -> tuple[ModuleType, str]:
+    """``wandb`` and the server it dials, once offline mode and a missing key have been
+    refused in one line. The server is W&B's own choice (``WANDB_BASE_URL``, ``wandb login
+    --host``, else its default), so a message names the host it really dialled."""
     mode = os.environ.get("WANDB_MODE", "")
     if mode in OFFLINE_MODES and not offline_ok:
         raise ConfigError(
             f"{action} needs a W&B server, but W&B is in offline mode (WANDB_MODE={mode})"
         )
-    if mode not in OFFLINE_MODES and not _has_api_key():
-        raise ConfigError(
-            f"{action} needs a W&B API key for {_base_url()}: run `wandb login` or set "
-            "WANDB_API_KEY"
-        )
     import wandb  # on use only: a slow import (module docstring)
 
-    return wandb
+    # silent: the command's one line says what failed, not W&B's own lines around it
+    base_url = wandb.setup(wandb.Settings(silent=True)).settings.base_url
+    if mode not in OFFLINE_MODES and not _has_api_key(base_url):
+        raise ConfigError(
+            f"{action} needs a W&B API key for {base_url}: run `wandb login` or set WANDB_API_KEY"
+        )
+    return wandb, base_url
 
 
-def _unreachable(action: str, error: Exception) -> ConfigError:
+def _unreachable(action: str, base_url: str, error: Exception) -> ConfigError:
     detail = " ".join(str(error).split()) or "no answer"
     return ConfigError(
-        f"{action}: W&B at {_base_url()} failed within {TIMEOUT_S} s ({type(error).__name__}: "
+        f"{action}: W&B at {base_url} failed within {TIMEOUT_S} s ({type(error).__name__}: "
         f"{detail}); check the network, the API key and WANDB_BASE_URL"
     )
 
 
+@contextmanager
+def _cleaned_on_failure(folder: Path) -> Iterator[None]:
+    """Remove what a failed W&B call left in ``folder`` (its ``wandb/`` run folders), and the
+    folder itself if the call made it: a failed publish leaves the working folder as it was."""
+    existed = folder.exists()
+    before = set(os.listdir(folder)) if existed else set()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            shutil.rmtree(folder, ignore_errors=True)
+        elif folder.is_dir():
+            for name in set(os.listdir(folder)) - before:
+                path = folder / name
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        raise
+
+
 def _download_artifact(artifact: str, entry: ZooEntry, destination: Path) -> None:
     action = f"downloading the W&B artifact {artifact}"
-    wandb = _wandb(action)
+    wandb, base_url = _wandb(action)
     # beside the staging file, named after it: remove_stale_staging knows it
     prefix = f"{destination.name}."
     with tempfile.TemporaryDirectory(dir=destination.parent, prefix=prefix) as folder:
         try:
             wandb.Api(timeout=TIMEOUT_S).artifact(artifact, type="model").download(root=folder)
         except wandb.errors.Error as error:  # no such artifact, no access, no answer
-            raise _unreachable(action, error) from error
+            raise _unreachable(action, base_url, error) from error
         path = Path(folder) / f"{entry.name}.ckpt"
         if not path.is_file():
             found = sorted(
@@ -245,23 +268,25 @@ def publish_checkpoint(
             f"(`lightning-cv zoo download {entry.name}` prints its path)"
         )
     action = f"publishing {entry.name}"
-    wandb = _wandb(action, offline_ok=True)
+    wandb, base_url = _wandb(action, offline_ok=True)
     metadata = entry.model_dump(exclude_none=True, exclude={"file", "wandb", "url"})
-    settings = wandb.Settings(init_timeout=TIMEOUT_S)
-    try:
-        run = wandb.init(entity=entity, project=project, job_type="zoo-publish", name=entry.name,
-                         settings=settings)  # fmt: skip
-    except wandb.errors.Error as error:
-        raise _unreachable(action, error) from error
-    try:
-        description = f"{entry.name} on {entry.dataset}: top-1 {entry.metrics.top1:.2f}%"
-        artifact = wandb.Artifact(entry.name, type="model", description=description,
-                                  metadata=metadata)  # fmt: skip
-        artifact.add_file(str(checkpoint), name=f"{entry.name}.ckpt")
-        logged = run.log_artifact(artifact, aliases=["latest"])
-        if run.offline:
-            return None, Path(run.dir).parent
-        logged.wait()  # the server assigns v<N>
-        return f"{entity}/{project}/{entry.name}:{logged.version}", Path(run.dir).parent
-    finally:
-        run.finish()
+    settings = wandb.Settings(init_timeout=TIMEOUT_S, silent=True)
+    runs = Path(os.environ.get("WANDB_DIR") or os.getcwd()) / "wandb"  # where init writes
+    with _cleaned_on_failure(runs):
+        try:
+            run = wandb.init(entity=entity, project=project, job_type="zoo-publish",
+                             name=entry.name, settings=settings)  # fmt: skip
+        except wandb.errors.Error as error:
+            raise _unreachable(action, base_url, error) from error
+        try:
+            description = f"{entry.name} on {entry.dataset}: top-1 {entry.metrics.top1:.2f}%"
+            artifact = wandb.Artifact(entry.name, type="model", description=description,
+                                      metadata=metadata)  # fmt: skip
+            artifact.add_file(str(checkpoint), name=f"{entry.name}.ckpt")
+            logged = run.log_artifact(artifact, aliases=["latest"])
+            if run.offline:
+                return None, Path(run.dir).parent
+            logged.wait()  # the server assigns v<N>
+            return f"{entity}/{project}/{entry.name}:{logged.version}", Path(run.dir).parent
+        finally:
+            run.finish()
