@@ -62,8 +62,8 @@ def test_recipes_lists_names_with_their_first_sentence(capsys):
     rows = {line.split()[0]: line for line in lines[: len(list_recipes())]}
     assert sorted(rows) == list_recipes()
     assert rows["quickstart"].endswith(
-        "LeNet-5 on the embedded handwritten digits: what `make demo` runs (about a minute on "
-        "2 CPUs)."
+        "LeNet-5 on the embedded handwritten digits: what `make demo` runs (about 25 s of one "
+        "CPU core)."
     )
     assert describe_recipe("mnist_lenet5").startswith(
         "Zoo entry lenet5.mnist: LeNet-5 (LeCun et al. 1998"

@@ -14,6 +14,7 @@ batches as a run that was never stopped.
 
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,14 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lightning_cv.runs import run_folder
 
 __all__ = ["Resumable", "last_checkpoint_path", "random_state", "set_random_state"]
+
+log = logging.getLogger(__name__)  # shown by the command (cli.quiet_lightning)
 
 
 def random_state() -> dict[str, Any]:
@@ -111,7 +114,7 @@ class Resumable(L.Callback):
         if trainer.is_global_zero and path.is_symlink():
             path.unlink()
         trainer.save_checkpoint(path)  # every rank calls it; rank 0 writes
-        rank_zero_info(
+        rank_zero_only(log.info)(
             f"SIGTERM: saved {path} at step {trainer.global_step} (epoch {trainer.current_epoch}); "
             "continue with --ckpt_path last"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import lightning.pytorch as L
 import numpy as np
 import torch
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure
 
 from lightning_cv._io import save_figure
@@ -23,6 +24,8 @@ __all__ = [
     "plot_misclassified",
     "select_misclassified",
 ]
+
+log = logging.getLogger(__name__)  # shown by the command (cli.quiet_lightning)
 
 MAX_COLUMNS = 8
 
@@ -168,7 +171,9 @@ class MisclassifiedGrid(L.Callback):
         if not trainer.is_global_zero:
             return
         if self.num_wrong == 0:
-            rank_zero_info("MisclassifiedGrid: no misclassified test images, no picture written")
+            rank_zero_only(log.info)(
+                "MisclassifiedGrid: no misclassified test images, no picture written"
+            )
             return
         images, logits, targets = self.kept
         data = trainer.datamodule

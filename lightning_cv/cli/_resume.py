@@ -9,14 +9,17 @@ the newest ``checkpoints/last.ckpt`` among the logger's earlier runs and points 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
 
 from jsonargparse import Namespace
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_only
 
 __all__ = ["find_last_checkpoint", "resume_last_run"]
+
+log = logging.getLogger(__name__)  # shown by the command (cli.quiet_lightning)
 
 # save_dir/name/version_N; RunCSVLogger is what a run's saved config.yaml names
 VERSIONED_LOGGERS = ("CSVLogger", "RunCSVLogger", "TensorBoardLogger")
@@ -102,7 +105,9 @@ def resume_last_run(config: Namespace) -> Path | None:
     root = _runs_root(config.trainer, kind, init)
     checkpoint = find_last_checkpoint(root)
     if checkpoint is None:
-        rank_zero_info(f"--ckpt_path last: no {root}/*/checkpoints/last.ckpt; starting a new run")
+        rank_zero_only(log.info)(
+            f"--ckpt_path last: no {root}/*/checkpoints/last.ckpt; starting a new run"
+        )
         return None
     run = checkpoint.parent.parent.name
     if kind == WANDB_LOGGER:
@@ -113,5 +118,7 @@ def resume_last_run(config: Namespace) -> Path | None:
         match = _VERSION.fullmatch(run)
         init.version = int(match[1]) if match else run
     config.ckpt_path = str(checkpoint)
-    rank_zero_info(f"resuming from {checkpoint}; the run continues in {checkpoint.parent.parent}")
+    rank_zero_only(log.info)(
+        f"resuming from {checkpoint}; the run continues in {checkpoint.parent.parent}"
+    )
     return checkpoint

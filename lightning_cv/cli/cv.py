@@ -196,11 +196,14 @@ def _check_settings(base: Path, settings: list[dict], num_folds: int, folder: Pa
 
 def _fold_score(base: Path, setting: dict, fold: int, options, folder: Path) -> float:
     """Train on every fold but ``fold`` and score on it."""
-    cli = LightningCVCLI(["fit", *_fold_args(base, setting, fold, options.num_folds, folder)])
-    metrics = cli.trainer.callback_metrics
+    args = ["fit", *_fold_args(base, setting, fold, options.num_folds, folder)]
+    metrics = LightningCVCLI(args, quiet=True).trainer.callback_metrics
     if options.metric not in metrics:
         raise ConfigError(f"--metric {options.metric!r} was not logged; logged: {sorted(metrics)}")
-    return float(metrics[options.metric])
+    score = float(metrics[options.metric])
+    label = CVRow(setting, ()).label
+    print(f"{label}, fold {fold + 1}/{options.num_folds}: {options.metric} {score:.4f}")
+    return score
 
 
 def _write_results(folder: Path, rows: list[CVRow], metric: str) -> None:

@@ -36,6 +36,7 @@ from lightning_cv.cli._conflicts import (
     notice_checkpoint_values,
 )
 from lightning_cv.cli._csv_logger import LIGHTNING_CSV_LOGGERS, RunCSVLogger
+from lightning_cv.cli._output import quiet_lightning
 from lightning_cv.cli._parse_errors import build_error, short_error
 from lightning_cv.cli._resume import resume_last_run
 from lightning_cv.cli.recipes import resolve_config_args
@@ -53,9 +54,11 @@ MODELS = (KNNClassifier,)
 LINKED_FROM_DATA = ("num_classes", "in_channels", "image_size", "class_names")
 
 
-def _trainer_defaults() -> dict[str, Any]:
+def _trainer_defaults(*, quiet: bool) -> dict[str, Any]:
     return {
         "max_epochs": 10,
+        "enable_model_summary": False,  # the run header says what trains; the table is long
+        "enable_progress_bar": not quiet,
         "logger": {
             "class_path": "lightning.pytorch.loggers.CSVLogger",
             "init_args": {"save_dir": "runs", "name": "lightning-cv"},
@@ -146,6 +149,28 @@ class _EpochLoggingInterval(Callback):
             trainer.log_every_n_steps = batches
 
 
+class _RunHeader(Callback):
+    """One line when fitting starts: what trains on what, for how long, and where to."""
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        data = trainer.datamodule
+        params = sum(parameter.numel() for parameter in pl_module.parameters())
+        model = getattr(pl_module.hparams, "backbone", type(pl_module).__name__)
+        splits = [("training", getattr(data, "train_set", None)),
+                  ("validation", getattr(data, "val_set", None))]  # fmt: skip
+        images = ", ".join(f"{len(part):,} {name}" for name, part in splits if part is not None)
+        steps = trainer.max_steps
+        epochs = trainer.max_epochs
+        length = f"{epochs} epoch{'s' * (epochs != 1)}" if steps < 0 else f"{steps} steps"
+        where = "no run folder" if trainer.fast_dev_run else f"run folder {run_folder(trainer)}"
+        print(
+            f"fit: {model} ({params:,} parameters) on {type(data).__name__} ({images} images), "
+            f"{length} on {trainer.strategy.root_device.type}; {where}"
+        )
+
+
 class _SplitPredictions(PredictionWriter):
     """``lightning-cv predict``: the top-5 classes of every sample of the data module's predict
     split (its test split), with the true class, and the file where the data has files."""
@@ -215,10 +240,14 @@ class LightningCVCLI(LightningCLI):
     PROG = "lightning-cv"
     DESCRIPTION = "Train, evaluate and ship image classifiers (lightning-cv)."
 
-    def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+    def __init__(
+        self, args: list[str] | None = None, run: bool = True, *, quiet: bool = False
+    ) -> None:
         # parser errors are raised (and shortened in parse_arguments), not printed with usage
         raising = {"exit_on_error": False}
         parser_kwargs = {"prog": self.PROG, "description": self.DESCRIPTION, **raising}
+        quiet_lightning()
+        self.quiet = quiet  # a run the command starts itself (a cv fold): no header, no listing
         self._parsers: list[LightningArgumentParser] = []  # for "did you mean" on a typo
         self._held = ExitStack()  # the run folder, from before_<subcommand> to the end of the run
         with self._held:
@@ -227,7 +256,7 @@ class LightningCVCLI(LightningCLI):
                 subclass_mode_model=True,
                 datamodule_class=ImageDataModule,
                 subclass_mode_data=True,
-                trainer_defaults=_trainer_defaults(),
+                trainer_defaults=_trainer_defaults(quiet=quiet),
                 save_config_callback=SaveConfigToRunFolder,
                 save_config_kwargs={"save_to_log_dir": False},
                 seed_everything_default=0,
@@ -251,6 +280,8 @@ class LightningCVCLI(LightningCLI):
             kwargs["limit_val_batches"] = 0
         configured = _as_list(trainer.get("callbacks"))
         ours = [_EpochLoggingInterval()] if trainer.get("log_every_n_steps") is None else []
+        if self.subcommand == "fit" and not self.quiet:
+            ours.append(_RunHeader())
         if trainer.get("enable_checkpointing") is not False and not trainer.get("fast_dev_run"):
             ours += _default_checkpoints(best=validates)
             if not any(isinstance(callback, Resumable) for callback in configured):
@@ -371,7 +402,9 @@ class LightningCVCLI(LightningCLI):
             checkpoint = self.trainer.checkpoint_callback
             # the path, not "best": with best and last checkpoints Lightning would warn
             best = checkpoint.best_model_path if checkpoint is not None else None
-            self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
+            self.trainer.test(
+                self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False
+            )  # the test line below says it; the table is for `lightning-cv test`
         self._print_run_folder()
 
     def after_test(self) -> None:
@@ -390,8 +423,8 @@ class LightningCVCLI(LightningCLI):
         self._print_run_folder()
 
     def _print_run_folder(self) -> None:
-        if not self.trainer.is_global_zero or self.trainer.fast_dev_run:
-            return  # fast_dev_run writes no run folder
+        if self.quiet or not self.trainer.is_global_zero or self.trainer.fast_dev_run:
+            return  # a run the command started itself, another rank, or no run folder
         folder = run_folder(self.trainer)
         top1 = self.trainer.callback_metrics.get("test/acc")
         if top1 is not None:

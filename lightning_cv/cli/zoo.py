@@ -21,6 +21,7 @@ from jsonargparse import ArgumentParser
 from lightning_cv import zoo  # the Lightning-bound names load on first use (zoo/__init__)
 from lightning_cv._io import check_new_file
 from lightning_cv._sizes import to_size
+from lightning_cv.cli._output import quiet_lightning
 from lightning_cv.hub.manifest import TABLE_BEGIN
 
 __all__ = ["DataOptions", "TrainerOptions", "table_files", "zoo_main"]
@@ -220,6 +221,7 @@ def table(
         print(f"updated {path}")
 
 
+TRAINER_COMMANDS = ("evaluate", "export", "predict", "register")  # they run Lightning
 COMMANDS = {"list": list_, "info": info, "download": download, "evaluate": evaluate,
             "export": export, "predict": predict, "publish": publish, "register": register,
             "table": table}  # fmt: skip
@@ -248,4 +250,6 @@ def zoo_main(args: list[str]) -> None:
         print(f"lightning-cv zoo: error: {' '.join(str(error).split())} (see {see})",
               file=sys.stderr)  # fmt: skip
         raise SystemExit(2) from None
+    if config.command in TRAINER_COMMANDS:
+        quiet_lightning()
     COMMANDS[config.command](**parser.instantiate(config)[config.command])

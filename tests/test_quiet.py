@@ -1,0 +1,73 @@
+"""What the commands print: their own lines, never Lightning's notices (devices found, seed
+set, tips, the model table), one line for an error, one line per cross-validation fold."""
+
+import re
+
+import pytest
+
+from lightning_cv.cli import main
+
+from .conftest import REPO
+
+NOTICES = ("GPU available", "TPU available", "Tip:", "Seed set", "Restoring states", "| Name")
+FEW = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
+       "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false"]  # fmt: skip
+
+
+def no_notices(text: str) -> bool:
+    return not any(notice in text for notice in NOTICES)
+
+
+def test_fit_prints_a_header_its_result_and_its_run_folder(in_tmp, capfd):
+    main(["fit", "--config", str(REPO / "recipes" / "quickstart.yaml"), *FEW,
+          "--test_after_fit", "true"])  # fmt: skip
+    out, err = capfd.readouterr()
+    lines = out.splitlines()
+    assert lines[0] == (
+        "fit: lenet5 (61,706 parameters) on DigitsDataModule (1,293 training, 144 validation "
+        "images), 1 epoch on cpu; run folder runs/quickstart/version_0"
+    )
+    assert re.fullmatch(r"test top-1 accuracy: \d+\.\d\d%", lines[1])
+    assert lines[2] == "run folder: runs/quickstart/version_0"
+    assert no_notices(out + err), out + err
+    assert "Test metric" not in out  # the table is for `lightning-cv test`
+
+
+def test_a_wrong_data_root_is_the_one_line_printed(in_tmp, capfd):
+    with pytest.raises(SystemExit):
+        main(["fit", "--data", "MNISTDataModule", "--data.root", "nowhere"])
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        "lightning-cv: error: MNIST: missing ['train-images-idx3-ubyte.gz', "
+        "'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'] "
+        "in 'nowhere/MNIST/raw'; pass download=True (or --data.download true) or copy the "
+        "official files there"
+    ]
+
+
+def test_cv_prints_one_line_per_fold_then_its_table(in_tmp, capfd):
+    grid = "{model.lr: [0.001, 0.003]}"
+    main(["cv", "--config", str(REPO / "recipes" / "quickstart.yaml"), "--num_folds", "3",
+          "--grid", grid, *FEW])  # fmt: skip
+    out, err = capfd.readouterr()
+    lines = out.splitlines()
+    folds = [f"model.lr={lr}, fold {k}/3: val/acc " for lr in (0.001, 0.003) for k in (1, 2, 3)]
+    for line, start in zip(lines[:6], folds, strict=True):
+        assert line.startswith(start) and re.fullmatch(r"\d\.\d{4}", line.removeprefix(start))
+    assert lines[6].startswith("model.lr=0.001: val/acc ")
+    assert lines[7].startswith("model.lr=0.003: val/acc ")
+    assert lines[8].startswith("best: model.lr=")
+    assert lines[9] == "training on the whole training split with it, then testing once"
+    assert lines[10].startswith("fit: lenet5 ")  # then the final run's result and folder
+    assert no_notices(out + err), out + err
+
+
+def test_zoo_predict_prints_its_predictions_only(in_tmp, capfd):
+    from PIL import Image
+
+    Image.new("L", (28, 28), 0).save(in_tmp / "blank.png")
+    main(["zoo", "predict", "lenet5.mnist", "blank.png"])
+    out, err = capfd.readouterr()
+    assert out.splitlines()[0] == "blank.png" and out.splitlines()[-1] == "wrote predictions.csv"
+    assert no_notices(out + err), out + err
