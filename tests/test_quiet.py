@@ -1,5 +1,6 @@
 """What the commands print: their own lines, never Lightning's notices (devices found, seed
-set, tips, the model table), one line for an error, one line per cross-validation fold."""
+set, tips, the model table), one line for an error, one line per cross-validation fold; and
+the predictions CSV of a labelled folder."""
 
 import re
 
@@ -71,3 +72,15 @@ def test_zoo_predict_prints_its_predictions_only(in_tmp, capfd):
     out, err = capfd.readouterr()
     assert out.splitlines()[0] == "blank.png" and out.splitlines()[-1] == "wrote predictions.csv"
     assert no_notices(out + err), out + err
+
+
+def test_zoo_predict_labels_folders_named_by_class_index_or_name(in_tmp, capfd):
+    from PIL import Image
+
+    for folder in ("7", "3 - three"):  # MNIST's classes are "0 - zero" ... "9 - nine"
+        (in_tmp / "digits" / folder).mkdir(parents=True)
+        Image.new("L", (28, 28), 0).save(in_tmp / "digits" / folder / "blank.png")
+    main(["zoo", "predict", "lenet5.mnist", "digits", "--output", "labelled.csv"])
+    rows = (in_tmp / "labelled.csv").read_text().splitlines()
+    assert rows[0].startswith("path,label,class_1,")
+    assert [row.split(",")[1] for row in rows[1:]] == ["3 - three", "7 - seven"]

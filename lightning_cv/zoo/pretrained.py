@@ -249,6 +249,22 @@ def image_files(path: Path) -> list[Path]:
     return files
 
 
+def folder_class(folder: str, class_names: list[str]) -> int | None:
+    """The class a folder of images names: by the class's name (``7 - seven``) or by its index
+    (``7``); None for a folder that names no class.
+
+    Example:
+        >>> folder_class("7", ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
+        ...                    "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine"])
+        7
+    """
+    if folder in class_names:
+        return class_names.index(folder)
+    if folder.isdecimal() and int(folder) < len(class_names):
+        return int(folder)
+    return None
+
+
 def predict_images(
     pretrained: Pretrained, path: str | Path, *, output: str | Path, top_k: int = 5,
     tta: bool = False,
@@ -258,14 +274,15 @@ def predict_images(
     :class:`~lightning_cv.callbacks.predictions.PredictionWriter`'s CSV to ``output``.
 
     Returns:
-        The rows written: ``path``, ``label`` (when every image lies in a folder named after
-        a class), then ``class_i`` and ``prob_i``.
+        The rows written: ``path``, ``label`` (when every image lies in a folder that names a
+        class by its name or its index, see :func:`folder_class`), then ``class_i`` and
+        ``prob_i``.
     """
     path = Path(path)
     files, names = image_files(path), pretrained.class_names
     parents = [file.relative_to(path).parts[:-1] for file in files] if path.is_dir() else []
-    labelled = parents and all(len(p) == 1 and p[0] in names for p in parents)
-    labels = [names.index(p[0]) for p in parents] if labelled else None
+    found = [folder_class(p[0], names) if len(p) == 1 else None for p in parents]
+    labels = found if found and None not in found else None
     images = ImageFiles(files, channels=pretrained.data.in_channels)  # the data sets' colours
     dataset = SampleDataset(images, np.zeros(len(files)), pretrained.transform)
     writer = PredictionWriter(
