@@ -608,6 +608,17 @@ def test_an_own_checkpoint_takes_the_tta_of_its_fit_run(fit_run):
     assert TTA.from_recipe(short) == TTA()
 
 
+def test_a_checkpoint_of_a_run_that_saved_split_loads_with_split_strategy(fit_run):
+    """Runs before the rename saved the data option ``split``: their checkpoints still load,
+    and the file is left as it was."""
+    checkpoint = torch.load(fit_run, weights_only=True)
+    checkpoint["datamodule_hyper_parameters"] = {"image_size": 8, "split": "random"}
+    torch.save(checkpoint, fit_run)
+    before = fit_run.read_bytes()
+    assert load(fit_run).data.split_strategy == "random"
+    assert fit_run.read_bytes() == before
+
+
 def test_export_an_own_checkpoint(fit_run, trained, tmp_path, capsys):
     output = tmp_path / "own.pt"
     zoo_main(["export", str(fit_run), "--format", "torchscript", "--output", str(output)])
