@@ -342,8 +342,8 @@ def summarize(runs: dict[str, list[Run]]) -> dict[str, dict]:
         runs: ``{side: [Run, ...]}``.
 
     Returns:
-        ``{side: {"seconds", "epochs", "accuracy", "eval_seconds", "images_per_s"}}``;
-        ``seconds`` is None when a repeat missed the target; ``accuracy`` is the last
+        ``{side: {"seconds", "epochs", "acc", "eval_seconds", "images_per_s"}}``;
+        ``seconds`` is None when a repeat missed the target; ``acc`` is the last
         repeat's final test accuracy.
 
     Example:
@@ -357,7 +357,7 @@ def summarize(runs: dict[str, list[Run]]) -> dict[str, dict]:
         summary[name] = {
             "seconds": None if None in times else statistics.median(times),
             "epochs": statistics.median(len(run.accuracies) for run in side_runs),
-            "accuracy": side_runs[-1].accuracies[-1],
+            "acc": side_runs[-1].accuracies[-1],
             "eval_seconds": statistics.median(run.eval_seconds for run in side_runs),
             "images_per_s": statistics.median(run.images_per_second for run in side_runs),
         }
@@ -470,14 +470,14 @@ def report(args: argparse.Namespace, setup: Setup, runs: dict[str, list[Run]]) -
         "pipeline": "batch",
         "train_images": len(data.train_set),
         "test_images": args.test_limit or len(data.test_set),
-        "target_accuracy": args.target,
+        "target_acc": args.target,
         "max_epochs": setup.max_epochs,
     }
     for name, figures in summary.items():
         seconds = figures["seconds"]
         result[f"{name}_seconds"] = None if seconds is None else round(seconds, 2)
         result[f"{name}_epochs"] = figures["epochs"]
-        result[f"{name}_accuracy"] = round(figures["accuracy"], 4)
+        result[f"{name}_acc"] = round(figures["acc"], 4)
         result[f"{name}_eval_seconds"] = round(figures["eval_seconds"], 2)
         result[f"{name}_images_per_s"] = round(figures["images_per_s"])
     result["ratio"] = None if ratio is None else round(ratio, 4)

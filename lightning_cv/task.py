@@ -9,22 +9,17 @@ from typing import Any, Literal
 import lightning.pytorch as L
 import torch
 from torch import nn
-from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.classification import (
-    MulticlassAccuracy,
-    MulticlassConfusionMatrix,
-    MulticlassF1Score,
-    MulticlassPrecision,
-    MulticlassRecall,
-)
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassConfusionMatrix
 
 from lightning_cv._checkpoint import first_difference, read_checkpoint
 from lightning_cv.errors import ConfigError, NonFiniteLossError, check_range
 from lightning_cv.losses import create_loss, weight_penalties
+from lightning_cv.metrics import NonFiniteScores, eval_metrics
 from lightning_cv.models import OPTIONS, architecture_options, create_model, freeze_body, head_of
 from lightning_cv.optim import check_optimizer, check_scheduler, configure_optimization
 
-__all__ = ["ClassificationTask", "ImageClassifier", "eval_metrics"]
+__all__ = ["ClassificationTask", "ImageClassifier"]
 
 # ImageClassifier's options that configure_optimization takes as they are
 _OPTIMIZATION = ("optimizer", "lr", "weight_decay", "decay_biases", "optimizer_kwargs", "scheduler",
@@ -32,27 +27,8 @@ _OPTIMIZATION = ("optimizer", "lr", "weight_decay", "decay_biases", "optimizer_k
                  "lr_reference_batch_size")  # fmt: skip
 
 
-def eval_metrics(num_classes: int) -> MetricCollection:
-    """Top-1 (and top-5 beyond five classes) accuracy and macro precision, recall and F1, as
-    the task logs them under ``val/`` and ``test/`` (and test-time augmentation under
-    ``test_tta/``)."""
-    metrics = {
-        "acc": MulticlassAccuracy(num_classes, average="micro"),
-        "precision": MulticlassPrecision(num_classes, average="macro"),
-        "recall": MulticlassRecall(num_classes, average="macro"),
-        "f1": MulticlassF1Score(num_classes, average="macro"),
-    }
-    if num_classes > 5:
-        metrics["acc_top5"] = MulticlassAccuracy(num_classes, top_k=5, average="micro")
-    # explicit groups: torchmetrics' automatic grouping merges metrics whose states are equal
-    # after the first update, which ties F1 to top-5 when the first batch is all correct
-    groups = [["acc"], ["precision", "recall", "f1"], *([["acc_top5"]] if num_classes > 5 else [])]
-    return MetricCollection(metrics, compute_groups=groups)
-
-
 def _backbone(given: dict[str, Any], weights: str | None) -> nn.Module:
-    """A ready module as given, or the registry model that ``create_model`` builds (with the
-    weights of ``weights``)."""
+    """A ready module as given, or the registry model ``create_model`` builds with ``weights``."""
     backbone = given["backbone"]
     if not isinstance(backbone, nn.Module):
         shape = {key: given[key] for key in ("num_classes", "in_channels", "image_size")}
@@ -95,10 +71,7 @@ class ClassificationTask(L.LightningModule):
         self.test_loss = MeanMetric()
         self._train_sums: torch.Tensor | None = None  # this epoch's (loss x samples, correct)
         self._train_samples = 0
-        # the first evaluation batch with a NaN/inf score, as a device tensor (-1: none yet),
-        # checked once per epoch: a check per batch would sync a GPU every step
-        self._first_nonfinite: torch.Tensor | None = None
-        self._eval_batches = 0
+        self._nonfinite_scores = NonFiniteScores()
 
     def setup(self, stage: str) -> None:
         data = self.trainer.datamodule if self._trainer is not None else None
@@ -113,14 +86,10 @@ class ClassificationTask(L.LightningModule):
     def track_training(
         self, scores: torch.Tensor, targets: torch.Tensor, loss: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        """Add the step's loss and correct predictions to the epoch's running sums.
-
-        The sums reach torchmetrics (synced over ranks) and the logger once, on the epoch's
-        last batch: a torchmetrics update costs about as much as ten tensor operations, and
-        two of them a step took 2% of a LeNet-5 step on a CPU. The training loss
-        of single steps goes out as ``train/loss_step`` only on steps a logger writes or a
-        progress bar shows.
-        """
+        """Add the step's loss and correct predictions to the epoch's running sums, which reach
+        torchmetrics (synced over ranks) and the logger once, on the epoch's last batch (two
+        torchmetrics updates a step took 2% of a LeNet-5 step on a CPU); ``train/loss_step``
+        goes out only on steps a logger writes or a progress bar shows."""
         samples = len(targets)
         correct = (scores.argmax(dim=1) == targets).sum()
         step = torch.stack((loss.detach().float() * samples, correct))  # float32, as the loss
@@ -147,7 +116,7 @@ class ClassificationTask(L.LightningModule):
     ) -> dict[str, torch.Tensor]:
         """Update the validation or test metrics (Lightning computes and logs them at the
         epoch's end); callbacks get the scores as ``logits``."""
-        self._note_nonfinite(scores)
+        self._nonfinite_scores.update(scores)
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(scores, targets)
         batch_size = len(targets)
@@ -169,45 +138,24 @@ class ClassificationTask(L.LightningModule):
             return True
         return trainer.loggers != [] and (self.global_step + 1) % trainer.log_every_n_steps == 0
 
-    def _note_nonfinite(self, scores: torch.Tensor) -> None:
-        """Remember the first evaluation batch whose scores hold NaN or inf (no sync)."""
-        if self._first_nonfinite is None:
-            self._first_nonfinite = torch.full((), -1, device=scores.device)
-        bad = ~torch.isfinite(scores).all() & (self._first_nonfinite < 0)
-        self._first_nonfinite = torch.where(bad, self._eval_batches, self._first_nonfinite)
-        self._eval_batches += 1
-
-    def _refuse_nonfinite(self, stage: str) -> None:
-        """Stop, naming the batch, when an evaluation epoch produced NaN or inf scores."""
-        first, self._first_nonfinite, self._eval_batches = self._first_nonfinite, None, 0
-        if first is not None and int(first) >= 0:
-            split = {"val": "validation", "test": "test"}[stage]
-            raise NonFiniteLossError(
-                f"{split} stopped: the model's scores are NaN or infinite from {split} batch "
-                f"{int(first)} on; the input images or the weights hold NaN/inf (check the "
-                "data's mean and std, and the checkpoint)"
-            )
-
     def on_validation_epoch_start(self) -> None:
-        self._first_nonfinite, self._eval_batches = None, 0
+        self._nonfinite_scores.reset()
 
     def on_validation_epoch_end(self) -> None:
-        self._refuse_nonfinite("val")
+        self._nonfinite_scores.check("val")
 
     def on_test_epoch_start(self) -> None:
         self.test_confusion.reset()
-        self._first_nonfinite, self._eval_batches = None, 0
+        self._nonfinite_scores.reset()
 
     def on_test_epoch_end(self) -> None:
-        self._refuse_nonfinite("test")
+        self._nonfinite_scores.check("test")
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Name the class beside the hyperparameters (LightningCLI's ``_class_path``), so
         ``lightning-cv test --ckpt_path`` rebuilds this model, not the CLI's default one."""
-        model_class = type(self)
-        checkpoint["hyper_parameters"]["_class_path"] = (
-            f"{model_class.__module__}.{model_class.__qualname__}"
-        )
+        cls = type(self)
+        checkpoint["hyper_parameters"]["_class_path"] = f"{cls.__module__}.{cls.__qualname__}"
 
     def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
         """Class probabilities (B, num_classes): the softmax of :meth:`forward`'s scores."""
@@ -224,49 +172,35 @@ class ImageClassifier(ClassificationTask):
     """Train, evaluate and predict with any image-classification backbone.
 
     Every option is plain data, so a recipe states it in YAML and a checkpoint rebuilds the
-    model with ``load_from_checkpoint(path, weights_only=True)``.
+    model with ``load_from_checkpoint(path, weights_only=True)``. The CLI links the image
+    shape and class count from the data module.
 
     Args:
-        backbone: a registry name (see :func:`lightning_cv.models.list_models`) or a ready
-            ``nn.Module`` mapping ``(B, C, H, W)`` images to ``(B, num_classes)`` logits;
-            by default the architecture of ``weights``, else ``"lenet5"``.
-        backbone_kwargs: architecture options for a registry name, e.g. ``{"dropout": 0.5}``;
-            with ``weights``, the entry's options updated by these.
-        num_classes: number of classes (linked from the data module by the CLI); by default
-            the entry's with ``weights``, else 10. Another count than the entry's gets a new
-            head (``reset_classifier``); every other weight is loaded.
-        in_channels: image channels (linked from the data module by the CLI); by default the
-            entry's, else 1.
-        image_size: image side or (height, width) (linked from the data module by the CLI);
-            by default the entry's, else 28.
-        class_names: names of the classes, kept in checkpoints for prediction; by default the
-            entry's when the class count is the entry's.
-        weights: a zoo entry (``lightning-cv zoo list``) to start from, e.g.
-            ``"alexnet.cifar10"``. Checkpoints of the model do not name it as weights to load
-            (they hold the trained weights; ``lightning_cv_weights`` records the entry), so
-            they rebuild without the zoo.
-        freeze_backbone: train the head only: every other parameter is frozen (and left out
-            of the optimizer), and the rest of the backbone stays in eval mode while training
-            (no dropout, batch-norm statistics kept).
-            :class:`~lightning_cv.callbacks.HeadFirstFinetuning` unfreezes it later instead.
-        loss: a name from :data:`lightning_cv.losses.LOSSES` (softmax ``cross_entropy``, SVM
-            ``hinge``, ...).
-        loss_kwargs: its options, e.g. ``{"label_smoothing": 0.1}`` or ``{"margin": 1.0}``.
+        backbone: a registry name (:func:`lightning_cv.models.list_models`) or an ``nn.Module``
+            mapping ``(B, C, H, W)`` images to ``(B, num_classes)`` logits; by default the
+            architecture of ``weights``, else ``"lenet5"``.
+        backbone_kwargs: architecture options for a registry name, e.g. ``{"dropout": 0.5}``.
+        num_classes: number of classes; by default the entry's with ``weights`` (another
+            count gets a new head), else 10.
+        in_channels: image channels; by default the entry's, else 1.
+        image_size: image side or (height, width); by default the entry's, else 28.
+        class_names: names of the classes, kept in checkpoints; by default the entry's.
+        weights: a zoo entry to start from (``lightning-cv zoo list``), e.g. ``"alexnet.cifar10"``.
+        freeze_backbone: train the head only (the rest frozen and kept in eval mode).
+        loss: a name from :data:`lightning_cv.losses.LOSSES`.
+        loss_kwargs: its options, e.g. ``{"label_smoothing": 0.1}``.
         optimizer: a name from :data:`lightning_cv.optim.OPTIMIZERS`.
         lr: learning rate (the reference rate when ``lr_reference_batch_size`` is set).
         weight_decay: L2 weight decay applied by the optimizer.
         decay_biases: apply ``weight_decay`` to biases and norm weights too.
-        optimizer_kwargs: other optimizer options, e.g. ``{"momentum": 0.9, "nesterov": true}``.
+        optimizer_kwargs: other optimizer options, e.g. ``{"momentum": 0.9}``.
         scheduler: a name from :data:`lightning_cv.optim.SCHEDULERS`, or none.
         scheduler_kwargs: its options, e.g. ``{"step_size": 10, "gamma": 0.3}``.
         warmup_steps: linear warm-up steps (intervals) in front of the schedule.
         scheduler_interval: step the schedule every ``"epoch"`` or every optimizer ``"step"``.
-        l1_strength: L1 penalty on the weights added to the loss (elastic net with
-            ``l2_strength``), logged as ``train/l1_penalty``.
-        l2_strength: L2 penalty (sum of squared weights) added to the loss, logged as
-            ``train/l2_penalty``.
-        lr_reference_batch_size: scale ``lr`` by global batch size / this (the linear scaling
-            rule of Goyal et al. 2017), so a recipe keeps its meaning on more devices.
+        l1_strength: L1 penalty on the weights added to the loss (``train/l1_penalty``).
+        l2_strength: L2 penalty on the weights added to the loss (``train/l2_penalty``).
+        lr_reference_batch_size: scale ``lr`` by global batch size / this (Goyal et al. 2017).
 
     Raises:
         ConfigError: an unknown name or an invalid value, naming it; ``weights`` of another

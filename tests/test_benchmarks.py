@@ -330,7 +330,7 @@ def test_run_reaches_the_target_on_its_last_epoch_and_summarize_takes_medians():
     assert runs[0].reached and runs[0].seconds_to_target == 2.1
     summary = time_to_accuracy.summarize({"plain": runs, "lightning_cv": [runs[0], missed]})
     assert summary["plain"] == {
-        "seconds": 2.1, "epochs": 2, "accuracy": 0.995, "eval_seconds": 0.4, "images_per_s": 0.0,
+        "seconds": 2.1, "epochs": 2, "acc": 0.995, "eval_seconds": 0.4, "images_per_s": 0.0,
     }  # fmt: skip
     assert summary["lightning_cv"]["seconds"] is None
 
@@ -379,7 +379,7 @@ def test_time_to_accuracy_runs_end_to_end_and_ends_with_a_json_ratio(tmp_path):
     assert result["benchmark"] == "time_to_accuracy"
     assert (result["train_images"], result["test_images"]) == (256, 60)
     assert result["plain_epochs"] == result["lightning_cv_epochs"] == 1  # target 0: one epoch
-    assert result["plain_accuracy"] == result["lightning_cv_accuracy"]  # the same training
+    assert result["plain_acc"] == result["lightning_cv_acc"]  # the same training
     assert result["ratio"] > 0 and result["plain_seconds"] > 0
     assert result["throughput_ratio"] > 0 and result["pipeline"] == "batch"
 

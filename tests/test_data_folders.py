@@ -620,7 +620,7 @@ def test_csv_without_split_column_holds_out_a_fixed_stratified_test_share(tmp_pa
 def test_csv_groups_never_straddle_train_and_validation(tmp_path):
     rows = write_listed_images(tmp_path, count=48)
     csv_file = write_csv(tmp_path / "labels.csv", rows)
-    data = CSVDataModule(csv_file, group_column="plant", split="group", val_fraction=0.25)
+    data = CSVDataModule(csv_file, group_column="plant", split_strategy="group", val_fraction=0.25)
     data.setup("fit")
     groups = data.load_groups("train")
     train_groups = set(groups[data.train_set.indices])

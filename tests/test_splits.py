@@ -63,11 +63,11 @@ def test_datamodule_k_fold_validates_on_the_chosen_fold():
         (lambda: split_indices(LABELS, fraction=1.0), "split fraction must be in (0, 1), got 1.0"),
         (
             lambda: split_indices(LABELS, fraction=0.2, strategy="chrono"),
-            "unknown split 'chrono'; expected one of ['random', 'stratified', 'group']",
+            "unknown split_strategy 'chrono'; expected one of ['random', 'stratified', 'group']",
         ),
         (
             lambda: split_indices(LABELS, fraction=0.2, strategy="group"),
-            "split 'group' needs a group id per sample; this data has none",
+            "split_strategy 'group' needs a group id per sample; this data has none",
         ),
         (lambda: kfold_indices(LABELS, num_folds=1, fold=0), "num_folds must be >= 2, got 1"),
         (lambda: kfold_indices(LABELS, num_folds=5, fold=5), "fold must be in [0, 5), got 5"),
@@ -76,3 +76,26 @@ def test_datamodule_k_fold_validates_on_the_chosen_fold():
 def test_bad_split_settings(call, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         call()
+
+
+@pytest.mark.parametrize("where", ["flag", "recipe"])
+def test_the_old_option_name_split_is_refused_naming_split_strategy(where, in_tmp, capsys):
+    """``split`` was renamed ``split_strategy`` (no alias): a flag or a recipe key that still
+    says ``split`` gets the parser's one line listing the options, and the recipe is kept."""
+    from lightning_cv.cli import main
+
+    recipe = in_tmp / "old.yaml"
+    recipe.write_text("data:\n  init_args:\n    split: random\n")
+    before = recipe.read_bytes()
+    old = ["--data.split", "random"] if where == "flag" else ["--config", str(recipe)]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", "quickstart", *old, "--trainer.fast_dev_run", "true"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        "lightning-cv: error: --data.split: DigitsDataModule has no option 'split'; expected one "
+        "of ['batch_size', 'class_weights', 'download', 'drop_last', 'eval_transform', 'fold', "
+        "'image_size', 'num_folds', 'num_workers', 'pipeline', 'root', 'sampler', 'shuffle', "
+        "'split_seed', 'split_strategy', 'train_transform', 'val_fraction']\n"
+        "see every option: lightning-cv fit --help\n"
+    )
+    assert recipe.read_bytes() == before

@@ -144,7 +144,7 @@ def test_metrics_stay_right_when_the_first_batch_is_perfect():
     """A perfect first batch makes top-1 and top-5 states equal: they must not be merged."""
     from sklearn.metrics import f1_score, precision_score
 
-    from lightning_cv.task import eval_metrics
+    from lightning_cv.metrics import eval_metrics
 
     torch.manual_seed(0)
     targets = torch.randint(0, 10, (300,))
@@ -256,3 +256,21 @@ def test_linear_scaling_rule_scales_lr_by_global_batch(digits, tmp_path):
     trainer = _trainer(tmp_path, max_steps=1, enable_checkpointing=False)
     trainer.fit(model, datamodule=digits)  # batch 64 on one device
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.1 * 64 / 256)
+
+
+def test_non_finite_scores_name_the_first_bad_batch_once_per_epoch():
+    from lightning_cv.errors import NonFiniteLossError
+    from lightning_cv.metrics import NonFiniteScores
+
+    watch = NonFiniteScores()
+    for scores in ([[0.0, 1.0]], [[2.0, 3.0]], [[float("nan"), 0.0]], [[float("inf"), 0.0]]):
+        watch.update(torch.tensor(scores))
+    message = (
+        "validation stopped: the model's scores are NaN or infinite from validation batch 2 on; "
+        "the input images or the weights hold NaN/inf (check the data's mean and std, and the "
+        "checkpoint)"
+    )
+    with pytest.raises(NonFiniteLossError, match=f"^{re.escape(message)}$"):
+        watch.check("val")
+    watch.update(torch.zeros(1, 2))  # a new epoch starts clean
+    watch.check("val")

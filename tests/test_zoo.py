@@ -28,6 +28,7 @@ from sklearn.metrics import f1_score
 
 from lightning_cv import ConfigError, DigitsDataModule, ImageClassifier
 from lightning_cv import zoo as zoo_package
+from lightning_cv.cli import main
 from lightning_cv.cli.zoo import table_files, zoo_main
 from lightning_cv.errors import DataFileError
 from lightning_cv.hub.files import TIMEOUT_S, cached_path
@@ -129,7 +130,7 @@ def zoo(trained, tmp_path_factory) -> Path:
     """A temporary zoo manifest with one bundled entry, registered through the CLI."""
     paths = _new_zoo(tmp_path_factory.mktemp("zoo"))
     options = [
-        "--bundle", "true", "--training_time_s", "12.5", "--reference_top1", "97.5",
+        "--bundle", "true", "--training_time_s", "12.5", "--reference_acc", "97.5",
         "--reference", "a made-up target", "--note", "one epoch only, so the target is missed",
     ]  # fmt: skip
     zoo_main(_register_args(trained, paths, *options))
@@ -184,8 +185,8 @@ def test_register_writes_a_stripped_checkpoint_and_a_measured_entry(zoo, trained
         logits = model(batch)
     predictions = logits.argmax(1).numpy()
     top5 = (logits.topk(5).indices == torch.from_numpy(labels)[:, None]).any(1).float().mean()
-    assert entry.metrics.top1 == round(100 * float((predictions == labels).mean()), 2)
-    assert entry.metrics.top5 == round(100 * float(top5), 2)
+    assert entry.metrics.acc == round(100 * float((predictions == labels).mean()), 2)
+    assert entry.metrics.acc_top5 == round(100 * float(top5), 2)
     assert entry.metrics.f1 == pytest.approx(
         100 * f1_score(labels, predictions, average="macro"), abs=0.01
     )
@@ -197,13 +198,13 @@ def test_register_writes_a_stripped_checkpoint_and_a_measured_entry(zoo, trained
     assert clean["datamodule_hyper_parameters"] == {"image_size": 8, "batch_size": 128}
     assert (entry.dataset, entry.datamodule) == ("Digits", "lightning_cv.data.DigitsDataModule")
     assert load(NAME, zoo).data.mean == data.mean  # the eval transform: the data module's
-    assert (entry.training_time_s, entry.reference_top1) == (12.5, 97.5)
+    assert (entry.training_time_s, entry.reference_acc) == (12.5, 97.5)
     assert entry.note == "one epoch only, so the target is missed"
     assert (entry.wandb, entry.url) == (None, None)
 
     readme = (zoo.parent / "README.md").read_text()
     assert f"{TABLE_BEGIN}\n{render_table([entry])}\n{TABLE_END}\n\nThe end.\n" in readme
-    row = f"| `{NAME}` | Digits | {entry.metrics.top1:.2f} | n/a | {entry.metrics.top5:.2f} |"
+    row = f"| `{NAME}` | Digits | {entry.metrics.acc:.2f} | n/a | {entry.metrics.acc_top5:.2f} |"
     assert row in readme
     assert f"- `{NAME}`: target from a made-up target. one epoch only" in readme
 
@@ -241,7 +242,7 @@ def test_register_half_stores_float16_weights_and_measures_them(zoo, trained, tm
     batch = torch.stack([pretrained.transform(image=image)["image"] for image in images])
     with torch.no_grad():
         predictions = pretrained.model(batch).argmax(1).numpy()
-    assert entry.metrics.top1 == round(100 * float((predictions == labels).mean()), 2)
+    assert entry.metrics.acc == round(100 * float((predictions == labels).mean()), 2)
 
 
 def test_register_refuses_bad_input_before_writing(trained, tmp_path, monkeypatch):
@@ -276,11 +277,11 @@ def test_register_refuses_bad_input_before_writing(trained, tmp_path, monkeypatc
 BAD_VALUES = [
     ({"sha256": "abc"}, "sha256 must be 64 lowercase hex digits, got 'abc'"),
     ({"name": "LeNet5.mnist"}, "name must be arch.dataset in lowercase letters, digits and"),
-    ({"metrics": [80.0]}, "metrics must be a mapping of top1, f1 (and top5) in percent, got"),
-    ({"metrics": {"top1": 101, "f1": 1}}, "metrics.top1 must be a number in [0, 100], got 101"),
+    ({"metrics": [80.0]}, "metrics must be a mapping of acc, f1 (and acc_top5, acc_tta) in"),
+    ({"metrics": {"acc": 101, "f1": 1}}, "metrics.acc must be a number in [0, 100], got 101"),
     ({"file_size": 0}, "file_size must be a positive number of bytes, got 0"),
     ({"datamodule": "MNIST"}, "datamodule must be a class path like 'pkg.Class', got 'MNIST'"),
-    ({"reference_top1": -3}, "reference_top1 must be a number in [0, 100], got -3"),
+    ({"reference_acc": -3}, "reference_acc must be a number in [0, 100], got -3"),
     ({"wandb": "mlp.digits:latest"}, "wandb must be entity/project/name:alias"),
     ({"url": "http://example.com/m.ckpt"}, "url must be an https:// URL"),
     ({"file": "../m.ckpt"}, "file must be a .ckpt path relative to the manifest's folder"),
@@ -288,7 +289,7 @@ BAD_VALUES = [
     ({"weights_dtype": "int8"}, "weights_dtype must be one of ['float32', 'float16'], got 'int8'"),
     ({"tta": {"shifts": -1}}, "tta.shifts must be an int >= 0, got -1"),
     ({"tta": {"padding": "edge"}}, "tta.padding must be one of ['reflect', 'zeros'], got 'edge'"),
-    ({"metrics": {"top1": 1, "f1": 1, "top1_tta": 101}}, "metrics.top1_tta must be a number in"),
+    ({"metrics": {"acc": 1, "f1": 1, "acc_tta": 101}}, "metrics.acc_tta must be a number in"),
 ]
 
 
@@ -314,6 +315,28 @@ def test_schema_required_and_unknown_keys_and_a_frozen_record(zoo):
         ZooEntry.parse(["name"], source="m.yaml")
     with pytest.raises(ValueError, match="frozen"):
         entry.sha256 = "0" * 64
+
+
+def test_a_manifest_in_the_old_metric_names_is_refused_naming_the_new_ones(zoo, tmp_path, capsys):
+    """Manifests before the logged vocabulary said top1, top5, top1_tta and reference_top1."""
+    record = get_entry(NAME, zoo).model_dump(exclude_none=True)
+    record["metrics"] = {"top1": 90.0, "top5": 99.0, "f1": 89.0}
+    record["reference_top1"] = 88.0
+    path = tmp_path / "manifest.yaml"
+    path.write_text(yaml.safe_dump({"entries": [record]}))
+    before = path.read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["zoo", "list", "--manifest", str(path)])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        f"lightning-cv: error: {path}: entry 'mlp.digits' lacks required keys "
+        "['metrics.acc'] and has unknown keys ['metrics.top1', 'metrics.top5', "
+        "'reference_top1']; expected some of ['datamodule', 'dataset', 'file', 'file_size', "
+        "'metrics', 'metrics.acc', 'metrics.acc_top5', 'metrics.acc_tta', 'metrics.f1', 'name', "
+        "'note', 'recipe', 'reference', 'reference_acc', 'sha256', 'trained_on', "
+        "'training_time_s', 'tta', 'url', 'wandb', 'weights_dtype']\n"
+    )
+    assert path.read_bytes() == before
 
 
 def test_manifest_file_errors(zoo, tmp_path):
@@ -390,41 +413,41 @@ def _averaged_probabilities(pretrained, batch: torch.Tensor) -> np.ndarray:
         return np.mean([pretrained.model(v).softmax(1).numpy() for v in views], axis=0)
 
 
-def test_register_records_the_recipes_tta_and_top1_with_it(tta_zoo, zoo, capsys):
+def test_register_records_the_recipes_tta_and_acc_with_it(tta_zoo, zoo, capsys):
     entry, plain = get_entry(NAME, tta_zoo), get_entry(NAME, zoo)
     assert entry.tta == TTA(flip=False, shifts=1, padding="reflect")
-    assert entry.metrics.model_dump(exclude={"top1_tta"}) == plain.metrics.model_dump(
-        exclude={"top1_tta"}
-    )  # the same file, measured alike; top1_tta added
+    assert entry.metrics.model_dump(exclude={"acc_tta"}) == plain.metrics.model_dump(
+        exclude={"acc_tta"}
+    )  # the same file, measured alike; acc_tta added
     pretrained = load(NAME, tta_zoo)
     images, labels = _test_split()
     batch = torch.stack([pretrained.transform(image=image)["image"] for image in images])
     predictions = _averaged_probabilities(pretrained, batch).argmax(1)
-    assert entry.metrics.top1_tta == round(100 * float((predictions == labels).mean()), 2)
+    assert entry.metrics.acc_tta == round(100 * float((predictions == labels).mean()), 2)
 
     readme = (tta_zoo.parent / "README.md").read_text()
     metrics = entry.metrics
-    assert f"| `{NAME}` | Digits | {metrics.top1:.2f} | {metrics.top1_tta:.2f} |" in readme
+    assert f"| `{NAME}` | Digits | {metrics.acc:.2f} | {metrics.acc_tta:.2f} |" in readme
     views = "mean of 5 views: the image, 1-pixel shifts four ways (reflect padding)"
     assert f"- `{NAME}`: TTA: {views}. Trained on 2 CPU cores." in readme
     zoo_main(["list", "--manifest", str(tta_zoo)])
     listed = capsys.readouterr().out.splitlines()[1].split()
-    assert listed[4:6] == [f"{metrics.f1:.2f}", f"{metrics.top1_tta:.2f}"]
+    assert listed[4:6] == [f"{metrics.f1:.2f}", f"{metrics.acc_tta:.2f}"]
 
 
-def test_evaluate_re_measures_top1_with_tta_too(tta_zoo, tmp_path, capsys):
+def test_evaluate_re_measures_acc_with_tta_too(tta_zoo, tmp_path, capsys):
     entry = get_entry(NAME, tta_zoo)
     zoo_main(["evaluate", NAME, "--data.root", str(tmp_path), "--manifest", str(tta_zoo)])
     report = json.loads(capsys.readouterr().out)
     assert report["measured"] == entry.metrics.model_dump(exclude_none=True)
-    assert (report["top1_difference"], report["top1_tta_difference"], report["ok"]) == (0, 0, True)
-    off = entry.metrics.model_copy(update={"top1_tta": round(entry.metrics.top1_tta - 0.5, 2)})
+    assert (report["acc_difference"], report["acc_tta_difference"], report["ok"]) == (0, 0, True)
+    off = entry.metrics.model_copy(update={"acc_tta": round(entry.metrics.acc_tta - 0.5, 2)})
     manifest = _copy_zoo(tta_zoo, tmp_path, entry.model_copy(update={"metrics": off}))
     with pytest.raises(SystemExit):
         zoo_main(["evaluate", NAME, "--data.root", str(tmp_path), "--manifest", str(manifest)])
     assert capsys.readouterr().err == (
-        f"lightning-cv zoo evaluate: {NAME}: measured top-1 with TTA {entry.metrics.top1_tta:.2f} "
-        f"differs from the manifest's {off.top1_tta:.2f} by more than 0.1 points\n"
+        f"lightning-cv zoo evaluate: {NAME}: measured top-1 with TTA {entry.metrics.acc_tta:.2f} "
+        f"differs from the manifest's {off.acc_tta:.2f} by more than 0.1 points\n"
     )
 
 
@@ -606,6 +629,17 @@ def test_an_own_checkpoint_takes_the_tta_of_its_fit_run(fit_run):
     assert (averaged.flip, averaged.shifts, averaged.padding) == (False, 1, "zeros")
     short = {"trainer": {"callbacks": [{"class_path": "TestTimeAugmentation"}]}}  # as CLI args
     assert TTA.from_recipe(short) == TTA()
+
+
+def test_a_checkpoint_of_a_run_that_saved_split_loads_with_split_strategy(fit_run):
+    """Runs before the rename saved the data option ``split``: their checkpoints still load,
+    and the file is left as it was."""
+    checkpoint = torch.load(fit_run, weights_only=True)
+    checkpoint["datamodule_hyper_parameters"] = {"image_size": 8, "split": "random"}
+    torch.save(checkpoint, fit_run)
+    before = fit_run.read_bytes()
+    assert load(fit_run).data.split_strategy == "random"
+    assert fit_run.read_bytes() == before
 
 
 def test_export_an_own_checkpoint(fit_run, trained, tmp_path, capsys):
@@ -978,21 +1012,10 @@ def test_list_info_download_and_table_commands(zoo, capsys, tmp_path):
     entry = get_entry(NAME, zoo)
     zoo_main(["list", "--manifest", str(zoo)])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == [
-        "name",
-        "data",
-        "set",
-        "top-1",
-        "top-5",
-        "macro",
-        "F1",
-        "TTA",
-        "top-1",
-        "size",
-        "files",
-    ]
+    header = ["name", "dataset", "acc", "acc_top5", "f1", "acc_tta", "size", "files"]
+    assert lines[0].split() == header  # the manifest's keys
     assert lines[1].split() == [
-        NAME, "Digits", f"{entry.metrics.top1:.2f}", f"{entry.metrics.top5:.2f}",
+        NAME, "Digits", f"{entry.metrics.acc:.2f}", f"{entry.metrics.acc_top5:.2f}",
         f"{entry.metrics.f1:.2f}", "-", f"{entry.file_size / 1e6:.2f}", "MB", "bundled",
     ]  # fmt: skip
     zoo_main(["info", NAME, "--manifest", str(zoo)])
@@ -1026,20 +1049,20 @@ def test_evaluate_reports_json_and_fails_when_off_by_more_than_the_tolerance(zoo
         "name": NAME,
         "measured": entry.metrics.model_dump(exclude_none=True),
         "manifest": entry.metrics.model_dump(exclude_none=True),
-        "top1_difference": 0.0,
+        "acc_difference": 0.0,
         "tolerance": 0.1,
         "ok": True,
     }
-    off = entry.metrics.model_copy(update={"top1": round(entry.metrics.top1 - 0.5, 2)})
+    off = entry.metrics.model_copy(update={"acc": round(entry.metrics.acc - 0.5, 2)})
     manifest = _copy_zoo(zoo, tmp_path, entry.model_copy(update={"metrics": off}))
     with pytest.raises(SystemExit) as exit_info:
         zoo_main(["evaluate", NAME, "--data.root", str(tmp_path), "--manifest", str(manifest)])
     assert exit_info.value.code == 1
     captured = capsys.readouterr()
-    assert json.loads(captured.out)["top1_difference"] == 0.5
+    assert json.loads(captured.out)["acc_difference"] == 0.5
     assert (
-        f"lightning-cv zoo evaluate: mlp.digits: measured top-1 {entry.metrics.top1:.2f} differs "
-        f"from the manifest's {off.top1:.2f} by more than 0.1 points"
+        f"lightning-cv zoo evaluate: mlp.digits: measured top-1 {entry.metrics.acc:.2f} differs "
+        f"from the manifest's {off.acc:.2f} by more than 0.1 points"
     ) in captured.err.splitlines()
 
 

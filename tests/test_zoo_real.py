@@ -18,10 +18,10 @@ def test_the_zoo_has_mnist_entries():
 
 
 @pytest.mark.parametrize("name", REAL)
-def test_entry_reproduces_its_manifest_top1(name):
+def test_entry_reproduces_its_manifest_acc(name):
     entry = get_entry(name)
     root = require_shared_datasets() / FOLDERS[entry.dataset]
     measured = measure(load(name).model, build_datamodule(entry, root), tta=entry.tta)
     report = compare(entry, measured)
-    assert (measured.top1_tta is None) == (entry.tta is None)
+    assert (measured.acc_tta is None) == (entry.tta is None)
     assert report["ok"], f"{name}: measured {report} differs by more than {TOLERANCE} points"

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from lightning_cv.data.datamodule import check_flip
 from lightning_cv.errors import ConfigError, check_choice
-from lightning_cv.task import eval_metrics
+from lightning_cv.metrics import eval_metrics
 
 __all__ = ["TestTimeAugmentation", "tta_views"]
 

@@ -63,7 +63,7 @@ def list_(*, manifest: Path | None = None) -> None:
     if not entries:
         print(f"no zoo entries in {zoo.manifest_path(manifest)}")
         return
-    rows = [("name", "data set", "top-1", "top-5", "macro F1", "TTA top-1", "size", "files")]
+    rows = [("name", "dataset", *zoo.Metrics.model_fields, "size", "files")]
     for e in entries:
         scores = [None if s is None else f"{s:.2f}" for s in e.metrics.model_dump().values()]
         files = ", ".join(e.sources) or "not published"
@@ -109,7 +109,7 @@ def evaluate(
                            tta=pretrained.entry.tta)  # fmt: skip
     report = zoo.compare(pretrained.entry, measured)
     print(json.dumps(report, indent=2))
-    for key, label in (("top1", "top-1"), ("top1_tta", "top-1 with TTA")):
+    for key, label in (("acc", "top-1"), ("acc_tta", "top-1 with TTA")):
         if abs(report.get(f"{key}_difference", 0)) > zoo.TOLERANCE:
             print(
                 f"lightning-cv zoo evaluate: {name}: measured {label} "
@@ -186,7 +186,7 @@ def publish(
 def register(
     checkpoint: Path, *, name: str, recipe: Path, data: DataOptions, bundle: bool = False,
     half: bool = False, training_time_s: float | None = None, note: str | None = None,
-    reference: str | None = None, reference_top1: float | None = None,
+    reference: str | None = None, reference_acc: float | None = None,
     trained_on: str | None = None, trainer: TrainerOptions | None = None,
     table: list[Path] | None = None, manifest: Path | None = None,
 ) -> None:  # fmt: skip
@@ -196,12 +196,12 @@ def register(
         checkpoint, name=name, recipe=recipe, root=data.root, bundle=bundle, half=half,
         manifest=manifest, tables=tables, accelerator=(trainer or TrainerOptions()).accelerator,
         training_time_s=training_time_s, note=note, reference=reference,
-        reference_top1=reference_top1, trained_on=trained_on,
+        reference_acc=reference_acc, trained_on=trained_on,
     )  # fmt: skip
     metrics = entry.metrics
-    top5 = "" if metrics.top5 is None else f", top-5 {metrics.top5:.2f}%"
-    tta = "" if metrics.top1_tta is None else f", top-1 with TTA {metrics.top1_tta:.2f}%"
-    print(f"registered {entry.name}: top-1 {metrics.top1:.2f}%{top5}, macro F1 "
+    top5 = "" if metrics.acc_top5 is None else f", top-5 {metrics.acc_top5:.2f}%"
+    tta = "" if metrics.acc_tta is None else f", top-1 with TTA {metrics.acc_tta:.2f}%"
+    print(f"registered {entry.name}: top-1 {metrics.acc:.2f}%{top5}, macro F1 "
           f"{metrics.f1:.2f}%{tta} on the test split")  # fmt: skip
     print(f"checkpoint {path} ({entry.file_size} bytes, sha256 {entry.sha256})")
     print(f"updated {zoo.manifest_path(manifest)} and {', '.join(map(str, tables))}")

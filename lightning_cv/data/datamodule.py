@@ -77,7 +77,7 @@ def _train_val_indices(data: ImageDataModule, labels: np.ndarray) -> tuple[np.nd
     """Training and validation indices into the training split, by the configured strategy:
     fold ``fold`` of ``num_folds``, or a ``val_fraction`` share."""
     groups = data.load_groups("train")
-    options = {"strategy": data.split, "seed": data.split_seed, "groups": groups}
+    options = {"strategy": data.split_strategy, "seed": data.split_seed, "groups": groups}
     if data.num_folds is not None:
         return kfold_indices(labels, num_folds=data.num_folds, fold=data.fold, **options)
     return split_indices(labels, fraction=data.val_fraction, **options)
@@ -113,7 +113,7 @@ class ImageDataModule(L.LightningDataModule):
         num_workers: loader worker processes (0 loads in the main process).
         val_fraction: share of the training split held out for validation, when the data set
             has no official validation split; 0 trains on all of it, with no validation.
-        split: how the validation share is drawn: ``random``, ``stratified`` or ``group``.
+        split_strategy: how the validation share is drawn: ``random``, ``stratified`` or ``group``.
         split_seed: the same seed gives the same split on every run and rank.
         num_folds: with a value, validate on fold ``fold`` of a k-fold split of the training
             split instead of a ``val_fraction`` share (cross-validation).
@@ -162,7 +162,7 @@ class ImageDataModule(L.LightningDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
         val_fraction: float = 0.1,
-        split: SplitStrategy = "stratified",
+        split_strategy: SplitStrategy = "stratified",
         split_seed: int = 0,
         num_folds: int | None = None,
         fold: int = 0,
@@ -189,7 +189,7 @@ class ImageDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.val_fraction = val_fraction
-        self.split = split
+        self.split_strategy = split_strategy
         self.split_seed = split_seed
         self.num_folds = num_folds
         self.fold = fold

@@ -69,7 +69,7 @@ def split_indices(
                 raise ConfigError(
                     "a stratified split needs every class on both sides: holding out "
                     f"{fraction} of {len(labels)} samples leaves {smaller} for {classes} "
-                    "classes; use a larger fraction, more samples or split 'random'"
+                    "classes; use a larger fraction, more samples or split_strategy 'random'"
                 )
         kept, held_out = train_test_split(
             indices, test_size=fraction, random_state=seed, stratify=stratify
@@ -112,9 +112,11 @@ def kfold_indices(
 def _check_options(strategy: str, groups: np.ndarray | None, seed: int) -> None:
     check_range("split_seed", seed, f"[0, {_MAX_SEED}]")
     if strategy not in SPLIT_STRATEGIES:
-        raise ConfigError(f"unknown split {strategy!r}; expected one of {list(SPLIT_STRATEGIES)}")
+        raise ConfigError(
+            f"unknown split_strategy {strategy!r}; expected one of {list(SPLIT_STRATEGIES)}"
+        )
     if strategy == "group" and groups is None:
-        raise ConfigError("split 'group' needs a group id per sample; this data has none")
+        raise ConfigError("split_strategy 'group' needs a group id per sample; this data has none")
 
 
 def fingerprint(*index_sets: np.ndarray) -> str:

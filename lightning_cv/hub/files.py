@@ -279,7 +279,7 @@ def publish_checkpoint(
         except wandb.errors.Error as error:
             raise _unreachable(action, base_url, error) from error
         try:
-            description = f"{entry.name} on {entry.dataset}: top-1 {entry.metrics.top1:.2f}%"
+            description = f"{entry.name} on {entry.dataset}: top-1 {entry.metrics.acc:.2f}%"
             artifact = wandb.Artifact(entry.name, type="model", description=description,
                                       metadata=metadata)  # fmt: skip
             artifact.add_file(str(checkpoint), name=f"{entry.name}.ckpt")

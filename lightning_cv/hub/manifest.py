@@ -56,13 +56,14 @@ HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://\S+$")]
 
 
 class Metrics(BaseModel):
-    """Scores of a checkpoint on its data set's official test split, in percent."""
+    """Scores of a checkpoint on its data set's official test split, in percent, named as the
+    task logs them (``test/acc``, ``test/acc_top5``, ``test/f1``, ``test/acc_tta``)."""
 
     model_config = _RECORD
-    top1: Percent = Field(description=_PERCENT)
-    top5: Percent | None = Field(None, description=_PERCENT)
+    acc: Percent = Field(description=_PERCENT)
+    acc_top5: Percent | None = Field(None, description=_PERCENT)
     f1: Percent = Field(description=_PERCENT)
-    top1_tta: Percent | None = Field(None, description=_PERCENT)
+    acc_tta: Percent | None = Field(None, description=_PERCENT)
 
 
 def _is_tta(spec: object) -> bool:
@@ -72,7 +73,7 @@ def _is_tta(spec: object) -> bool:
 
 
 class TTA(BaseModel):
-    """The test-time augmentation an entry's ``top1_tta`` was measured with: the arguments of
+    """The test-time augmentation an entry's ``acc_tta`` was measured with: the arguments of
     :class:`~lightning_cv.callbacks.TestTimeAugmentation`, as its recipe gives them.
 
     Example:
@@ -118,7 +119,7 @@ class ZooEntry(BaseModel):
     name: Name = Field(description="arch.dataset in lowercase letters, digits and underscores")
     dataset: Text = Field(description="a data set's name, e.g. 'MNIST'")
     datamodule: ClassPath = Field(description="a class path like 'pkg.Class'")
-    metrics: Metrics = Field(description="a mapping of top1, f1 (and top5) in percent")
+    metrics: Metrics = Field(description="a mapping of acc, f1 (and acc_top5, acc_tta) in percent")
     recipe: Text = Field(description="the recipe's path")
     sha256: Sha256 = Field(description="64 lowercase hex digits")
     file_size: int = Field(gt=0, description="a positive number of bytes")
@@ -126,7 +127,7 @@ class ZooEntry(BaseModel):
         "float32", description="one of ['float32', 'float16']"
     )
     training_time_s: float | None = Field(None, ge=0, description="a number >= 0")
-    reference_top1: Percent | None = Field(None, description=_PERCENT)
+    reference_acc: Percent | None = Field(None, description=_PERCENT)
     reference: Text | None = None
     tta: TTA | None = Field(
         None, description="a mapping of flip, shifts and padding (TestTimeAugmentation's)"
@@ -163,23 +164,33 @@ def _tta_problem(error: ValidationError) -> str:
     return f"{where}: {key} must be {TTA.model_fields[key].description}, got {first['input']!r}"
 
 
+_NESTED = {"metrics": Metrics, "tta": TTA}  # ZooEntry's fields that are records themselves
+
+
+def _known_keys(keys: list[str]) -> list[str]:
+    """Every key of the records that ``keys`` lie in (``metrics.acc`` for a nested one)."""
+    records = {key.partition(".")[0] if "." in key else "" for key in keys}
+    return sorted(f"{record}.{name}" if record else name for record in records
+                  for name in (_NESTED[record] if record else ZooEntry).model_fields)  # fmt: skip
+
+
 def _problem(error: ValidationError, where: str) -> str:
-    """One line for pydantic's errors: missing keys, unknown keys, or the first bad value."""
+    """One line for pydantic's errors: missing and unknown keys, or the first bad value."""
     details = error.errors()
     missing, unknown = (
         sorted(".".join(map(str, d["loc"])) for d in details if d["type"] == kind)
         for kind in ("missing", "extra_forbidden")
     )
+    if unknown:  # a misspelt key, or one of an older manifest, is missing too when required
+        lacks = f"lacks required keys {missing} and " if missing else ""
+        return f"{where} {lacks}has unknown keys {unknown}; expected some of {_known_keys(unknown)}"
     if missing:
         return f"{where} lacks required keys {missing}"
-    if unknown:
-        expected = sorted(ZooEntry.model_fields)
-        return f"{where} has unknown keys {unknown}; expected some of {expected}"
     first = details[0]
     if not first["loc"]:
         return f"{where}: an entry must be a mapping, got {first['input']!r}"
     field = ZooEntry.model_fields[first["loc"][0]]
-    record = {"metrics": Metrics, "tta": TTA}.get(first["loc"][0])
+    record = _NESTED.get(first["loc"][0])
     if len(first["loc"]) > 1 and record and first["loc"][1] in record.model_fields:
         field = record.model_fields[first["loc"][1]]
     key = ".".join(map(str, first["loc"]))
@@ -266,7 +277,7 @@ def _tta_words(tta: TTA) -> str:
 
 def _row(entry: ZooEntry) -> str:
     metrics = entry.metrics
-    scores = (metrics.top1, metrics.top1_tta, metrics.top5, metrics.f1, entry.reference_top1)
+    scores = (metrics.acc, metrics.acc_tta, metrics.acc_top5, metrics.f1, entry.reference_acc)
     cells = [f"`{entry.name}`", entry.dataset,
              *("n/a" if score is None else f"{score:.2f}" for score in scores),
              f"{entry.file_size / 1e6:.2f} MB", _duration(entry.training_time_s),

@@ -72,25 +72,24 @@ def measure(
     callbacks = [] if tta is None else [TestTimeAugmentation(**tta.model_dump())]
     trainer = L.Trainer(accelerator=accelerator, devices=1, callbacks=callbacks, **QUIET)
     scores = trainer.test(model, datamodule=data, verbose=False)[0]
-    names = (("top1", "acc"), ("top5", "acc_top5"), ("f1", "f1"), ("top1_tta", "acc_tta"))
-    percent = {key: round(100 * float(scores[f"test/{name}"]), 2)
-               for key, name in names if f"test/{name}" in scores}  # fmt: skip
+    percent = {key: round(100 * float(scores[f"test/{key}"]), 2)
+               for key in Metrics.model_fields if f"test/{key}" in scores}  # fmt: skip
     return Metrics(**percent)
 
 
 def compare(entry: ZooEntry, measured: Metrics) -> dict[str, Any]:
     """A re-measurement against the manifest; ``ok`` when top-1 (and top-1 with TTA, when the
     entry has it) is within :data:`TOLERANCE`."""
-    difference = round(measured.top1 - entry.metrics.top1, 2)
+    difference = round(measured.acc - entry.metrics.acc, 2)
     tta = None
-    if entry.metrics.top1_tta is not None and measured.top1_tta is not None:
-        tta = round(measured.top1_tta - entry.metrics.top1_tta, 2)
+    if entry.metrics.acc_tta is not None and measured.acc_tta is not None:
+        tta = round(measured.acc_tta - entry.metrics.acc_tta, 2)
     return {
         "name": entry.name,
         "measured": measured.model_dump(exclude_none=True),
         "manifest": entry.metrics.model_dump(exclude_none=True),
-        "top1_difference": difference,
-        **({} if tta is None else {"top1_tta_difference": tta}),
+        "acc_difference": difference,
+        **({} if tta is None else {"acc_tta_difference": tta}),
         "tolerance": TOLERANCE,
         "ok": abs(difference) <= TOLERANCE and abs(tta or 0) <= TOLERANCE,
     }

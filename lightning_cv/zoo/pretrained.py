@@ -31,6 +31,8 @@ __all__ = ["Pretrained", "image_files", "load", "predict_images"]
 
 # saved beside the init args: by LightningCLI (class path), or computed by the data module
 _NOT_INIT_ARGS = ("split_fingerprint", "_class_path", "_instantiator")
+# data options that runs of earlier versions saved under their old names: old -> new
+_RENAMED_OPTIONS = {"split": "split_strategy"}
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,8 @@ def load(name: str | Path, manifest: str | Path | None = None) -> Pretrained:
         checkpoint = read_zoo_checkpoint(path)
         class_path, saved = entry.datamodule, checkpoint.get("datamodule_hyper_parameters") or {}
     source = f"checkpoint {label!r}" if entry is None else f"zoo entry {label!r}"
-    options = {key: value for key, value in saved.items() if key not in _NOT_INIT_ARGS}
+    options = {_RENAMED_OPTIONS.get(key, key): value for key, value in saved.items()
+               if key not in _NOT_INIT_ARGS}  # fmt: skip
     data = data_module(class_path, options, source=source)
     data.load_state_dict(checkpoint.get(type(data).__qualname__) or {})  # as Lightning restores
     if data.mean is None:

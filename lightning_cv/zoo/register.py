@@ -133,8 +133,8 @@ def register_checkpoint(
     ``tables``; return the entry and the clean file (beside the manifest with ``bundle``, all
     bundled files <= 30 MB; else in the cache). ``recipe`` must build the checkpoint's model
     over ``root``; ``half`` stores float16 weights; ``facts``: ``training_time_s``, ``note``,
-    ``reference``, ``reference_top1``, ``trained_on``. A TestTimeAugmentation among the
-    recipe's callbacks is recorded as ``tta``, and top-1 with it as ``metrics.top1_tta``."""
+    ``reference``, ``reference_acc``, ``trained_on``. A TestTimeAugmentation among the
+    recipe's callbacks is recorded as ``tta``, and top-1 with it as ``metrics.acc_tta``."""
     path = manifest_path(manifest)
     entries = {entry.name: entry for entry in read_manifest(path)}
     for table in tables:  # fail before the slow part when a table file is wrong

@@ -76,9 +76,9 @@ PARSER = [
      ["lightning-cv: error: --trainer.max_epochs: expected int, got 'ten'"]),
     ("option-wrong-type", ["fit", "--data.batch_size", "abc"], None,
      ["lightning-cv: error: --data.batch_size: expected int, got 'abc'"]),
-    ("option-not-a-choice", ["fit", "--data.split", "nope"], None,
-     ["lightning-cv: error: --data.split: expected one of ['random', 'stratified', 'group'], "
-      "got 'nope'"]),
+    ("option-not-a-choice", ["fit", "--data.split_strategy", "nope"], None,
+     ["lightning-cv: error: --data.split_strategy: expected one of ['random', 'stratified', "
+      "'group'], got 'nope'"]),
     ("unknown-data-class", ["fit", "--data", "NopeDataModule"], None,
      ["lightning-cv: error: --data: 'NopeDataModule' is neither a file nor a class name"]),
     ("unknown-subcommand", ["fitt"], None,

@@ -270,6 +270,6 @@ def test_too_few_images_for_a_stratified_split(in_tmp, monkeypatch, capsys):
     assert fit_photos(root, capsys) == (
         "lightning-cv: error: a stratified split needs every class on both sides: holding out "
         "0.1 of 12 samples leaves 2 for 3 classes; use a larger fraction, more samples or "
-        "split 'random'"
+        "split_strategy 'random'"
     )
     assert snapshot(root) == before
