@@ -11,7 +11,6 @@ import json
 import re
 import shutil
 import sys
-import time
 import warnings
 from importlib.resources import files
 from pathlib import Path

@@ -33,7 +33,8 @@ class CSVDataModule(ImageDataModule):
     Class names are the sorted distinct values of ``label_column``. With ``split_column``, its
     values (``train``, ``val``, ``test``) are the official splits; without it a fixed
     stratified ``test_fraction`` share (by group when ``group_column`` is set) is the test split.
-    ``group_column`` also feeds ``split_strategy="group"``, so no group straddles train and validation.
+    ``group_column`` also feeds ``split_strategy="group"``, so no group straddles train and
+    validation.
     ``mean`` and ``std`` default to those of the training images (computed at setup, cached).
 
     Args:
