@@ -32,6 +32,8 @@ _HOMES = {
     "SVHNDataModule": "lightning_cv.data",
     "ImageClassifier": "lightning_cv.task",
     "HeadFirstFinetuning": "lightning_cv.callbacks",
+    "MixUp": "lightning_cv.callbacks",
+    "CutMix": "lightning_cv.callbacks",
     "KNNClassifier": "lightning_cv.knn",
     "TestTimeAugmentation": "lightning_cv.callbacks",
     "AtomicCheckpointIO": "lightning_cv.checkpoint_io",
@@ -43,6 +45,7 @@ __all__ = [
     "CIFAR100DataModule",
     "CSVDataModule",
     "ConfigError",
+    "CutMix",
     "DigitsDataModule",
     "FashionMNISTDataModule",
     "HeadFirstFinetuning",
@@ -52,6 +55,7 @@ __all__ = [
     "KMNISTDataModule",
     "KNNClassifier",
     "MNISTDataModule",
+    "MixUp",
     "OxfordIIITPetDataModule",
     "STL10DataModule",
     "SVHNDataModule",
@@ -63,7 +67,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from lightning_cv.callbacks import HeadFirstFinetuning, TestTimeAugmentation
+    from lightning_cv.callbacks import CutMix, HeadFirstFinetuning, MixUp, TestTimeAugmentation
     from lightning_cv.checkpoint_io import AtomicCheckpointIO
     from lightning_cv.data import (
         CIFAR10DataModule,

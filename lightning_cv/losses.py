@@ -3,7 +3,9 @@
 Every loss is an ``nn.Module`` called as ``loss(logits, targets)``, where ``logits`` are the raw
 class scores ``(B, K)`` and ``targets`` the class indices ``(B,)``, and returns the mean over the
 batch (a scalar), so any of them can stand where ``nn.CrossEntropyLoss`` stood. With
-``reduction="none"`` they return the ``(B,)`` per-sample losses instead.
+``reduction="none"`` they return the ``(B,)`` per-sample losses instead. Targets may also be
+class probabilities ``(B, K)`` (soft targets, as MixUp and CutMix make them), which every loss
+but the hinge takes.
 
 The softmax and SVM losses follow Stanford's CS231n: the SVM (hinge) loss is satisfied once the
 true class outscores every other class by a margin, while cross-entropy keeps pushing the
@@ -108,6 +110,8 @@ class CrossEntropy(nn.Module):
         self.register_buffer("class_weights", weights, persistent=False)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if targets.is_floating_point():  # class probabilities: F.cross_entropy takes them too
+            targets = _dense_targets(logits, targets, "cross_entropy")
         if self.class_weights is not None and len(self.class_weights) != logits.shape[1]:
             raise ConfigError(
                 f"class_weights has {len(self.class_weights)} entries but the logits have "
@@ -141,6 +145,9 @@ class NegativeLogLikelihood(nn.Module):
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         log_probs = F.log_softmax(logits, dim=1)  # (B, K)
+        if targets.is_floating_point():  # class probabilities: -sum_k p_k log q_k
+            dense = _dense_targets(logits, targets, "nll")
+            return _reduce(-(dense * log_probs).sum(dim=1), self.reduction)
         return F.nll_loss(log_probs, targets, reduction=self.reduction)
 
 
@@ -177,6 +184,12 @@ class MulticlassHinge(nn.Module):
         self.reduction = reduction
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if targets.is_floating_point():
+            raise ConfigError(
+                "hinge: the targets are class probabilities (from MixUp or CutMix), which have "
+                "no true class to lead by a margin; expected class indices, or a loss that takes "
+                "probabilities: cross_entropy, nll, bce or mse"
+            )
         true_scores = logits.gather(1, targets[:, None])  # (B, 1)
         margins = (logits - true_scores + self.margin).clamp(min=0)  # (B, K)
         margins = margins.scatter(1, targets[:, None], 0.0)  # the true class is no violation

@@ -317,7 +317,8 @@ class ImageClassifier(ClassificationTask):
         if penalties:  # the data loss and each penalty, apart
             parts = {"data_loss": data_loss, **penalties}
             self.log_dict({f"train/{k}": v for k, v in parts.items()}, on_step=False, on_epoch=True)
-        return self.track_training(logits, targets, loss)
+        labels = targets.argmax(dim=1) if targets.is_floating_point() else targets  # mixed batch
+        return self.track_training(logits, labels, loss)
 
     def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         return self._evaluate_batch(batch, "val")

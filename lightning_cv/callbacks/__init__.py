@@ -1,5 +1,5 @@
 """Callbacks: pictures and tables of a run in its run folder (and W&B), test-time
-augmentation, weight averaging and fine-tuning."""
+augmentation, MixUp and CutMix, weight averaging and fine-tuning."""
 
 from lightning_cv.callbacks.class_report import ClassReport, class_report, plot_class_report
 from lightning_cv.callbacks.confusion_matrix import ConfusionMatrixPlot, plot_confusion_matrix
@@ -16,6 +16,7 @@ from lightning_cv.callbacks.misclassified import (
     plot_misclassified,
     select_misclassified,
 )
+from lightning_cv.callbacks.mixing import BatchMixing, CutMix, MixUp, mix_batch
 from lightning_cv.callbacks.performance import ChannelsLast, CompileBackbone
 from lightning_cv.callbacks.predictions import PredictionWriter
 from lightning_cv.callbacks.templates import LinearTemplates, linear_templates, plot_templates
@@ -24,21 +25,25 @@ from lightning_cv.callbacks.weight_averaging import EMAWeightAveraging
 from lightning_cv.runs import run_folder
 
 __all__ = [
+    "BatchMixing",
     "ChannelsLast",
     "ClassReport",
     "CompileBackbone",
     "ConfusionMatrixPlot",
+    "CutMix",
     "EMAWeightAveraging",
     "HeadFirstFinetuning",
     "LearningRatePlot",
     "LinearTemplates",
     "MisclassifiedGrid",
+    "MixUp",
     "PredictionWriter",
     "Resumable",
     "TestTimeAugmentation",
     "TrainingCurves",
     "class_report",
     "linear_templates",
+    "mix_batch",
     "plot_class_report",
     "plot_confusion_matrix",
     "plot_learning_rate",

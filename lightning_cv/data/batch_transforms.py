@@ -16,14 +16,42 @@ from typing import Literal
 
 import kornia.augmentation as K
 import torch
+from kornia.augmentation import auto
 from torch import nn
 from torch.nn import functional as F
 
 from lightning_cv.errors import ConfigError
 
-__all__ = ["BatchAugment", "HorizontalFlip", "PadCrop", "RandomApply", "to_floats"]
+__all__ = [
+    "POLICY",
+    "BatchAugment",
+    "HorizontalFlip",
+    "PadCrop",
+    "PerSampleChoice",
+    "RandomApply",
+    "policy_ops",
+    "to_floats",
+]
 
 Size = tuple[int, int]
+
+# RandAugment's and TrivialAugment's ops as (kornia op name, low, high), in kornia's
+# conventions (kornia.augmentation.auto): kornia's TrivialAugment list without two ops the sample
+# path cannot match, sharpness (albumentations has no PIL-style one) and equalize (on an image
+# with one dominant grey kornia maps it to black, albumentations to white), posterize kept to
+# 4-8 bits (0 bits is a black image), translations up to torchvision's 150/331 of the side.
+# Shears are x 180 degrees; enhancement factors: 1 = no change.
+POLICY: tuple[tuple[str, float, float], ...] = (
+    ("auto_contrast", 0.0, 1.0), ("rotate", -30.0, 30.0),
+    ("posterize", 4.0, 8.0), ("solarize", 0.0, 1.0), ("color", 0.1, 1.9),
+    ("contrast", 0.1, 1.9), ("brightness", 0.1, 1.9), ("shear_x", -0.3, 0.3),
+    ("shear_y", -0.3, 0.3), ("translate_x", -0.45, 0.45), ("translate_y", -0.45, 0.45),
+)  # fmt: skip
+
+
+def policy_ops(channels: int) -> list[tuple[str, float, float]]:
+    """The :data:`POLICY` ops for images of ``channels``: grey images have no saturation."""
+    return [op for op in POLICY if channels == 3 or op[0] != "color"]
 
 
 class PadCrop(nn.Module):
@@ -153,6 +181,48 @@ class RandomApply(nn.Module):
         return images
 
 
+class PerSampleChoice(nn.Module):
+    """Apply ``n`` of ``candidates`` to each sample, chosen per sample without replacement and
+    run in the candidates' order (as albumentations' ``SomeOf``).
+
+    kornia's ``RandAugment`` and ``TrivialAugment`` choose their ops once per batch, so every
+    sample of a batch would get the same ops; here each candidate runs on the samples that chose
+    it only.
+
+    Args:
+        candidates: batch transforms applied to every sample they are given.
+        n: how many candidates each sample gets, in [1, len(candidates)].
+
+    Example:
+        >>> choice = PerSampleChoice([HorizontalFlip(p=1.0), K.RandomInvert(p=1.0)], n=1)
+        >>> choice(torch.rand(4, 3, 8, 8)).shape
+        torch.Size([4, 3, 8, 8])
+    """
+
+    def __init__(self, candidates: Sequence[nn.Module], n: int = 1) -> None:
+        super().__init__()
+        if not 1 <= n <= len(candidates):
+            raise ConfigError(
+                f"PerSampleChoice n must be in [1, {len(candidates)}] (the number of "
+                f"candidates), got {n}"
+            )
+        self.candidates = nn.ModuleList(candidates)
+        self.n = n
+
+    def extra_repr(self) -> str:
+        return f"n={self.n}"
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        picks = torch.rand(len(images), len(self.candidates)).argsort(dim=1)[:, : self.n]
+        chosen = torch.zeros(len(images), len(self.candidates), dtype=torch.bool)
+        chosen[torch.arange(len(images))[:, None], picks] = True  # (B, K): sample b runs op k
+        for candidate, samples in zip(self.candidates, chosen.T.to(images.device), strict=True):
+            indices = samples.nonzero().squeeze(1)
+            if len(indices):
+                images[indices] = candidate(images[indices])
+        return images
+
+
 class BatchAugment(nn.Module):
     """A batch pipeline: its steps run in order on a ``(B, C, H, W)`` float batch in [0, 1].
 
@@ -223,6 +293,32 @@ def imagenet(size: Size, channels: int) -> BatchAugment:
             RandomApply(jitter, p=0.8),
         ]
     )
+
+
+def _policy_preset(choice: PerSampleChoice) -> BatchAugment:
+    """The cifar preset's pad-crop and flip, ``choice``, then cutout on half the samples."""
+    erasing = K.RandomErasing(scale=(1 / 16, 1 / 16), ratio=(1.0, 1.0), value=0.0, p=1.0)
+    return BatchAugment([PadCrop(4), HorizontalFlip(p=0.5), choice, RandomApply(erasing, p=0.5)])
+
+
+def randaugment(size: Size, channels: int) -> BatchAugment:
+    """Photos: RandAugment (Cubuk et al. 2020) between the cifar preset's crop and flip and
+    its cutout, as the paper trained CIFAR-10.
+
+    Each sample gets 2 of the :data:`POLICY` ops at magnitude 9 on kornia's 0-30 scale
+    (torchvision's default N=2, M=9), each op a kornia ``RandAugment`` of that op alone.
+    """
+    ops = [auto.RandAugment(n=1, m=9, policy=[[op]]) for op in policy_ops(channels)]
+    return _policy_preset(PerSampleChoice(ops, n=2))
+
+
+def trivialaugment(size: Size, channels: int) -> BatchAugment:
+    """Photos: TrivialAugment (Muller and Hutter 2021) between the cifar preset's crop and flip
+    and its cutout: one :data:`POLICY` op per sample, its magnitude uniform over the op's range,
+    each op a kornia ``TrivialAugment`` of that op alone. No magnitude to tune.
+    """
+    ops = [auto.TrivialAugment(policy=[[op]]) for op in policy_ops(channels)]
+    return _policy_preset(PerSampleChoice(ops, n=1))
 
 
 def evaluation(size: Size, channels: int) -> BatchAugment:

@@ -323,6 +323,7 @@ class BatchPipeline(_Pipeline):
             torch.default_generator.manual_seed((seed + rank * _RANK_STRIDE) % 2**63)
             yield
 
-    def after_transfer(self, batch: tuple, *, train: bool) -> tuple:
+    def after_transfer(self, batch: tuple, *, train: bool) -> list:
+        """A list, as the sample path's collated batches: a batch mixing replaces its items."""
         images, labels = batch
-        return self.transform_batch(images, train=train), labels
+        return [self.transform_batch(images, train=train), labels]

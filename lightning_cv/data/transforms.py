@@ -14,6 +14,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from math import ceil
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from albumentations.pytorch import ToTensorV2
 from torch import nn
 
 from lightning_cv.data import batch_transforms
-from lightning_cv.data.batch_transforms import BatchAugment, HorizontalFlip
+from lightning_cv.data.batch_transforms import BatchAugment, HorizontalFlip, policy_ops
 from lightning_cv.errors import ConfigError
 
 __all__ = [
@@ -103,6 +104,79 @@ def imagenet(size: Size, mean: Stats, std: Stats) -> A.Compose:
     )
 
 
+def _policy_op(name: str, low: float, high: float) -> A.BasicTransform:
+    """One op of :data:`~lightning_cv.data.batch_transforms.POLICY` as albumentations runs it,
+    its magnitude uniform in ``[low, high]`` in kornia's units (kornia's op in a comment)."""
+    zero = (0.0, 0.0)
+    ops = {
+        "auto_contrast": lambda: A.AutoContrast(method="pil", p=1),  # min-max per channel
+        "rotate": lambda: A.Affine(rotate=(low, high), p=1),  # zero fill, as kornia
+        "posterize": lambda: A.Posterize(num_bits=(int(low), max(int(low), ceil(high) - 1)), p=1),
+        "solarize": lambda: A.Solarize(threshold_range=(low, high), p=1),  # invert >= threshold
+        "color": lambda: A.ColorJitter(
+            brightness=(1, 1), contrast=(1, 1), saturation=(low, high), hue=(0, 0), p=1
+        ),
+        "contrast": lambda: A.MultiplicativeNoise(multiplier=(low, high), p=1),  # x * factor
+        "brightness": lambda: A.RandomBrightnessContrast(  # x + factor - 1
+            brightness_limit=(low - 1, high - 1), contrast_limit=zero, p=1
+        ),
+        "shear_x": lambda: A.Affine(shear={"x": (low * 180, high * 180), "y": zero}, p=1),
+        "shear_y": lambda: A.Affine(shear={"x": zero, "y": (low * 180, high * 180)}, p=1),
+        "translate_x": lambda: A.Affine(translate_percent={"x": (low, high), "y": zero}, p=1),
+        "translate_y": lambda: A.Affine(translate_percent={"x": zero, "y": (low, high)}, p=1),
+    }
+    return ops[name]()
+
+
+def _rand_augment_op(name: str, low: float, high: float, magnitude: int) -> A.BaseCompose:
+    """The op at kornia's RandAugment magnitude (out of 30): ``low + (high - low) * m / 30``,
+    posterize's range run backwards, and a symmetric range's ``high * m / 30`` with either sign."""
+    share = magnitude / 30
+    if low == -high:
+        value = high * share
+        return A.OneOf([_policy_op(name, value, value), _policy_op(name, -value, -value)], p=1)
+    value = high - (high - low) * share if name == "posterize" else low + (high - low) * share
+    return A.OneOf([_policy_op(name, value, value)], p=1)
+
+
+def _policy_preset(size: Size, mean: Stats, std: Stats, choice: A.SomeOf) -> A.Compose:
+    """The cifar preset's pad-crop and flip, ``choice``, then cutout on half the samples."""
+    height, width = size
+    return _finish(
+        [
+            A.Resize(height, width),
+            A.PadIfNeeded(height + 8, width + 8, border_mode=cv2.BORDER_REFLECT_101),
+            A.RandomCrop(height, width),
+            A.HorizontalFlip(p=0.5),
+            choice,
+            A.Erasing(scale=(1 / 16, 1 / 16), ratio=(1.0, 1.0), fill=0, p=0.5),
+        ],
+        mean,
+        std,
+    )
+
+
+def randaugment(size: Size, mean: Stats, std: Stats) -> A.Compose:
+    """Photos: RandAugment (Cubuk et al. 2020) between the cifar preset's crop and flip and its
+    cutout, as the paper trained CIFAR-10.
+
+    albumentations has no RandAugment, so it is composed from its ops as torchvision's is: 2 of
+    the :data:`~lightning_cv.data.batch_transforms.POLICY` ops drawn per sample (``SomeOf``),
+    each at magnitude 9 on kornia's 0-30 scale, as the batch path runs them.
+    """
+    ops = [_rand_augment_op(*op, magnitude=9) for op in policy_ops(len(mean))]
+    return _policy_preset(size, mean, std, A.SomeOf(ops, n=2, p=1))
+
+
+def trivialaugment(size: Size, mean: Stats, std: Stats) -> A.Compose:
+    """Photos: TrivialAugment (Muller and Hutter 2021) between the cifar preset's crop and flip
+    and its cutout: one :data:`~lightning_cv.data.batch_transforms.POLICY` op per sample, its
+    magnitude uniform over the op's range. No magnitude to tune.
+    """
+    ops = [_policy_op(*op) for op in policy_ops(len(mean))]
+    return _policy_preset(size, mean, std, A.SomeOf(ops, n=1, p=1))
+
+
 def evaluation(size: Size, mean: Stats, std: Stats) -> A.Compose:
     """Evaluation: resize the short side to (longest target side) / 0.875, centre crop, normalize.
 
@@ -133,6 +207,8 @@ PRESETS: dict[str, Preset] = {
     "cifar": Preset(cifar, batch_transforms.cifar),
     "imagenet": Preset(imagenet, batch_transforms.imagenet),
     "eval": Preset(evaluation, batch_transforms.evaluation),
+    "randaugment": Preset(randaugment, batch_transforms.randaugment),
+    "trivialaugment": Preset(trivialaugment, batch_transforms.trivialaugment),
 }
 
 
