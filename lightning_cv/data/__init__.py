@@ -1,7 +1,13 @@
 """DataModules: one shared base and a short spec per data set."""
 
 from lightning_cv.data._files import DATA_ENV, data_root
-from lightning_cv.data.batch_transforms import BatchAugment, HorizontalFlip, PadCrop, RandomApply
+from lightning_cv.data.batch_transforms import (
+    BatchAugment,
+    HorizontalFlip,
+    PadCrop,
+    PerSampleChoice,
+    RandomApply,
+)
 from lightning_cv.data.batches import BatchDataset, BatchOrder
 from lightning_cv.data.cifar import CIFAR10DataModule, CIFAR100DataModule
 from lightning_cv.data.csv import CSVDataModule
@@ -46,6 +52,7 @@ __all__ = [
     "MNISTDataModule",
     "OxfordIIITPetDataModule",
     "PadCrop",
+    "PerSampleChoice",
     "Preset",
     "RandomApply",
     "STL10DataModule",
