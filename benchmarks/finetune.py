@@ -2,7 +2,8 @@
 
 The folder is made from the CIFAR-10 JPEG export (``CIFAR-10-images/``): three classes, the
 first ``--train`` training images of each and all their test images, under ``--folder``. The
-three runs use the recipe as written and differ in one option each:
+three runs are ``lightning-cv fit --config finetune_folder`` as documented (its validation
+split, its best checkpoint, tested when training ends) and differ in one option each:
 
 * ``finetuned``: ``alexnet.cifar10``'s weights, a new head, every layer trained;
 * ``head_only``: the same with ``--model.freeze_backbone true``;
@@ -19,15 +20,9 @@ import shutil
 import time
 from pathlib import Path
 
-from _harness import (
-    DEFAULT_ROOT,
-    REPO,
-    from_recipe,
-    print_result,
-    quiet_lightning,
-    quiet_trainer,
-    use_threads,
-)
+from _harness import DEFAULT_ROOT, REPO, print_result, quiet_lightning, use_threads
+
+from lightning_cv.cli import LightningCVCLI
 
 RECIPE = REPO / "recipes" / "finetune_folder.yaml"
 CLASSES = ("airplane", "cat", "ship")
@@ -48,12 +43,15 @@ def make_folder(source: Path, folder: Path, train: int) -> Path:
     return folder
 
 
-def top1(folder: Path, epochs: int, options: list[str]) -> float:
-    """Test top-1 (percent) after ``epochs`` epochs of the recipe with ``options``."""
-    cli = from_recipe(RECIPE, folder, "--trainer.max_epochs", str(epochs), *options)
-    quiet_trainer(epochs).fit(cli.model, datamodule=cli.datamodule)
-    scores = quiet_trainer(epochs).test(cli.model, datamodule=cli.datamodule, verbose=False)[0]
-    return round(100 * scores["test/acc"], 2)
+def top1(folder: Path, epochs: int, options: list[str], runs: Path) -> float:
+    """Test top-1 (percent) of the checkpoint ``lightning-cv fit --config finetune_folder``
+    keeps and tests (``test_after_fit``: the best validation accuracy, ties to the lower
+    loss), after ``epochs`` epochs with ``options``: the figure a user gets."""
+    args = ["fit", "--config", str(RECIPE), "--data.root", str(folder),
+            "--trainer.max_epochs", str(epochs), "--trainer.logger.save_dir", str(runs),
+            "--trainer.enable_progress_bar", "false", *options]  # fmt: skip
+    metrics = LightningCVCLI(args, quiet=True).trainer.callback_metrics
+    return round(100 * float(metrics["test/acc"]), 2)
 
 
 def main() -> None:
@@ -70,7 +68,7 @@ def main() -> None:
     folder = make_folder(args.source, args.folder, args.train)
     figures, start = {}, time.perf_counter()
     for name, options in RUNS.items():
-        figures[name] = top1(folder, args.epochs, options)
+        figures[name] = top1(folder, args.epochs, options, args.folder / "runs" / name)
     figures["seconds"] = round(time.perf_counter() - start, 1)
     print_result("finetune", {"classes": list(CLASSES), "train_per_class": args.train,
                               "epochs": args.epochs, **figures})  # fmt: skip

@@ -84,3 +84,17 @@ def test_zoo_predict_labels_folders_named_by_class_index_or_name(in_tmp, capfd):
     rows = (in_tmp / "labelled.csv").read_text().splitlines()
     assert rows[0].startswith("path,label,class_1,")
     assert [row.split(",")[1] for row in rows[1:]] == ["3 - three", "7 - seven"]
+
+
+def test_a_resumed_run_names_its_checkpoint_in_the_header(in_tmp, capfd):
+    recipe = ["fit", "--config", str(REPO / "recipes" / "quickstart.yaml"), *FEW,
+              "--model.scheduler", "null"]  # fmt: skip
+    main(recipe)
+    capfd.readouterr()
+    main([*recipe, "--trainer.max_epochs", "2", "--ckpt_path", "last"])
+    out, err = capfd.readouterr()
+    assert out.splitlines()[0].endswith(
+        "; run folder runs/quickstart/version_0, resumed from "
+        "runs/quickstart/version_0/checkpoints/last.ckpt"
+    )
+    assert no_notices(out + err), out + err

@@ -117,8 +117,5 @@ def resume_last_run(config: Namespace) -> Path | None:
     else:
         match = _VERSION.fullmatch(run)
         init.version = int(match[1]) if match else run
-    config.ckpt_path = str(checkpoint)
-    rank_zero_only(log.info)(
-        f"resuming from {checkpoint}; the run continues in {checkpoint.parent.parent}"
-    )
+    config.ckpt_path = str(checkpoint)  # the run's header line names it once the run starts
     return checkpoint

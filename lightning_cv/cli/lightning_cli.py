@@ -165,6 +165,8 @@ class _RunHeader(Callback):
         epochs = trainer.max_epochs
         length = f"{epochs} epoch{'s' * (epochs != 1)}" if steps < 0 else f"{steps} steps"
         where = "no run folder" if trainer.fast_dev_run else f"run folder {run_folder(trainer)}"
+        if trainer.ckpt_path:  # checked and held by now: said here, not before an error
+            where += f", resumed from {trainer.ckpt_path}"
         print(
             f"fit: {model} ({params:,} parameters) on {type(data).__name__} ({images} images), "
             f"{length} on {trainer.strategy.root_device.type}; {where}"
