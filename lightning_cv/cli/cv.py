@@ -24,6 +24,7 @@ from lightning_cv._io import atomic_write, atomic_write_text
 from lightning_cv.cli._parse_errors import build_error
 from lightning_cv.cli.lightning_cli import LightningCVCLI
 from lightning_cv.errors import ConfigError
+from lightning_cv.runs import next_version
 
 __all__ = [
     "SET_BY_CV",
@@ -125,14 +126,6 @@ def plot_cv(rows: list[CVRow], metric: str, path: Path) -> None:
         figure.savefig(staging, dpi=100, format="png")
 
 
-def _next_folder(root: Path) -> Path:
-    """``root/version_N`` with the first unused N, so earlier results are never overwritten."""
-    number = 0
-    while (root / f"version_{number}").exists():
-        number += 1
-    return root / f"version_{number}"
-
-
 def _overrides(setting: dict[str, Any]) -> list[str]:
     """``--key=value`` options: a string as it is (jsonargparse takes it whole for a ``str``
     option), anything else as JSON, which is YAML on one line."""
@@ -224,7 +217,7 @@ def cv_main(args: list[str]) -> None:
     if options.num_folds < 2:
         raise ConfigError(f"--num_folds must be >= 2, got {options.num_folds}")
     settings = parse_grid(options.grid)
-    folder = _next_folder(Path(options.output))
+    folder = next_version(Path(options.output))  # the runs' own numbering: never an old one
     folder.mkdir(parents=True)
     base = folder / "base_config.yaml"  # the fit options given, resolved once
     fit_config = options.clone()
