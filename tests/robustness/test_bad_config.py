@@ -40,7 +40,8 @@ ONE_LINE = [
     ("backbone", ["fit", "--model.backbone", "resnet9000"], None,
      f"unknown model 'resnet9000'; expected one of {list_models()}"),
     ("transform", ["fit", "--data.train_transform", "fancy"], None,
-     "unknown transform 'fancy'; expected a preset name ['cifar', 'digits', 'eval', 'imagenet'] "
+     "unknown transform 'fancy'; expected a preset name ['cifar', 'digits', 'eval', 'imagenet', "
+     "'randaugment', 'trivialaugment'] "
      "or a .yaml file"),
     ("transform-file", ["fit", "--data.train_transform", "augment.yaml"], None,
      "transform file 'augment.yaml' does not exist"),
