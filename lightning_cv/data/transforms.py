@@ -76,6 +76,12 @@ def cifar(size: Size, mean: Stats, std: Stats) -> A.Compose:
     Brightness/contrast jitter and ``Erasing`` (one square of 1/16 of the image, as in
     cutout) cost a third of ``ColorJitter`` and ``CoarseDropout`` per 32x32 image.
     """
+    jitter = A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.5)
+    return _photo_preset(size, mean, std, jitter)
+
+
+def _photo_preset(size: Size, mean: Stats, std: Stats, middle: A.BasicTransform) -> A.Compose:
+    """The cifar family: pad-and-crop and flip, ``middle``, then cutout on half the samples."""
     height, width = size
     return _finish(
         [
@@ -83,7 +89,7 @@ def cifar(size: Size, mean: Stats, std: Stats) -> A.Compose:
             A.PadIfNeeded(height + 8, width + 8, border_mode=cv2.BORDER_REFLECT_101),
             A.RandomCrop(height, width),
             A.HorizontalFlip(p=0.5),
-            A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.5),
+            middle,
             A.Erasing(scale=(1 / 16, 1 / 16), ratio=(1.0, 1.0), fill=0, p=0.5),
         ],
         mean,
@@ -139,23 +145,6 @@ def _rand_augment_op(name: str, low: float, high: float, magnitude: int) -> A.Ba
     return A.OneOf([_policy_op(name, value, value)], p=1)
 
 
-def _policy_preset(size: Size, mean: Stats, std: Stats, choice: A.SomeOf) -> A.Compose:
-    """The cifar preset's pad-crop and flip, ``choice``, then cutout on half the samples."""
-    height, width = size
-    return _finish(
-        [
-            A.Resize(height, width),
-            A.PadIfNeeded(height + 8, width + 8, border_mode=cv2.BORDER_REFLECT_101),
-            A.RandomCrop(height, width),
-            A.HorizontalFlip(p=0.5),
-            choice,
-            A.Erasing(scale=(1 / 16, 1 / 16), ratio=(1.0, 1.0), fill=0, p=0.5),
-        ],
-        mean,
-        std,
-    )
-
-
 def randaugment(size: Size, mean: Stats, std: Stats) -> A.Compose:
     """Photos: RandAugment (Cubuk et al. 2020) between the cifar preset's crop and flip and its
     cutout, as the paper trained CIFAR-10.
@@ -165,7 +154,7 @@ def randaugment(size: Size, mean: Stats, std: Stats) -> A.Compose:
     each at magnitude 9 on kornia's 0-30 scale, as the batch path runs them.
     """
     ops = [_rand_augment_op(*op, magnitude=9) for op in policy_ops(len(mean))]
-    return _policy_preset(size, mean, std, A.SomeOf(ops, n=2, p=1))
+    return _photo_preset(size, mean, std, A.SomeOf(ops, n=2, p=1))
 
 
 def trivialaugment(size: Size, mean: Stats, std: Stats) -> A.Compose:
@@ -174,7 +163,7 @@ def trivialaugment(size: Size, mean: Stats, std: Stats) -> A.Compose:
     magnitude uniform over the op's range. No magnitude to tune.
     """
     ops = [_policy_op(*op) for op in policy_ops(len(mean))]
-    return _policy_preset(size, mean, std, A.SomeOf(ops, n=1, p=1))
+    return _photo_preset(size, mean, std, A.SomeOf(ops, n=1, p=1))
 
 
 def evaluation(size: Size, mean: Stats, std: Stats) -> A.Compose:
