@@ -16,7 +16,7 @@ import lightning.pytorch as L
 import torch
 import torch.nn.functional as F
 
-from lightning_cv.data.datamodule import check_flip
+from lightning_cv.data.pipelines import check_flip
 from lightning_cv.errors import ConfigError, check_choice
 from lightning_cv.metrics import eval_metrics
 

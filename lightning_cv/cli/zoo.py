@@ -221,7 +221,7 @@ def table(
         print(f"updated {path}")
 
 
-TRAINER_COMMANDS = ("evaluate", "export", "predict", "register")  # they run Lightning
+LIGHTNING_COMMANDS = ("evaluate", "export", "predict", "register")  # they run a Trainer
 COMMANDS = {"list": list_, "info": info, "download": download, "evaluate": evaluate,
             "export": export, "predict": predict, "publish": publish, "register": register,
             "table": table}  # fmt: skip
@@ -250,6 +250,6 @@ def zoo_main(args: list[str]) -> None:
         print(f"lightning-cv zoo: error: {' '.join(str(error).split())} (see {see})",
               file=sys.stderr)  # fmt: skip
         raise SystemExit(2) from None
-    if config.command in TRAINER_COMMANDS:
+    if config.command in LIGHTNING_COMMANDS:
         quiet_lightning()
     COMMANDS[config.command](**parser.instantiate(config)[config.command])

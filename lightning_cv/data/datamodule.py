@@ -20,7 +20,6 @@ from lightning_cv.data.pipelines import (
     BatchPipeline,
     SampleDataset,
     SamplePipeline,
-    check_flip,
     check_pipeline,
     choose_pipeline,
 )
@@ -29,7 +28,7 @@ from lightning_cv.data.splits import SplitStrategy, fingerprint, kfold_indices, 
 from lightning_cv.data.transforms import build_transform
 from lightning_cv.errors import ConfigError
 
-__all__ = ["ImageDataModule", "Pipeline", "SampleDataset", "check_flip"]
+__all__ = ["ImageDataModule", "Pipeline"]
 
 Pipeline = Literal["auto", "batch", "sample"]
 PIPELINES = ("auto", "batch", "sample")

@@ -19,8 +19,8 @@ from lightning_cv._checkpoint import read_checkpoint
 from lightning_cv.callbacks.predictions import PredictionWriter
 from lightning_cv.callbacks.tta import TestTimeAugmentation
 from lightning_cv.data import ImageDataModule
-from lightning_cv.data.datamodule import SampleDataset
 from lightning_cv.data.folder import IMAGE_EXTENSIONS, ImageFiles, refuse_broken_link
+from lightning_cv.data.pipelines import SampleDataset
 from lightning_cv.errors import ConfigError, DataFileError
 from lightning_cv.hub.files import checkpoint_file, read_zoo_checkpoint
 from lightning_cv.hub.manifest import TTA, ZooEntry, get_entry
