@@ -47,8 +47,11 @@ def require_shared_datasets() -> Path:
 
 @pytest.fixture(autouse=True)
 def _close_wandb_runs():
-    """Finish a W&B run a test left open: WandbLogger would reuse it in the next test."""
+    """Finish a W&B run a test left open (WandbLogger would reuse it in the next test), and
+    forget W&B's set-up: it keeps the settings (mode, key, host) of the test that made it."""
     yield
     wandb = sys.modules.get("wandb")
     if wandb is not None and wandb.run is not None:
         wandb.finish()
+    if wandb is not None:
+        wandb.teardown()
