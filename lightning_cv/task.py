@@ -14,10 +14,12 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 
 from lightning_cv._checkpoint import first_difference, read_checkpoint
 from lightning_cv.errors import ConfigError, NonFiniteLossError, check_range
+from lightning_cv.hub.manifest import TTA
 from lightning_cv.losses import create_loss, weight_penalties
 from lightning_cv.metrics import NonFiniteScores, eval_metrics
 from lightning_cv.models import OPTIONS, architecture_options, create_model, freeze_body, head_of
 from lightning_cv.optim import check_optimizer, check_scheduler, configure_optimization
+from lightning_cv.preprocessing import CHECKPOINT_KEY, Preprocessing
 
 __all__ = ["ClassificationTask", "ImageClassifier"]
 
@@ -156,6 +158,27 @@ class ClassificationTask(L.LightningModule):
         ``lightning-cv test --ckpt_path`` rebuilds this model, not the CLI's default one."""
         cls = type(self)
         checkpoint["hyper_parameters"]["_class_path"] = f"{cls.__module__}.{cls.__qualname__}"
+        record = self._preprocessing()
+        if record is not None:
+            checkpoint[CHECKPOINT_KEY] = record.to_checkpoint()
+
+    def _preprocessing(self) -> Preprocessing | None:
+        """The trainer's data module's evaluation pipeline, classes and test-time augmentation
+        (:class:`~lightning_cv.preprocessing.Preprocessing`); None without a data module."""
+        from lightning_cv.callbacks.tta import TestTimeAugmentation
+        from lightning_cv.data import ImageDataModule
+
+        trainer = self._trainer
+        data = trainer.datamodule if trainer is not None else None
+        if not isinstance(data, ImageDataModule):
+            return None
+        views = [c for c in trainer.callbacks if isinstance(c, TestTimeAugmentation)]
+        tta = (
+            TTA(flip=views[0].flip, shifts=views[0].shifts, padding=views[0].padding)
+            if views
+            else None
+        )
+        return Preprocessing.from_data(data, tta=tta, class_names=self.class_names)
 
     def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
         """Class probabilities (B, num_classes): the softmax of :meth:`forward`'s scores."""

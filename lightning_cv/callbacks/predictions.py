@@ -2,46 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from lightning_cv._io import atomic_write
 from lightning_cv.errors import ConfigError
+from lightning_cv.predictions import prediction_rows, write_rows
 
 __all__ = ["PredictionWriter", "prediction_rows"]
-
-
-def prediction_rows(
-    probs: torch.Tensor,
-    class_names: Sequence[str],
-    *,
-    top_k: int,
-    paths: Sequence[str | Path] | None = None,
-    labels: Sequence[int] | None = None,
-) -> list[dict[str, str]]:
-    """One CSV row per image: ``path`` (with ``paths``), ``label`` (the true class, with
-    ``labels``), then ``class_1``, ``prob_1`` ... ``class_k``, ``prob_k``, most probable first.
-
-    Example:
-        >>> prediction_rows(torch.tensor([[0.1, 0.9]]), ["cat", "dog"], top_k=1, paths=["a.png"])
-        [{'path': 'a.png', 'class_1': 'dog', 'prob_1': '0.900000'}]
-    """
-    values, indices = probs.float().topk(min(top_k, len(class_names)), dim=1)
-    rows = []
-    for row, (scores, classes) in enumerate(zip(values.tolist(), indices.tolist(), strict=True)):
-        record = {} if paths is None else {"path": str(paths[row])}
-        if labels is not None:
-            record["label"] = class_names[int(labels[row])]
-        for rank, (score, index) in enumerate(zip(scores, classes, strict=True), start=1):
-            record[f"class_{rank}"] = class_names[index]
-            record[f"prob_{rank}"] = f"{score:.6f}"
-        rows.append(record)
-    return rows
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -100,14 +70,7 @@ class PredictionWriter(BasePredictionWriter):
             recorded = indices[number] if number < len(indices) else None
             self.rows += self._rows(batch, list(recorded or range(start, start + size)))
             start += size
-        ours = self.output in self._written
-        with (
-            atomic_write(self.output, replace=ours) as staging,
-            open(staging, "w", newline="") as file,
-        ):
-            writer = csv.DictWriter(file, fieldnames=list(self.rows[0]) if self.rows else [])
-            writer.writeheader()
-            writer.writerows(self.rows)
+        write_rows(self.output, self.rows, replace=self.output in self._written)
         self._written.add(self.output)
 
     def _rows(self, batch: dict[str, Any], order: list[int]) -> list[dict[str, str]]:

@@ -14,60 +14,19 @@ from typing import Literal
 
 import lightning.pytorch as L
 import torch
-import torch.nn.functional as F
 
 from lightning_cv.data.pipelines import check_flip
 from lightning_cv.errors import ConfigError, check_choice
 from lightning_cv.metrics import eval_metrics
+from lightning_cv.tta import PADDINGS, averaged_probabilities, tta_views
 
 __all__ = ["TestTimeAugmentation", "tta_views"]
 
-_PADDINGS = {"reflect": "reflect", "zeros": "constant"}
-
-
-def _shift(images: torch.Tensor, dy: int, dx: int, padding: str) -> torch.Tensor:
-    """``images`` moved ``dy`` pixels down and ``dx`` right; the uncovered border is padded."""
-    s = max(abs(dy), abs(dx))
-    padded = F.pad(images, (s, s, s, s), mode=_PADDINGS[padding])
-    height, width = images.shape[-2:]
-    return padded[..., s - dy : s - dy + height, s - dx : s - dx + width]
-
-
-def tta_views(
-    images: torch.Tensor, *, flip: bool, shifts: int, padding: str = "reflect"
-) -> list[torch.Tensor]:
-    """The views averaged: the images, their mirror (``flip``), and the images moved by
-    ``shifts`` pixels right, left, down and up (``shifts > 0``).
-
-    Args:
-        images: ``(B, C, H, W)``, normalised (so ``"zeros"`` pads with the data's mean).
-        flip: add the horizontal mirror.
-        shifts: pixels of the four translations; 0 for none.
-        padding: ``"reflect"`` or ``"zeros"``.
-
-    Raises:
-        ConfigError: ``shifts`` not below the image's shorter side.
-
-    Example:
-        >>> len(tta_views(torch.zeros(2, 3, 8, 8), flip=True, shifts=1))
-        6
-    """
-    if shifts and shifts >= min(images.shape[-2:]):
-        raise ConfigError(
-            f"TestTimeAugmentation: shifts={shifts} needs images larger than {shifts} pixels, "
-            f"got {tuple(images.shape[-2:])}"
-        )
-    views = [images]
-    if flip:
-        views.append(images.flip(-1))
-    if shifts:
-        moves = ((0, shifts), (0, -shifts), (shifts, 0), (-shifts, 0))
-        views += [_shift(images, dy, dx, padding) for dy, dx in moves]
-    return views
-
 
 class TestTimeAugmentation(L.Callback):
-    """Average the model's softmax probabilities over :func:`tta_views` in test and predict.
+    """Average the model's softmax probabilities over :func:`~lightning_cv.tta.tta_views` in
+    test and predict (by :func:`~lightning_cv.tta.averaged_probabilities`, which needs no
+    Lightning).
 
     Args:
         flip: add the horizontal mirror; refused for data whose module sets
@@ -88,7 +47,7 @@ class TestTimeAugmentation(L.Callback):
     def __init__(
         self, flip: bool = False, shifts: int = 0, padding: Literal["reflect", "zeros"] = "reflect"
     ) -> None:
-        check_choice("padding", padding, _PADDINGS)
+        check_choice("padding", padding, PADDINGS)
         if isinstance(shifts, bool) or not isinstance(shifts, int) or shifts < 0:
             raise ConfigError(f"TestTimeAugmentation: shifts must be an int >= 0, got {shifts!r}")
         if not flip and not shifts:
@@ -109,10 +68,10 @@ class TestTimeAugmentation(L.Callback):
 
     def probabilities(self, pl_module: L.LightningModule, images: torch.Tensor) -> torch.Tensor:
         """``(B, num_classes)``: the mean of the model's probabilities over the views."""
-        views = tta_views(images, flip=self.flip, shifts=self.shifts, padding=self.padding)
+        views = {"flip": self.flip, "shifts": self.shifts, "padding": self.padding}
         trainer = pl_module._trainer  # None outside a Trainer
         with trainer.precision_plugin.forward_context() if trainer else nullcontext():
-            return torch.stack([pl_module.predict_proba(view) for view in views]).float().mean(0)
+            return averaged_probabilities(pl_module, images, **views)
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.metrics.reset()

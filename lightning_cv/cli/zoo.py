@@ -20,7 +20,6 @@ from jsonargparse import ArgumentParser
 
 from lightning_cv import zoo  # the Lightning-bound names load on first use (zoo/__init__)
 from lightning_cv._io import check_new_file
-from lightning_cv._sizes import to_size
 from lightning_cv.cli._output import quiet_lightning
 from lightning_cv.hub.manifest import TABLE_BEGIN
 
@@ -83,9 +82,13 @@ def info(name: str, *, manifest: Path | None = None) -> None:
     record = entry.model_dump(exclude_none=True)
     local = zoo.checkpoint_file(entry, manifest, download=False)
     if local is not None:
-        hparams = zoo.read_zoo_checkpoint(local)["hyper_parameters"]
+        from lightning_cv.preprocessing import CHECKPOINT_KEY  # torch: only for a file here
+
+        checkpoint = zoo.read_zoo_checkpoint(local)
+        hparams = checkpoint["hyper_parameters"]
         facts = ("backbone", "backbone_kwargs", "num_classes", "in_channels", "image_size")
         facts = {key: hparams.get(key) for key in (*facts, "class_names")}
+        facts["preprocessing"] = checkpoint.get(CHECKPOINT_KEY)
         record["checkpoint"] = json.loads(json.dumps(facts))  # tuples as YAML lists
     _dump(record)
 
@@ -100,13 +103,20 @@ def evaluate(
     manifest: Path | None = None,
 ) -> None:  # fmt: skip
     """Re-measure an entry on its official test split; exit 1 when top-1 is off."""
-    pretrained = zoo.load(name, manifest)
+    from lightning_cv.task import ImageClassifier
+
+    pretrained = zoo.load(name, manifest=manifest)
+    record = pretrained.preprocessing
+    options = zoo.read_zoo_checkpoint(zoo.checkpoint_file(pretrained.entry, manifest))
     workers = {} if data.num_workers is None else {"num_workers": data.num_workers}
-    datamodule = zoo.build_datamodule(pretrained.entry, data.root, pretrained.data.hparams,
+    datamodule = zoo.build_datamodule(pretrained.entry, data.root,
+                                      options.get("datamodule_hyper_parameters") or {},
                                       download=data.download, **workers)  # fmt: skip
+    model = ImageClassifier(pretrained.model, num_classes=len(record.class_names),
+                            in_channels=record.in_channels, image_size=record.image_size,
+                            class_names=record.class_names)  # fmt: skip
     accelerator = (trainer or TrainerOptions()).accelerator
-    measured = zoo.measure(pretrained.model, datamodule, accelerator=accelerator,
-                           tta=pretrained.entry.tta)  # fmt: skip
+    measured = zoo.measure(model, datamodule, accelerator=accelerator, tta=record.tta)
     report = zoo.compare(pretrained.entry, measured)
     print(json.dumps(report, indent=2))
     for key, label in (("acc", "top-1"), ("acc_tta", "top-1 with TTA")):
@@ -130,15 +140,15 @@ def export(
     suffix = {"onnx": ".onnx", "torchscript": ".pt"}[format]
     output = output or Path(Path(name).name.removesuffix(".ckpt") + suffix)
     check_new_file(output, NEW_OUTPUT)  # before the slow part
-    pretrained = zoo.load(name, manifest)
-    data, size = pretrained.data, to_size(pretrained.data.image_size)
+    pretrained = zoo.load(name, manifest=manifest)
+    data, size = pretrained.preprocessing, pretrained.preprocessing.image_size
     metadata = {"name": pretrained.name, "class_names": [*pretrained.class_names],
                 "mean": [*data.mean], "std": [*data.std], "image_size": [*size],
                 "in_channels": data.in_channels}  # fmt: skip
     if pretrained.entry is not None:
         metadata["sha256"] = pretrained.entry.sha256
     shape = (data.in_channels, *size)
-    zoo.export_model(pretrained.model.backbone, output, format=format, input_shape=shape,
+    zoo.export_model(pretrained.model, output, format=format, input_shape=shape,
                      metadata=metadata, replace=False)  # fmt: skip
     print(
         f"wrote {output}: images (B, {', '.join(map(str, shape))}) normalized with mean "
@@ -148,18 +158,28 @@ def export(
 
 def predict(
     name: str, images: Path, *, top_k: int = 5, output: Path = Path("predictions.csv"),
-    tta: bool = False, manifest: Path | None = None,
+    tta: bool = False, strict: bool = False, manifest: Path | None = None,
 ) -> None:  # fmt: skip
-    """Predict an image or every image in a folder with a zoo entry or a checkpoint file:
-    print the top-k classes and write them (and the true class of class sub-folders) to a CSV;
-    with --tta true, averaged over the test-time augmentation its recipe evaluated with. An
-    existing CSV is never replaced."""
+    """Predict an image or every image in a folder with a zoo entry or a checkpoint file
+    alone: print the top-k classes and write them (and the true class of class sub-folders,
+    with the accuracy) to a CSV; with --tta true, averaged over the test-time augmentation
+    recorded in the checkpoint. Files that cannot be read are skipped and listed (--strict
+    true stops at the first). An existing CSV is never replaced."""
     check_new_file(output, NEW_OUTPUT)
-    pretrained = zoo.load(name, manifest)
-    for row in zoo.predict_images(pretrained, images, output=output, top_k=top_k, tta=tta):
+    pretrained = zoo.load(name, manifest=manifest)
+    done = zoo.predict_images(pretrained, images, output=output, top_k=top_k, tta=tta,
+                              strict=strict)  # fmt: skip
+    for row in done.rows:
         print(row["path"])
         for rank in range(1, sum(key.startswith("class_") for key in row) + 1):
             print(f"  {100 * float(row[f'prob_{rank}']):6.2f}%  {row[f'class_{rank}']}")
+    for _, reason in done.skipped:
+        print(f"skipped {reason}", file=sys.stderr)
+    if done.skipped:
+        print(f"skipped {len(done.skipped)} of {len(done.rows) + len(done.skipped)} files "
+              "that could not be read", file=sys.stderr)  # fmt: skip
+    if done.accuracy is not None:
+        print(f"accuracy: {done.accuracy:.2f}% of {len(done.rows)} images in class folders")
     print(f"wrote {output}")
 
 
@@ -221,7 +241,7 @@ def table(
         print(f"updated {path}")
 
 
-LIGHTNING_COMMANDS = ("evaluate", "export", "predict", "register")  # they run a Trainer
+LIGHTNING_COMMANDS = ("evaluate", "export", "register")  # they run a Trainer
 COMMANDS = {"list": list_, "info": info, "download": download, "evaluate": evaluate,
             "export": export, "predict": predict, "publish": publish, "register": register,
             "table": table}  # fmt: skip

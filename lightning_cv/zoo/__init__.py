@@ -26,7 +26,7 @@ _MODULES = {
                                "read_zoo_checkpoint"],
     "lightning_cv.zoo.export": ["export_model", "export_onnx", "export_torchscript"],
     "lightning_cv.zoo.evaluate": ["TOLERANCE", "build_datamodule", "compare", "measure"],
-    "lightning_cv.zoo.pretrained": ["Pretrained", "load", "predict_images"],
+    "lightning_cv.zoo.pretrained": ["Predictions", "Pretrained", "load", "predict_images"],
     "lightning_cv.zoo.register": ["register_checkpoint"],
 }  # fmt: skip
 _HOME = {name: module for module, names in _MODULES.items() for name in names}

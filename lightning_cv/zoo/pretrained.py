@@ -1,297 +1,259 @@
-"""Pretrained models: a zoo entry or any lightning-cv checkpoint, ready to predict."""
+"""Pretrained models: a zoo entry or any lightning-cv checkpoint, ready to predict from the
+file alone, with plain torch (no Lightning, no training data, no run folder).
+
+The checkpoint is read once: its hyperparameters build the backbone
+(:func:`~lightning_cv.models.create_model`), its ``state_dict`` gives the weights (the
+``backbone.`` ones: ``ImageClassifier.forward`` is the backbone's), and its
+:class:`~lightning_cv.preprocessing.Preprocessing` record turns images into the model's input.
+"""
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import albumentations as A
-import lightning.pytorch as L
-import numpy as np
 import torch
-import yaml
-from PIL import Image
-from torch.utils.data import DataLoader
+from torch import nn
 
-from lightning_cv._checkpoint import read_checkpoint
-from lightning_cv.callbacks.predictions import PredictionWriter
-from lightning_cv.callbacks.tta import TestTimeAugmentation
-from lightning_cv.data import ImageDataModule
-from lightning_cv.data.folder import IMAGE_EXTENSIONS, ImageFiles, refuse_broken_link
-from lightning_cv.data.pipelines import SampleDataset
+from lightning_cv._checkpoint import first_difference, read_checkpoint
+from lightning_cv._io import check_new_file, sha256_file
 from lightning_cv.errors import ConfigError, DataFileError
 from lightning_cv.hub.files import checkpoint_file, read_zoo_checkpoint
-from lightning_cv.hub.manifest import TTA, ZooEntry, get_entry
-from lightning_cv.task import ClassificationTask
-from lightning_cv.zoo.evaluate import QUIET, data_module
+from lightning_cv.hub.manifest import ZooEntry, get_entry
+from lightning_cv.models import create_model
+from lightning_cv.predictions import folder_class, image_files, prediction_rows, write_rows
+from lightning_cv.preprocessing import ImageInput, Preprocessing
+from lightning_cv.tta import averaged_probabilities
 
-__all__ = ["Pretrained", "image_files", "load", "predict_images"]
+__all__ = ["Predictions", "Pretrained", "load", "predict_images"]
 
-# saved beside the init args: by LightningCLI (class path), or computed by the data module
-_NOT_INIT_ARGS = ("split_fingerprint", "_class_path", "_instantiator")
-# data options that runs of earlier versions saved under their old names: old -> new
-_RENAMED_OPTIONS = {"split": "split_strategy"}
+BATCH_SIZE = 256  # images decoded and predicted at a time by predict_images
+Ranked = list[tuple[str, float]]
 
 
 @dataclass(frozen=True)
 class Pretrained:
-    """A classifier (eval mode, CPU), its data module's eval transform (``(H, W, C)`` uint8 in,
-    normalized ``(C, H, W)`` out), class names, data module, zoo entry (None for a checkpoint
-    file), name (the entry's, or the checkpoint's path) and the test-time augmentation its
-    recipe evaluated with (None without one).
+    """A classifier (eval mode, CPU) and what its checkpoint says about its input.
+
+    Attributes:
+        model: the backbone: normalised ``(B, C, H, W)`` -> logits ``(B, num_classes)``.
+        preprocessing: the checkpoint's record (size, channels, mean/std, classes, TTA).
+        name: the zoo entry's name, or the checkpoint file's stem.
+        sha256: of the checkpoint file.
+        entry: the zoo entry; None for a checkpoint path.
 
     Example:
-        >>> load("lenet5.mnist").model(torch.zeros(1, 1, 28, 28)).shape
-        torch.Size([1, 10])
+        >>> pretrained = load("lenet5.mnist")
+        >>> pretrained.predict(np.zeros((28, 28), np.uint8), top_k=1)  # doctest: +SKIP
+        [('1 - one', 0.41)]
     """
 
-    model: ClassificationTask
-    transform: A.Compose
-    class_names: tuple[str, ...]
-    data: ImageDataModule
-    entry: ZooEntry | None
+    model: nn.Module
+    preprocessing: Preprocessing
     name: str
-    tta: TTA | None = None
+    sha256: str
+    entry: ZooEntry | None = field(default=None)
 
-    def test_time_augmentation(self) -> TestTimeAugmentation:
-        """The callback of :attr:`tta`, for ``Trainer.predict`` or ``Trainer.test``.
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.preprocessing.class_names
+
+    def batch(self, images: Sequence[ImageInput]) -> torch.Tensor:
+        """The model's input ``(B, C, H, W)`` for paths, PIL images or uint8 arrays."""
+        return self.preprocessing.batch(images)
+
+    def probabilities(
+        self, images: ImageInput | Sequence[ImageInput] | torch.Tensor, *, tta: bool = False
+    ) -> torch.Tensor:
+        """Class probabilities ``(B, num_classes)`` of one image, a list of them, or a batch
+        :meth:`batch` made; with ``tta``, averaged over the views of the record's TTA.
 
         Raises:
-            ConfigError: the model was not evaluated with test-time augmentation, or its views
-                mirror data whose classes change when mirrored (digits).
+            ConfigError: ``tta`` for a model whose run had no test-time augmentation; an image
+                that is not a path, PIL image or uint8 array.
         """
-        if self.tta is None:
+        batch = images if isinstance(images, torch.Tensor) else self.batch(_as_list(images))
+        views = self.preprocessing.tta
+        if tta and views is None:
             raise ConfigError(
                 f"{self.name} has no test-time augmentation: its recipe lists no "
                 "TestTimeAugmentation callback; predict without tta"
             )
-        callback = TestTimeAugmentation(**self.tta.model_dump())
-        callback.check_data(self.data)
-        return callback
-
-    def pixels(self, image: str | Path | Image.Image | np.ndarray) -> np.ndarray:
-        """``image`` as ``(H, W, C)`` uint8 pixels in the model's channels, converted as the
-        data sets convert files (PIL: grey by ITU-R 601-2 luma, alpha dropped)."""
-        channels = self.data.in_channels
-        if isinstance(image, str | Path):
-            return ImageFiles([Path(image)], channels=channels)[0]
-        array = np.asarray(image)
-        if array.dtype != np.uint8 or array.ndim not in (2, 3):
-            raise ConfigError(
-                f"{self.name} takes (H, W) or (H, W, C) uint8 images, got {array.dtype} of shape "
-                f"{array.shape}"
-            )
-        grey = array.ndim == 2 or array.shape[-1] == 1
-        image = Image.fromarray(array.reshape(array.shape[:2]) if grey else array)
-        array = np.asarray(image.convert("L" if channels == 1 else "RGB"))
-        return array[..., None] if array.ndim == 2 else array  # (H, W) -> (H, W, 1)
+        with torch.inference_mode():
+            if tta:
+                return averaged_probabilities(self.model, batch, **views.model_dump())
+            return self.model(batch).softmax(dim=1)
 
     def predict(
-        self, image: str | Path | Image.Image | np.ndarray | torch.Tensor, top_k: int = 5,
+        self, images: ImageInput | Sequence[ImageInput] | torch.Tensor, top_k: int = 5,
         *, tta: bool = False,
-    ) -> list[tuple[str, float]] | list[list[tuple[str, float]]]:  # fmt: skip
-        """The ``top_k`` most probable classes, most probable first.
-
-        Args:
-            image: a path, a PIL image or uint8 pixels of any size and channel count, or a
-                transformed batch tensor ``(B, C, H, W)``.
-            top_k: how many classes (at most ``num_classes``).
-            tta: average the probabilities over the views of :attr:`tta`.
-
-        Returns:
-            ``(class name, probability)`` pairs; for a batch tensor, one list per image.
+    ) -> Ranked | list[Ranked]:  # fmt: skip
+        """The ``top_k`` most probable ``(class name, probability)`` pairs, most probable
+        first: one list for one image, one list per image for a list or a batch tensor.
 
         Raises:
-            ConfigError: ``top_k`` below 1, an image that is not uint8 pixels, or ``tta`` for
-                a model without test-time augmentation.
+            ConfigError: ``top_k`` below 1, and as :meth:`probabilities`.
         """
         if top_k < 1:
             raise ConfigError(f"top_k must be >= 1, got {top_k}")
-        averaged = self.test_time_augmentation().probabilities if tta else None
-        batched = isinstance(image, torch.Tensor)
-        batch = image if batched else self.transform(image=self.pixels(image))["image"][None]
-        batch = batch.to(self.model.device)
-        with torch.inference_mode():  # probs: (B, num_classes)
-            probs = averaged(self.model, batch) if tta else self.model.predict_proba(batch)
+        probs = self.probabilities(images, tta=tta)
         values, indices = probs.topk(min(top_k, len(self.class_names)), dim=1)
         ranked = [
             [(self.class_names[i], v) for v, i in zip(vs, iis, strict=True)]
             for vs, iis in zip(values.tolist(), indices.tolist(), strict=True)
         ]
-        return ranked if batched else ranked[0]
+        one = not isinstance(images, torch.Tensor | list | tuple)
+        return ranked[0] if one else ranked
+
+    def info(self) -> dict[str, Any]:
+        """What a person or a server shows about the model, as JSON-able data."""
+        metrics = {} if self.entry is None else self.entry.metrics.model_dump(exclude_none=True)
+        return {
+            "name": self.name,
+            "sha256": self.sha256,
+            "class_names": list(self.class_names),
+            "metrics": metrics,
+            "preprocessing": self.preprocessing.to_checkpoint(),
+            "source": "checkpoint file" if self.entry is None else f"zoo entry {self.entry.name}",
+        }
 
 
-def _kind(value: object) -> str:
-    return "empty" if value is None else f"a {type(value).__name__}"
+def _as_list(images: ImageInput | Sequence[ImageInput]) -> list[ImageInput]:
+    return list(images) if isinstance(images, list | tuple) else [images]
 
 
-def _require(where: str, key: str, value: object, kind: type, expected: str) -> None:
-    if not isinstance(value, kind):
-        raise ConfigError(f"{where}: {key} is {_kind(value)}; expected {expected}")
+def locate(source: str | Path, manifest: str | Path | None = None) -> tuple[Path, ZooEntry | None]:
+    """Where a source's checkpoint file is: a ``.ckpt`` path as it is, a zoo name's verified
+    file (cached, bundled or downloaded). The one place a source is told apart."""
+    if str(source).endswith(".ckpt"):
+        return Path(source), None
+    entry = get_entry(str(source), manifest)
+    return checkpoint_file(entry, manifest), entry
 
 
-def _run_config(file: Path) -> dict[str, Any]:
-    """A fit run's ``config.yaml``, checked for what a checkpoint takes from it: its data
-    module (``data.class_path``, ``data.init_args``) and its ``trainer`` (the TTA callback).
-
-    Raises:
-        ConfigError: the file cannot be read, is not YAML, or holds another structure; the
-            message names the file and what was expected.
-    """
-    where = f"run config {str(file)!r}"
-    try:
-        config = yaml.safe_load(file.read_text())
-    except yaml.MarkedYAMLError as error:
-        line = f" at line {error.problem_mark.line + 1}" if error.problem_mark else ""
-        raise ConfigError(
-            f"{where} is not valid YAML ({error.problem or error.context}{line}); expected the "
-            "config.yaml that lightning-cv fit wrote beside checkpoints/"
-        ) from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise ConfigError(f"{where} cannot be read as YAML text: {error}") from None
-    _require(where, "the file", config, dict, "a mapping of data, model and trainer options")
-    data = config.get("data")
-    _require(where, "data", data, dict, "a mapping with the data module's class_path")
-    _require(where, "data.class_path", data.get("class_path"), str,
-             "the data module's class path, e.g. 'lightning_cv.data.DigitsDataModule'")  # fmt: skip
-    _require(where, "data.init_args", data.get("init_args") or {}, dict,
-             "a mapping of the data module's options")  # fmt: skip
-    _require(where, "trainer", config.get("trainer") or {}, dict,
-             "a mapping of the Trainer's options")  # fmt: skip
-    return config
-
-
-def _fit_run_data(path: Path, checkpoint: dict[str, Any]) -> tuple[str, dict[str, Any], TTA | None]:
-    """The data module's class path in the ``config.yaml`` of the ``lightning-cv fit`` run
-    beside ``checkpoints/``, its options (those the checkpoint saved, else the config's) and
-    the run's test-time augmentation."""
-    file = path.parent.parent / "config.yaml"
-    if not file.is_file():
-        raise ConfigError(
-            f"checkpoint {str(path)!r} does not name its data module: pass a zoo name, or a "
-            "checkpoint in the checkpoints/ folder of a lightning-cv fit run (with its config.yaml)"
-        )
-    config = _run_config(file)
-    spec = config["data"]
-    saved = checkpoint.get("datamodule_hyper_parameters") or spec.get("init_args") or {}
-    try:
-        tta = TTA.from_recipe(config)
-    except ConfigError as error:
-        raise ConfigError(f"run config {str(file)!r}: {error}") from None
-    return spec["class_path"], saved, tta
-
-
-def load(name: str | Path, manifest: str | Path | None = None) -> Pretrained:
-    """Load a zoo model or any lightning-cv checkpoint: the classifier by Lightning's
-    ``load_from_checkpoint(weights_only=True)``, the eval transform by its data module.
+def load(source: str | Path, *, manifest: str | Path | None = None) -> Pretrained:
+    """Load a zoo model or a lightning-cv checkpoint, reading the file once.
 
     Args:
-        name: an entry name, e.g. ``"lenet5.mnist"``, or a ``.ckpt`` file written by
-            ``lightning-cv fit`` (its run's ``config.yaml`` names the data module).
+        source: an entry name, e.g. ``"lenet5.mnist"``, or a ``.ckpt`` file written by
+            ``lightning-cv fit`` (copied anywhere: nothing beside it is read).
         manifest: another manifest file.
 
     Raises:
-        ConfigError: an unknown name, or a data module whose mean and std are not known.
+        ConfigError: an unknown name; a checkpoint without a preprocessing record, or of a
+            model other than a registry backbone.
         DataFileError: a file that cannot be fetched, has another sha256, or would run code
             when unpickled.
     """
-    entry = None if str(name).endswith(".ckpt") else get_entry(str(name), manifest)
-    if entry is None:
-        path, label = Path(name), str(name)
-        checkpoint = read_checkpoint(path)
-        class_path, saved, tta = _fit_run_data(path, checkpoint)
-    else:
-        path, label, tta = checkpoint_file(entry, manifest), entry.name, entry.tta
-        checkpoint = read_zoo_checkpoint(path)
-        class_path, saved = entry.datamodule, checkpoint.get("datamodule_hyper_parameters") or {}
-    source = f"checkpoint {label!r}" if entry is None else f"zoo entry {label!r}"
-    options = {_RENAMED_OPTIONS.get(key, key): value for key, value in saved.items()
-               if key not in _NOT_INIT_ARGS}  # fmt: skip
-    data = data_module(class_path, options, source=source)
-    data.load_state_dict(checkpoint.get(type(data).__qualname__) or {})  # as Lightning restores
-    if data.mean is None:
-        raise ConfigError(
-            f"{label}: the data's mean and std were computed from its training images and are "
-            "not saved; train with --data.mean and --data.std to predict without them"
+    path, entry = locate(source, manifest)
+    checkpoint = read_zoo_checkpoint(path) if entry else read_checkpoint(path)
+    where = f"zoo entry {entry.name!r}" if entry else f"checkpoint {str(path)!r}"
+    preprocessing = Preprocessing.from_checkpoint(checkpoint, source=where)
+    model = backbone_of(checkpoint, where)
+    if model.num_classes != len(preprocessing.class_names):
+        raise DataFileError(
+            f"{where}: {len(preprocessing.class_names)} class names for {model.num_classes} outputs"
         )
+    sha256 = entry.sha256 if entry else sha256_file(path)
+    return Pretrained(model, preprocessing, entry.name if entry else path.stem, sha256, entry)
+
+
+def backbone_of(checkpoint: dict[str, Any], where: str) -> nn.Module:
+    """The registry backbone a checkpoint's hyperparameters describe, with its trained
+    weights, in eval mode on the CPU (float16 weights load into the float32 model)."""
     hparams = checkpoint["hyper_parameters"]
-    module, _, cls = hparams.get("_class_path", "lightning_cv.task.ImageClassifier").rpartition(".")
-    model = getattr(importlib.import_module(module), cls).load_from_checkpoint(
-        path, map_location="cpu", weights_only=True
-    )  # read_checkpoint refused a class path outside lightning_cv
-    spec = data.eval_transform if isinstance(data.eval_transform, str) else "eval"
-    class_names = tuple(hparams.get("class_names") or data.class_names)
-    transform = data.build_transform(spec)
-    return Pretrained(model.eval(), transform, class_names, data, entry, label, tta)
+    class_path = hparams.get("_class_path", "lightning_cv.task.ImageClassifier")
+    if class_path != "lightning_cv.task.ImageClassifier" or not isinstance(
+        hparams.get("backbone"), str
+    ):
+        raise ConfigError(
+            f"{where} holds a {class_path} without a registry backbone; load_from_checkpoint "
+            "it with Lightning instead"
+        )
+    shape = {key: hparams[key] for key in ("num_classes", "in_channels", "image_size")}
+    model = create_model(hparams["backbone"], **shape, **(hparams.get("backbone_kwargs") or {}))
+    weights = {k.removeprefix("backbone."): v for k, v in checkpoint["state_dict"].items()
+               if k.startswith("backbone.")}  # fmt: skip
+    difference = first_difference(weights, model.state_dict())
+    if difference is not None:
+        raise DataFileError(f"{where}: its weights do not fit its backbone: {difference}")
+    model.load_state_dict(weights)
+    return model.eval()
 
 
-def image_files(path: Path) -> list[Path]:
-    """``path`` if it is a file, else the image files below it (sorted, hidden ones skipped).
+@dataclass(frozen=True)
+class Predictions:
+    """What :func:`predict_images` did: the CSV rows, the files it could not read (path,
+    reason), and the top-1 accuracy in percent when every image lies in a class folder."""
 
-    Raises:
-        DataFileError: no such path, or a folder without image files.
-    """
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise DataFileError(f"image or folder {str(path)!r} does not exist")
-    named = sorted(
-        file
-        for file in path.rglob("*")
-        if file.suffix.lower() in IMAGE_EXTENSIONS
-        and not any(part.startswith(".") for part in file.relative_to(path).parts)
-    )
-    for file in named:  # a link named like an image that reaches no file is not skipped
-        refuse_broken_link(file, "image file", "predict")
-    files = [file for file in named if file.is_file()]
-    if not files:
-        extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
-        raise DataFileError(f"folder {str(path)!r} holds no image files ({extensions})")
-    return files
-
-
-def folder_class(folder: str, class_names: list[str]) -> int | None:
-    """The class a folder of images names: by the class's name (``7 - seven``) or by its index
-    (``7``); None for a folder that names no class.
-
-    Example:
-        >>> folder_class("7", ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
-        ...                    "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine"])
-        7
-    """
-    if folder in class_names:
-        return class_names.index(folder)
-    if folder.isdecimal() and int(folder) < len(class_names):
-        return int(folder)
-    return None
+    rows: list[dict[str, str]]
+    skipped: list[tuple[Path, str]]
+    accuracy: float | None
 
 
 def predict_images(
     pretrained: Pretrained, path: str | Path, *, output: str | Path, top_k: int = 5,
-    tta: bool = False,
-) -> list[dict[str, str]]:  # fmt: skip
-    """Predict an image file or every image below a folder with ``Trainer.predict`` (averaged
-    over the views of ``pretrained.tta`` with ``tta``), writing
-    :class:`~lightning_cv.callbacks.predictions.PredictionWriter`'s CSV to ``output``.
+    tta: bool = False, strict: bool = False,
+) -> Predictions:  # fmt: skip
+    """Predict an image file or every image below a folder, :data:`BATCH_SIZE` at a time, and
+    write the rows (:func:`~lightning_cv.predictions.prediction_rows`) to ``output``.
 
-    Returns:
-        The rows written: ``path``, ``label`` (when every image lies in a folder that names a
-        class by its name or its index, see :func:`folder_class`), then ``class_i`` and
-        ``prob_i``.
+    Args:
+        pretrained: the model.
+        path: an image, or a folder searched recursively; images in sub-folders named after a
+            class (by name or index, :func:`~lightning_cv.predictions.folder_class`) get a
+            ``label`` column and an accuracy.
+        output: the CSV file; an existing file is never replaced.
+        top_k: classes per image.
+        tta: average over the record's test-time augmentation.
+        strict: stop at the first file that cannot be read, instead of skipping it.
+
+    Raises:
+        ConfigError: ``output`` exists, or ``tta`` without a recorded TTA.
+        DataFileError: no images; with ``strict``, a file that cannot be decoded.
     """
-    path = Path(path)
+    path, output = Path(path), Path(output)
+    check_new_file(output, "pass --output NEWPATH or move it")
     files, names = image_files(path), pretrained.class_names
     parents = [file.relative_to(path).parts[:-1] for file in files] if path.is_dir() else []
     found = [folder_class(p[0], names) if len(p) == 1 else None for p in parents]
-    labels = found if found and None not in found else None
-    images = ImageFiles(files, channels=pretrained.data.in_channels)  # the data sets' colours
-    dataset = SampleDataset(images, np.zeros(len(files)), pretrained.transform)
-    writer = PredictionWriter(
-        output, names, top_k=top_k, paths=list(map(str, files)), labels=labels
-    )
-    averaged = [pretrained.test_time_augmentation()] if tta else []
-    trainer = L.Trainer(accelerator="cpu", callbacks=[*averaged, writer], **QUIET)
-    trainer.predict(pretrained.model, DataLoader(dataset, batch_size=64), return_predictions=False)
-    return writer.rows
+    labelled = bool(found) and None not in found
+    rows, skipped, correct = [], [], 0
+    for start in range(0, len(files), BATCH_SIZE):
+        chunk = range(start, min(start + BATCH_SIZE, len(files)))
+        kept, batch = _decode(pretrained.preprocessing, [files[i] for i in chunk], skipped, strict)
+        if not kept:
+            continue
+        probs = pretrained.probabilities(batch, tta=tta)
+        labels = [found[start + i] for i in kept] if labelled else None
+        rows += prediction_rows(probs, names, top_k=top_k, labels=labels,
+                                paths=[str(files[start + i]) for i in kept])  # fmt: skip
+        if labels is not None:
+            correct += int((probs.argmax(1) == torch.tensor(labels)).sum())
+    write_rows(output, rows, replace=False)
+    accuracy = 100 * correct / len(rows) if labelled and rows else None
+    return Predictions(rows, skipped, accuracy)
+
+
+def _decode(
+    preprocessing: Preprocessing, files: list[Path], skipped: list[tuple[Path, str]], strict: bool
+) -> tuple[list[int], torch.Tensor]:
+    """The model's input for the files that could be read, and which they were; a file that
+    cannot be decoded raises with ``strict``, else joins ``skipped``."""
+    custom = preprocessing.eval_pipeline is not None  # an albumentations pipeline, per image
+    kept, items = [], []
+    for index, file in enumerate(files):
+        try:
+            pixels = None if custom else preprocessing.resize(preprocessing.pixels(file))
+            items.append(preprocessing.batch([file])[0] if custom else torch.from_numpy(pixels))
+        except DataFileError as error:
+            if strict:
+                raise
+            skipped.append((file, str(error)))
+            continue
+        kept.append(index)
+    if not items:
+        return kept, torch.empty(0)
+    return kept, torch.stack(items) if custom else preprocessing.normalize(torch.stack(items))

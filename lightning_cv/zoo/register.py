@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import yaml
 
-from lightning_cv._io import atomic_write_bytes, check_new_file
+from lightning_cv._io import atomic_write_bytes, check_new_file, sha256_file
 from lightning_cv._sizes import to_size
 from lightning_cv.errors import ConfigError, DataFileError
 from lightning_cv.hub.files import cached_path, read_zoo_checkpoint
@@ -31,16 +31,19 @@ from lightning_cv.hub.manifest import (
     update_table,
     write_manifest,
 )
+from lightning_cv.preprocessing import CHECKPOINT_KEY, Preprocessing
 from lightning_cv.task import ImageClassifier
 from lightning_cv.zoo.evaluate import data_module, measure
 
-__all__ = ["BUNDLE_LIMIT", "KEPT_KEYS", "register_checkpoint", "strip_checkpoint"]
+__all__ = ["BUNDLE_LIMIT", "KEPT_KEYS", "add_preprocessing", "register_checkpoint",
+           "strip_checkpoint"]  # fmt: skip
 
 BUNDLE_LIMIT = 30_000_000  # bytes of all bundled checkpoints together, so a clone stays small
 # What a zoo checkpoint keeps of a Lightning one: enough for load_from_checkpoint, and the
 # recipe's data options without root; optimizer, scheduler, loop and callback states go.
 KEPT_KEYS = ("pytorch-lightning_version", "epoch", "global_step", "hparams_name",
-             "hyper_parameters", "state_dict", "datamodule_hyper_parameters")  # fmt: skip
+             "hyper_parameters", "state_dict", "datamodule_hyper_parameters",
+             CHECKPOINT_KEY)  # fmt: skip
 
 
 def strip_checkpoint(
@@ -147,8 +150,11 @@ def register_checkpoint(
     source = f"recipe {str(recipe)!r}"
     data, class_path, options = _recipe_data(config, source, root, raw["hyper_parameters"])
     tta = TTA.from_recipe(config)
+    clean = strip_checkpoint(raw, data_options=options, half=half)
+    if CHECKPOINT_KEY not in clean:  # a checkpoint older than the record: the recipe's data
+        clean[CHECKPOINT_KEY] = _record(data, raw["hyper_parameters"], tta)
     staged = io.BytesIO()  # hashed and measured before a file is written
-    torch.save(strip_checkpoint(raw, data_options=options, half=half), staged)
+    torch.save(clean, staged)
     size, sha256 = staged.tell(), hashlib.sha256(staged.getbuffer()).hexdigest()
     if bundle:
         _check_bundle(entries, name, size)
@@ -173,3 +179,75 @@ def register_checkpoint(
     for table in tables:
         update_table(table, render_table([*entries.values()]))
     return entry, destination
+
+
+def _record(data: Any, hparams: dict[str, Any], tta: TTA | None) -> dict[str, Any]:
+    """The preprocessing record of a data module as a recipe builds it (before ``setup``)."""
+    record = Preprocessing.from_data(data, tta=tta, class_names=hparams.get("class_names"))
+    if record is None:
+        raise ConfigError(
+            f"{type(data).__name__}'s evaluation pipeline cannot be recorded (no mean and std, "
+            "or a batch augmentation); retrain with --data.mean, --data.std and a preset"
+        )
+    return record.to_checkpoint()
+
+
+def add_preprocessing(
+    names: Sequence[str] | None = None, *, manifest: str | Path | None = None
+) -> list[ZooEntry]:
+    """Add the preprocessing record to bundled zoo checkpoints written before it existed, and
+    update their sha256 and size in the manifest (rerunnable: entries that have it are left
+    alone). The record comes from the entry's data module and options and its ``tta``; every
+    tensor of the new file is checked equal (values and dtype) to the old one's first.
+
+    Args:
+        names: the entries; by default every bundled one.
+        manifest: another manifest file.
+
+    Returns:
+        The entries whose files were rewritten.
+
+    Raises:
+        ConfigError: an entry without a bundled file (its W&B or URL copy could not follow).
+
+    Example:
+        >>> add_preprocessing(["lenet5.mnist"])  # doctest: +SKIP
+    """
+    path = manifest_path(manifest)
+    entries = {entry.name: entry for entry in read_manifest(path)}
+    changed = []
+    for name in names or [name for name, entry in entries.items() if entry.file]:
+        entry = entries[name]
+        if entry.file is None:
+            raise ConfigError(f"zoo entry {name!r} has no bundled file to add a record to")
+        file = path.parent / entry.file
+        if sha256_file(file) != entry.sha256:
+            raise DataFileError(f"zoo entry {name!r}: {str(file)!r} is not the manifest's file")
+        checkpoint = read_zoo_checkpoint(file)
+        if CHECKPOINT_KEY in checkpoint:
+            continue
+        options = checkpoint.get("datamodule_hyper_parameters") or {}
+        data = data_module(entry.datamodule, options, source=f"zoo entry {name!r}")
+        record = _record(data, checkpoint["hyper_parameters"], entry.tta)
+        staged = io.BytesIO()
+        torch.save({**checkpoint, CHECKPOINT_KEY: record}, staged)
+        _check_same_weights(
+            checkpoint["state_dict"],
+            torch.load(io.BytesIO(staged.getvalue()), weights_only=True)["state_dict"],
+            name,
+        )
+        update = {"sha256": hashlib.sha256(staged.getbuffer()).hexdigest(),
+                  "file_size": staged.tell(), "wandb": None, "url": None}  # fmt: skip
+        entries[name] = entry.model_copy(update=update)
+        atomic_write_bytes(file, staged.getbuffer())
+        write_manifest([*entries.values()], path)
+        changed.append(entries[name])
+    return changed
+
+
+def _check_same_weights(old: dict[str, Any], new: dict[str, Any], name: str) -> None:
+    same = old.keys() == new.keys() and all(
+        old[k].dtype == new[k].dtype and torch.equal(old[k], new[k]) for k in old
+    )
+    if not same:
+        raise DataFileError(f"zoo entry {name!r}: the rewritten weights differ; nothing written")
