@@ -87,7 +87,7 @@ class Preprocessing(BaseModel):
 
     @classmethod
     def from_data(
-        cls, data: Any, *, tta: TTA | None = None, class_names: Sequence[str] | None = None
+        cls, data: Any, *, tta: TTA | dict | None = None, class_names: Sequence[str] | None = None
     ) -> Preprocessing | None:
         """The record of an :class:`~lightning_cv.data.ImageDataModule`'s evaluation pipeline
         (the one in use: the batch path resizes without a crop); None where it cannot be

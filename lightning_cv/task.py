@@ -14,7 +14,6 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 
 from lightning_cv._checkpoint import first_difference, read_checkpoint
 from lightning_cv.errors import ConfigError, NonFiniteLossError, check_range
-from lightning_cv.hub.manifest import TTA
 from lightning_cv.losses import create_loss, weight_penalties
 from lightning_cv.metrics import NonFiniteScores, eval_metrics
 from lightning_cv.models import OPTIONS, architecture_options, create_model, freeze_body, head_of
@@ -174,7 +173,7 @@ class ClassificationTask(L.LightningModule):
             return None
         views = [c for c in trainer.callbacks if isinstance(c, TestTimeAugmentation)]
         tta = (
-            TTA(flip=views[0].flip, shifts=views[0].shifts, padding=views[0].padding)
+            {"flip": views[0].flip, "shifts": views[0].shifts, "padding": views[0].padding}
             if views
             else None
         )

@@ -20,7 +20,8 @@ from lightning_cv.zoo.pretrained import load
 from .fake_folders import write_csv, write_image, write_image_folder
 
 QUICK = ["--trainer.max_steps", "3", "--trainer.max_epochs", "1", "--trainer.logger", "false",
-         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]  # fmt: skip
+         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+         "--data.batch_size", "8", "--data.val_fraction", "0.3"]  # fmt: skip
 TTA = {"flip": True, "shifts": 1, "padding": "zeros"}
 
 
@@ -66,7 +67,8 @@ def _check_cli_csv(checkpoint: Path, images: Path, expected: torch.Tensor, names
     """`lightning-cv zoo predict --tta true` writes the same probabilities (6 decimals)."""
     main(["zoo", "predict", str(checkpoint), str(images), "--tta", "true", "--top_k", "3",
           "--output", "out.csv"])  # fmt: skip
-    rows = list(csv.DictReader(open("out.csv")))
+    with open("out.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
     assert len(rows) == len(expected)
     for row, probs in zip(rows, expected, strict=True):
         assert float(row["prob_1"]) == pytest.approx(float(probs.max()), abs=2e-6)
@@ -77,7 +79,7 @@ def test_an_image_folder_checkpoint_predicts_alone(in_tmp):
     write_image_folder(in_tmp / "data", per_class=12, size=45)
     new = [write_image(in_tmp / "new" / f"{i}.png", 500 + i, size=37 + 4 * i) for i in range(4)]
     checkpoint = _fit(["--data", "ImageFolderDataModule", "--data.root", "data",
-                       "--data.image_size", "36", "--data.batch_size", "8", "--data.val_fraction", "0.3"])  # fmt: skip
+                       "--data.image_size", "36"])  # fmt: skip
     record = torch.load(checkpoint, weights_only=True)[CHECKPOINT_KEY]
     assert record["crop_fraction"] == 0.875 and record["image_size"] == [36, 36]
     assert record["class_names"] == ["bird", "cat", "dog"] and record["tta"] == TTA
@@ -105,8 +107,7 @@ def test_a_csv_list_checkpoint_predicts_alone_in_grey(in_tmp):
     csv_file = write_csv(in_tmp / "listed" / "labels.csv", rows)
     new = [write_image(in_tmp / "new" / f"{i}.png", 700 + i, size=23 + i) for i in range(3)]
     checkpoint = _fit(["--data", "CSVDataModule", "--data.csv_file", str(csv_file),
-                       "--data.image_size", "16", "--data.in_channels", "1",
-                       "--data.batch_size", "8", "--data.val_fraction", "0.3"])  # fmt: skip
+                       "--data.image_size", "16", "--data.in_channels", "1"])  # fmt: skip
     record = torch.load(checkpoint, weights_only=True)[CHECKPOINT_KEY]
     assert record["crop_fraction"] is None and record["in_channels"] == 1
     assert record["class_names"] == ["daisy", "rose", "tulip"]

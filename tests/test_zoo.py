@@ -42,6 +42,7 @@ from lightning_cv.hub.manifest import (
     write_manifest,
 )
 from lightning_cv.models import create_model, list_models
+from lightning_cv.preprocessing import CHECKPOINT_KEY
 from lightning_cv.zoo import (
     get_entry,
     list_entries,
@@ -196,7 +197,7 @@ def test_register_writes_a_stripped_checkpoint_and_a_measured_entry(zoo, trained
     assert list(clean["hyper_parameters"]["class_names"]) == list("0123456789")
     assert clean["datamodule_hyper_parameters"] == {"image_size": 8, "batch_size": 128}
     assert (entry.dataset, entry.datamodule) == ("Digits", "lightning_cv.data.DigitsDataModule")
-    assert load(NAME, zoo).data.mean == data.mean  # the eval transform: the data module's
+    assert load(NAME, manifest=zoo).preprocessing.mean == data.mean  # recorded from the data module
     assert (entry.training_time_s, entry.reference_acc) == (12.5, 97.5)
     assert entry.note == "one epoch only, so the target is missed"
     assert (entry.wandb, entry.url) == (None, None)
@@ -236,9 +237,10 @@ def test_register_half_stores_float16_weights_and_measures_them(zoo, trained, tm
     # the model holds float32 weights equal to the float16 ones, and the entry measured them
     pretrained = load(NAME, manifest=paths["manifest.yaml"])
     for name, tensor in pretrained.model.state_dict().items():
-        assert tensor.dtype == torch.float32 and torch.equal(tensor, stored[name].float())
+        assert tensor.dtype == torch.float32
+        assert torch.equal(tensor, stored[f"backbone.{name}"].float())
     images, labels = _test_split()
-    batch = torch.stack([pretrained.transform(image=image)["image"] for image in images])
+    batch = torch.stack([pretrained.batch([image])[0] for image in images])
     with torch.no_grad():
         predictions = pretrained.model(batch).argmax(1).numpy()
     assert entry.metrics.acc == round(100 * float((predictions == labels).mean()), 2)
@@ -418,9 +420,9 @@ def test_register_records_the_recipes_tta_and_acc_with_it(tta_zoo, zoo, capsys):
     assert entry.metrics.model_dump(exclude={"acc_tta"}) == plain.metrics.model_dump(
         exclude={"acc_tta"}
     )  # the same file, measured alike; acc_tta added
-    pretrained = load(NAME, tta_zoo)
+    pretrained = load(NAME, manifest=tta_zoo)
     images, labels = _test_split()
-    batch = torch.stack([pretrained.transform(image=image)["image"] for image in images])
+    batch = torch.stack([pretrained.batch([image])[0] for image in images])
     predictions = _averaged_probabilities(pretrained, batch).argmax(1)
     assert entry.metrics.acc_tta == round(100 * float((predictions == labels).mean()), 2)
 
@@ -451,9 +453,9 @@ def test_evaluate_re_measures_acc_with_tta_too(tta_zoo, tmp_path, capsys):
 
 
 def test_predict_with_tta_averages_the_recipes_views(tta_zoo, zoo, tmp_path):
-    pretrained = load(NAME, tta_zoo)
+    pretrained = load(NAME, manifest=tta_zoo)
     grey = np.rint(load_digits().images[3] * 255 / 16).astype(np.uint8)
-    batch = pretrained.transform(image=grey[..., None])["image"][None]
+    batch = pretrained.batch([grey[..., None]])[0][None]
     expected = _averaged_probabilities(pretrained, batch)[0]
     ranked = pretrained.predict(grey, top_k=3, tta=True)
     order = np.argsort(-expected)[:3]
@@ -471,7 +473,7 @@ def test_predict_with_tta_averages_the_recipes_views(tta_zoo, zoo, tmp_path):
     )
     message = f"{NAME} has no test-time augmentation: its recipe lists no TestTimeAugmentation"
     with pytest.raises(ConfigError, match=re.escape(message)):
-        load(NAME, zoo).predict(grey, tta=True)
+        load(NAME, manifest=zoo).predict(grey, tta=True)
 
 
 def test_a_bad_tta_in_the_recipe_is_refused_before_measuring(trained, tmp_path):
@@ -490,13 +492,13 @@ def test_a_bad_tta_in_the_recipe_is_refused_before_measuring(trained, tmp_path):
 
 
 def test_load_gives_a_ready_classifier_its_transform_and_classes(zoo, trained, monkeypatch):
-    pretrained = load(NAME, zoo)
+    pretrained = load(NAME, manifest=zoo)
     assert not pretrained.model.training
     assert pretrained.class_names == tuple("0123456789") and pretrained.entry.name == NAME
     images, _ = _test_split()
     reference = ImageClassifier.load_from_checkpoint(trained, weights_only=True).eval()
     eval_transform = DigitsDataModule(image_size=8).build_transform("eval")
-    batch = torch.stack([pretrained.transform(image=image)["image"] for image in images[:16]])
+    batch = torch.stack([pretrained.batch([image])[0] for image in images[:16]])
     expected = torch.stack([eval_transform(image=image)["image"] for image in images[:16]])
     torch.testing.assert_close(batch, expected)
     with torch.no_grad():
@@ -513,7 +515,7 @@ def test_load_backbone_weights_fit_a_registry_model(zoo):
     state, hparams = load_backbone_weights(NAME, architecture="mlp", manifest=zoo)
     net.load_state_dict(state)
     assert hparams["backbone_kwargs"] == {"hidden_sizes": [32]} and hparams["image_size"] == 8
-    expected = load(NAME, zoo).model.backbone.state_dict()
+    expected = load(NAME, manifest=zoo).model.state_dict()
     for key, value in net.state_dict().items():
         torch.testing.assert_close(value, expected[key])
     message = "zoo weights 'mlp.digits' are for 'mlp', not 'lenet5'"
@@ -528,8 +530,8 @@ def test_predict_top_k_of_images_of_any_mode_and_size(zoo, tmp_path, capsys):
     Image.fromarray(digit).resize((40, 30)).convert("RGB").save(folder / "big_rgb.png")
     Image.fromarray(digit).save(folder / "small_grey.png")
     (folder / "notes.txt").write_text("not an image")
-    pretrained = load(NAME, zoo)
-    mean, std = pretrained.data.mean[0], pretrained.data.std[0]
+    pretrained = load(NAME, manifest=zoo)
+    mean, std = pretrained.preprocessing.mean[0], pretrained.preprocessing.std[0]
 
     csv_path = tmp_path / "out" / "predictions.csv"
     predict = ["predict", NAME, str(folder), "--top_k", "3", "--output", str(csv_path)]
@@ -615,32 +617,6 @@ def test_predict_with_an_own_checkpoint_writes_the_true_class_of_class_folders(
     assert capsys.readouterr().out.splitlines()[-1] == f"wrote {output}"
 
 
-def test_an_own_checkpoint_takes_the_tta_of_its_fit_run(fit_run):
-    assert load(fit_run).tta is None
-    config = fit_run.parent.parent / "config.yaml"
-    callback = {"class_path": "lightning_cv.callbacks.tta.TestTimeAugmentation",
-                "init_args": {"flip": False, "shifts": 1, "padding": "zeros"}}  # fmt: skip
-    config.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()),
-                                      "trainer": {"callbacks": [callback]}}))  # fmt: skip
-    pretrained = load(fit_run)
-    assert pretrained.tta == TTA(flip=False, shifts=1, padding="zeros")
-    averaged = pretrained.test_time_augmentation()
-    assert (averaged.flip, averaged.shifts, averaged.padding) == (False, 1, "zeros")
-    short = {"trainer": {"callbacks": [{"class_path": "TestTimeAugmentation"}]}}  # as CLI args
-    assert TTA.from_recipe(short) == TTA()
-
-
-def test_a_checkpoint_of_a_run_that_saved_split_loads_with_split_strategy(fit_run):
-    """Runs before the rename saved the data option ``split``: their checkpoints still load,
-    and the file is left as it was."""
-    checkpoint = torch.load(fit_run, weights_only=True)
-    checkpoint["datamodule_hyper_parameters"] = {"image_size": 8, "split": "random"}
-    torch.save(checkpoint, fit_run)
-    before = fit_run.read_bytes()
-    assert load(fit_run).data.split_strategy == "random"
-    assert fit_run.read_bytes() == before
-
-
 def test_export_an_own_checkpoint(fit_run, trained, tmp_path, capsys):
     output = tmp_path / "own.pt"
     zoo_main(["export", str(fit_run), "--format", "torchscript", "--output", str(output)])
@@ -654,17 +630,22 @@ def test_export_an_own_checkpoint(fit_run, trained, tmp_path, capsys):
         torch.testing.assert_close(scripted(images), model(images), atol=1e-5, rtol=0)
 
 
-def test_a_checkpoint_outside_a_fit_run_is_refused_in_one_line(trained):
+def test_a_checkpoint_without_a_preprocessing_record_is_refused_in_one_line(trained, tmp_path):
+    checkpoint = torch.load(trained, weights_only=True)
+    del checkpoint[CHECKPOINT_KEY]
+    old = tmp_path / "old.ckpt"
+    torch.save(checkpoint, old)
     message = (
-        f"checkpoint {str(trained)!r} does not name its data module: pass a zoo name, or a "
-        "checkpoint in the checkpoints/ folder of a lightning-cv fit run (with its config.yaml)"
+        f"checkpoint {str(old)!r} has no preprocessing record ('lightning_cv_preprocessing'): "
+        "it was written before lightning-cv saved one; retrain it, or add it with "
+        "lightning_cv.zoo.register.add_preprocessing (zoo/README.md)"
     )
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
-        load(trained)
+        load(old)
 
 
 def test_pretrained_predict_takes_a_path_a_pil_image_pixels_or_a_batch(zoo, tmp_path):
-    pretrained = load(NAME, zoo)
+    pretrained = load(NAME, manifest=zoo)
     grey = np.rint(load_digits().images[5] * 255 / 16).astype(np.uint8)  # (8, 8)
     rgb = np.repeat(grey[..., None], 3, axis=2)
     Image.fromarray(rgb).save(tmp_path / "five.png")
@@ -674,11 +655,15 @@ def test_pretrained_predict_takes_a_path_a_pil_image_pixels_or_a_batch(zoo, tmp_
     ]
     for image in (tmp_path / "five.png", str(tmp_path / "five.png"), Image.fromarray(rgb), rgb):
         assert pretrained.predict(image, top_k=3) == expected  # RGB made grey as the CLI does
-    batch = pretrained.transform(image=grey[..., None])["image"][None].repeat(2, 1, 1, 1)
+    batch = pretrained.batch([grey[..., None]])[0][None].repeat(2, 1, 1, 1)
     for ranked in pretrained.predict(batch, top_k=3):  # one image's scores batched: float noise
         assert [name for name, _ in ranked] == [name for name, _ in expected]
         assert [p for _, p in ranked] == pytest.approx([p for _, p in expected], abs=1e-6)
-    with pytest.raises(ConfigError, match=re.escape("takes (H, W) or (H, W, C) uint8 images")):
+    message = (
+        "an image must be a path, a PIL image or an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) "
+        "uint8 array, got a float32 array of shape (8, 8, 3)"
+    )
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
         pretrained.predict(rgb.astype(np.float32))
 
 
@@ -716,11 +701,11 @@ def test_w_and_b_source_is_downloaded_once_into_the_cache(zoo, tmp_path, monkeyp
     write_manifest([entry], manifest)
     calls = []
     monkeypatch.setattr(wandb, "Api", _fake_api(_bundled(zoo), calls))
-    first = load(NAME, manifest)
+    first = load(NAME, manifest=manifest)
     assert calls == [("me/zoo/mlp.digits:v0", "model", TIMEOUT_S)]
     assert cached_path(entry).parent == cache and _sha256(cached_path(entry)) == entry.sha256
     assert sorted(path.name for path in cache.iterdir()) == [cached_path(entry).name]
-    second = load(NAME, manifest)
+    second = load(NAME, manifest=manifest)
     assert len(calls) == 1
     torch.testing.assert_close(first.model.state_dict(), second.model.state_dict())
 
@@ -739,7 +724,7 @@ def test_tampered_download_is_refused_and_not_cached(zoo, tmp_path, monkeypatch,
         f"{_sha256(tampered)}, the manifest states {entry.sha256}; nothing was saved to the cache"
     )
     with pytest.raises(DataFileError, match=re.escape(message)):
-        load(NAME, manifest)
+        load(NAME, manifest=manifest)
     assert list(cache.iterdir()) == []
 
 
@@ -766,7 +751,7 @@ def test_url_is_tried_when_w_and_b_fails(zoo, tmp_path, monkeypatch):
         shutil.copyfile(_bundled(zoo), destination)
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", download)
-    assert load(NAME, manifest).entry == entry and opened == [(url, entry.sha256)]
+    assert load(NAME, manifest=manifest).entry == entry and opened == [(url, entry.sha256)]
 
     cached_path(entry).unlink()
 
@@ -781,7 +766,7 @@ def test_url_is_tried_when_w_and_b_fails(zoo, tmp_path, monkeypatch):
         f"WANDB_BASE_URL; {url}: no network"
     )
     with pytest.raises(DataFileError, match=re.escape(message)):
-        load(NAME, manifest)
+        load(NAME, manifest=manifest)
 
 
 def test_tampered_cached_file_is_removed_and_the_bundled_copy_used_next(zoo, cache):
@@ -794,9 +779,9 @@ def test_tampered_cached_file_is_removed_and_the_bundled_copy_used_next(zoo, cac
         "removed from the cache; run again to fetch a fresh copy"
     )
     with pytest.raises(DataFileError, match=re.escape(message)):
-        load(NAME, zoo)
+        load(NAME, manifest=zoo)
     assert not cached_path(entry).exists()
-    assert load(NAME, zoo).entry == entry
+    assert load(NAME, manifest=zoo).entry == entry
 
 
 def test_tampered_bundled_file_is_refused_and_kept(zoo, tmp_path):
@@ -808,7 +793,7 @@ def test_tampered_bundled_file_is_refused_and_kept(zoo, tmp_path):
         f"the manifest states {get_entry(NAME, zoo).sha256}; the file was changed: restore it"
     )
     with pytest.raises(DataFileError, match=re.escape(message)):
-        load(NAME, manifest)
+        load(NAME, manifest=manifest)
     assert bundled.is_file()
 
 
@@ -820,7 +805,7 @@ def test_entry_without_a_source_says_it_is_not_published(zoo, tmp_path):
         "or URL (not published yet)"
     )
     with pytest.raises(DataFileError, match=re.escape(message)):
-        load(NAME, manifest)
+        load(NAME, manifest=manifest)
 
 
 # --- security -------------------------------------------------------------------------------
@@ -852,7 +837,7 @@ def test_a_checkpoint_that_would_run_code_is_refused_not_executed(zoo, trained, 
         "(unpickling it would call io.open); refusing to load it (loading could run code)"
     )
     with pytest.raises(DataFileError, match=re.escape(message)):
-        load(NAME, manifest)
+        load(NAME, manifest=manifest)
     paths = _new_zoo(tmp_path / "zoo")
     with pytest.raises(DataFileError, match=re.escape(message)):
         zoo_main(_register_args(evil, paths))
@@ -915,7 +900,7 @@ def test_the_zoo_imports_wandb_only_to_publish_or_download_from_w_and_b(zoo, cap
         monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look themselves up
         spec.loader.exec_module(module)
     zoo_main(["list", "--manifest", str(zoo)])
-    assert load(NAME, zoo).entry.name == NAME
+    assert load(NAME, manifest=zoo).entry.name == NAME
     with pytest.raises(ImportError, match="import of wandb halted"):
         zoo_main(["publish", str(_bundled(zoo)), "--name", NAME, "--entity", "me", "--project",
                   "zoo", "--manifest", str(zoo)])  # fmt: skip
@@ -1021,6 +1006,7 @@ def test_list_info_download_and_table_commands(zoo, capsys, tmp_path):
     checkpoint = {
         "backbone": "mlp", "backbone_kwargs": {"hidden_sizes": [32]}, "num_classes": 10,
         "in_channels": 1, "image_size": 8, "class_names": list("0123456789"),
+        "preprocessing": load(NAME, manifest=zoo).preprocessing.to_checkpoint(),
     }  # fmt: skip
     info = yaml.safe_load(capsys.readouterr().out)
     assert info == {**entry.model_dump(exclude_none=True), "checkpoint": checkpoint}
@@ -1070,7 +1056,7 @@ def test_export_command_writes_torchscript_that_matches_the_model(zoo, tmp_path,
     zoo_main(
         ["export", NAME, "--format", "torchscript", "--output", str(output), "--manifest", str(zoo)]
     )
-    data = load(NAME, zoo).data
+    data = load(NAME, manifest=zoo).preprocessing
     assert capsys.readouterr().out == (
         f"wrote {output}: images (B, 1, 8, 8) normalized with mean {list(data.mean)} and std "
         f"{list(data.std)} -> logits (B, 10)\n"
@@ -1084,5 +1070,5 @@ def test_export_command_writes_torchscript_that_matches_the_model(zoo, tmp_path,
     images = torch.randn(3, 1, 8, 8)
     with torch.no_grad():
         torch.testing.assert_close(
-            scripted(images), load(NAME, zoo).model(images), atol=1e-5, rtol=0
+            scripted(images), load(NAME, manifest=zoo).model(images), atol=1e-5, rtol=0
         )

@@ -116,7 +116,7 @@ def evaluate(
                             in_channels=record.in_channels, image_size=record.image_size,
                             class_names=record.class_names)  # fmt: skip
     accelerator = (trainer or TrainerOptions()).accelerator
-    measured = zoo.measure(model, datamodule, accelerator=accelerator, tta=record.tta)
+    measured = zoo.measure(model, datamodule, accelerator=accelerator, tta=pretrained.entry.tta)
     report = zoo.compare(pretrained.entry, measured)
     print(json.dumps(report, indent=2))
     for key, label in (("acc", "top-1"), ("acc_tta", "top-1 with TTA")):

@@ -211,10 +211,12 @@ def predict_images(
         strict: stop at the first file that cannot be read, instead of skipping it.
 
     Raises:
-        ConfigError: ``output`` exists, or ``tta`` without a recorded TTA.
+        ConfigError: ``top_k`` below 1, ``output`` exists, or ``tta`` without a recorded TTA.
         DataFileError: no images; with ``strict``, a file that cannot be decoded.
     """
     path, output = Path(path), Path(output)
+    if top_k < 1:
+        raise ConfigError(f"top_k must be >= 1, got {top_k}")
     check_new_file(output, "pass --output NEWPATH or move it")
     files, names = image_files(path), pretrained.class_names
     parents = [file.relative_to(path).parts[:-1] for file in files] if path.is_dir() else []

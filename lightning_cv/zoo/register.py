@@ -153,6 +153,7 @@ def register_checkpoint(
     clean = strip_checkpoint(raw, data_options=options, half=half)
     if CHECKPOINT_KEY not in clean:  # a checkpoint older than the record: the recipe's data
         clean[CHECKPOINT_KEY] = _record(data, raw["hyper_parameters"], tta)
+    clean[CHECKPOINT_KEY]["tta"] = None if tta is None else tta.model_dump()  # as measured
     staged = io.BytesIO()  # hashed and measured before a file is written
     torch.save(clean, staged)
     size, sha256 = staged.tell(), hashlib.sha256(staged.getbuffer()).hexdigest()
