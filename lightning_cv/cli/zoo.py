@@ -184,23 +184,34 @@ def predict(
 
 
 def publish(
-    checkpoint: Path, *, name: str, entity: str, project: str, manifest: Path | None = None
-) -> None:
-    """Upload a registered checkpoint to W&B as a model artifact (maintainers)."""
+    checkpoint: Path, *, name: str, entity: str, project: str, collection: str | None = None,
+    aliases: list[str] | None = None, manifest: Path | None = None,
+) -> None:  # fmt: skip
+    """Upload a registered checkpoint to W&B as a model artifact with its model card and link
+    it to the W&B Registry collection wandb-registry-model/COLLECTION (default: the entry's
+    name) with --aliases (maintainers)."""
+    from lightning_cv.hub.publish import entry_card, publish_checkpoint
+
     entry = zoo.get_entry(name, manifest)
-    artifact, run_dir = zoo.publish_checkpoint(checkpoint, entry, entity=entity, project=project)
-    if artifact is None:
+    card = entry_card(entry)  # the one call to swap for the zoo's full model card renderer
+    done = publish_checkpoint(checkpoint, entry, entity=entity, project=project,
+                              collection=collection, aliases=aliases, model_card=card)  # fmt: skip
+    target = f"wandb-registry-model/{done.collection}"
+    if done.artifact is None:
         print(
             f"W&B is in offline mode: the artifact {entry.name} was logged to the offline run "
-            f"{run_dir}, not published (publishing needs a server): run `wandb sync {run_dir}`, "
-            f"then set `wandb: {entity}/{project}/{entry.name}:v<N>` in the manifest entry (the "
+            f"{done.run_dir}, not published (publishing needs a server): run `wandb sync "
+            f"{done.run_dir}`, then run this publish again online to link it to {target} "
+            "(W&B links only online; the same bytes make no new version), and set `wandb: "
+            f"{entity}/{project}/{entry.name}:v<N>` in the manifest entry (the "
             "manifest was not changed)"
         )
         return
-    print(f"published {artifact} (aliases: latest, {artifact.split(':')[-1]})")
+    aliases = ", ".join(("latest", *done.aliases))
+    print(f"published {done.artifact}, linked as {done.linked} (aliases: {aliases})")
     print(f"manifest entry to use in {zoo.manifest_path(manifest)} (then run `lightning-cv zoo "
           "table`):")  # fmt: skip
-    _dump([{**entry.model_dump(exclude_none=True), "wandb": artifact}])
+    _dump([{**entry.model_dump(exclude_none=True), "wandb": done.artifact}])
 
 
 def register(

@@ -1,26 +1,19 @@
-"""Zoo checkpoint files (cache, bundled copy, W&B artifact, https URL), their weights, and
-publishing one to W&B. Neither Lightning nor the task is imported here (the model builder,
+"""Zoo checkpoint files (cache, bundled copy, W&B artifact, https URL) and their weights.
+Neither Lightning nor the task is imported here (the model builder,
 :func:`lightning_cv.models.create_model`, loads zoo weights through
-:func:`load_backbone_weights`); ``wandb``, a slow import, only on use.
+:func:`load_backbone_weights`).
 
 Every file is checked against the manifest's sha256: a cached file that does not match is
 removed, a bundled one refused but kept, and a download enters the cache only once it matches.
-What cannot reach a W&B server fails in one line before any network call; then W&B gets
-:data:`TIMEOUT_S` seconds to answer instead of its default of about two minutes.
+W&B is reached through :mod:`~lightning_cv.hub.wandb_api` (one-line failures, a timeout).
 """
 
 from __future__ import annotations
 
-import netrc
 import os
-import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
 from typing import Any
-from urllib.parse import urlparse
 
 import torch
 
@@ -28,12 +21,10 @@ from lightning_cv._checkpoint import read_checkpoint
 from lightning_cv._io import atomic_write, cache_root, remove_stale_staging, sha256_file
 from lightning_cv.errors import ConfigError, DataFileError
 from lightning_cv.hub.manifest import ZooEntry, get_entry, manifest_path
+from lightning_cv.hub.wandb_api import TIMEOUT_S, download_artifact
 
 __all__ = ["TIMEOUT_S", "cached_path", "checkpoint_file", "load_backbone_weights",
-           "publish_checkpoint", "read_zoo_checkpoint"]  # fmt: skip
-
-TIMEOUT_S = 15  # seconds W&B may take to answer before a zoo command gives up
-OFFLINE_MODES = ("offline", "dryrun", "disabled")
+           "read_zoo_checkpoint"]  # fmt: skip
 
 
 def cached_path(entry: ZooEntry) -> Path:
@@ -106,6 +97,14 @@ def _download_url(url: str, entry: ZooEntry, destination: Path) -> None:
     torch.hub.download_url_to_file(url, str(destination), hash_prefix=entry.sha256, progress=False)
 
 
+def _download_artifact(artifact: str, entry: ZooEntry, destination: Path) -> None:
+    # beside the staging file, named after it: remove_stale_staging knows it
+    prefix = f"{destination.name}."
+    with tempfile.TemporaryDirectory(dir=destination.parent, prefix=prefix) as folder:
+        path, _ = download_artifact(artifact, Path(folder))
+        os.replace(path, destination)
+
+
 def checkpoint_file(
     name: str | ZooEntry, manifest: str | Path | None = None, *, download: bool = True
 ) -> Path | None:
@@ -165,128 +164,3 @@ def load_backbone_weights(
     return {
         k.removeprefix("backbone."): v for k, v in weights if k.startswith("backbone.")
     }, hparams
-
-
-def _has_api_key(base_url: str) -> bool:
-    """``WANDB_API_KEY``, an identity token file, or ``wandb login``'s entry in ``$NETRC``."""
-    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
-        return True
-    path = Path(os.environ.get("NETRC") or Path.home() / ".netrc").expanduser()
-    try:
-        return netrc.netrc(path).authenticators(urlparse(base_url).hostname) is not None
-    except (OSError, netrc.NetrcParseError):
-        return False
-
-
-def _wandb(action: str, *, offline_ok: bool = False) -> tuple[ModuleType, str]:
-    """``wandb`` and the server it dials, once offline mode and a missing key have been
-    refused in one line. The server is W&B's own choice (``WANDB_BASE_URL``, ``wandb login
-    --host``, else its default), so a message names the host it really dialled."""
-    mode = os.environ.get("WANDB_MODE", "")
-    if mode in OFFLINE_MODES and not offline_ok:
-        raise ConfigError(
-            f"{action} needs a W&B server, but W&B is in offline mode (WANDB_MODE={mode})"
-        )
-    import wandb  # on use only: a slow import (module docstring)
-
-    # silent: the command's one line says what failed, not W&B's own lines around it
-    base_url = wandb.setup(wandb.Settings(silent=True)).settings.base_url
-    if mode not in OFFLINE_MODES and not _has_api_key(base_url):
-        raise ConfigError(
-            f"{action} needs a W&B API key for {base_url}: run `wandb login` or set WANDB_API_KEY"
-        )
-    return wandb, base_url
-
-
-def _unreachable(action: str, base_url: str, error: Exception) -> ConfigError:
-    detail = " ".join(str(error).split()) or "no answer"
-    return ConfigError(
-        f"{action}: W&B at {base_url} failed within {TIMEOUT_S} s ({type(error).__name__}: "
-        f"{detail}); check the network, the API key and WANDB_BASE_URL"
-    )
-
-
-@contextmanager
-def _cleaned_on_failure(folder: Path) -> Iterator[None]:
-    """Remove what a failed W&B call left in ``folder`` (its ``wandb/`` run folders), and the
-    folder itself if the call made it: a failed publish leaves the working folder as it was."""
-    existed = folder.exists()
-    before = set(os.listdir(folder)) if existed else set()
-    try:
-        yield
-    except BaseException:
-        if not existed:
-            shutil.rmtree(folder, ignore_errors=True)
-        elif folder.is_dir():
-            for name in set(os.listdir(folder)) - before:
-                path = folder / name
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
-        raise
-
-
-def _download_artifact(artifact: str, entry: ZooEntry, destination: Path) -> None:
-    action = f"downloading the W&B artifact {artifact}"
-    wandb, base_url = _wandb(action)
-    # beside the staging file, named after it: remove_stale_staging knows it
-    prefix = f"{destination.name}."
-    with tempfile.TemporaryDirectory(dir=destination.parent, prefix=prefix) as folder:
-        try:
-            wandb.Api(timeout=TIMEOUT_S).artifact(artifact, type="model").download(root=folder)
-        except wandb.errors.Error as error:  # no such artifact, no access, no answer
-            raise _unreachable(action, base_url, error) from error
-        path = Path(folder) / f"{entry.name}.ckpt"
-        if not path.is_file():
-            found = sorted(
-                str(p.relative_to(folder)) for p in Path(folder).rglob("*") if p.is_file()
-            )
-            raise DataFileError(f"the artifact holds {found}, not {path.name!r}")
-        os.replace(path, destination)
-
-
-def publish_checkpoint(
-    checkpoint: str | Path, entry: ZooEntry, *, entity: str, project: str
-) -> tuple[str | None, Path]:
-    """Log ``checkpoint`` (``zoo register``'s file for ``entry``) as the W&B model artifact
-    ``entity/project/<entry.name>`` with the entry as metadata; return ``entity/project/
-    name:v<N>`` (None offline: only staged for ``wandb sync``) and the run folder.
-
-    Raises:
-        ConfigError: a missing file or another sha256 than the entry's; no API key, or no
-            answer from W&B within :data:`TIMEOUT_S` seconds.
-    """
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise ConfigError(f"checkpoint {str(checkpoint)!r} does not exist")
-    actual = sha256_file(checkpoint)
-    if actual != entry.sha256:
-        raise ConfigError(
-            f"checkpoint {str(checkpoint)!r} has sha256 {actual}, the entry {entry.name!r} states "
-            f"{entry.sha256}; publish the file `lightning-cv zoo register` wrote "
-            f"(`lightning-cv zoo download {entry.name}` prints its path)"
-        )
-    action = f"publishing {entry.name}"
-    wandb, base_url = _wandb(action, offline_ok=True)
-    metadata = entry.model_dump(exclude_none=True, exclude={"file", "wandb", "url"})
-    settings = wandb.Settings(init_timeout=TIMEOUT_S, silent=True)
-    runs = Path(os.environ.get("WANDB_DIR") or os.getcwd()) / "wandb"  # where init writes
-    with _cleaned_on_failure(runs):
-        try:
-            run = wandb.init(entity=entity, project=project, job_type="zoo-publish",
-                             name=entry.name, settings=settings)  # fmt: skip
-        except wandb.errors.Error as error:
-            raise _unreachable(action, base_url, error) from error
-        try:
-            description = f"{entry.name} on {entry.dataset}: top-1 {entry.metrics.acc:.2f}%"
-            artifact = wandb.Artifact(entry.name, type="model", description=description,
-                                      metadata=metadata)  # fmt: skip
-            artifact.add_file(str(checkpoint), name=f"{entry.name}.ckpt")
-            logged = run.log_artifact(artifact, aliases=["latest"])
-            if run.offline:
-                return None, Path(run.dir).parent
-            logged.wait()  # the server assigns v<N>
-            return f"{entity}/{project}/{entry.name}:{logged.version}", Path(run.dir).parent
-        finally:
-            run.finish()
