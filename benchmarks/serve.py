@@ -75,6 +75,8 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of ``pid`` and every process below it (Linux /proc)."""
     parents, times = {}, {}
     for entry in Path("/proc").iterdir():
+        if not entry.name.isdecimal():
+            continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
