@@ -32,6 +32,7 @@ commands:
   preview    draw augmented training samples of a data module into a PNG
   cv         choose hyperparameters by k-fold cross-validation, then test once
   zoo        list, load, evaluate, export, predict with and publish pretrained checkpoints
+  serve      serve a zoo model or checkpoint over HTTP, with a web page: serve lenet5.mnist
 
 A recipe is a file or the name of a bundled one: lightning-cv fit --config quickstart
 'lightning-cv COMMAND --help' lists a command's options.
@@ -62,6 +63,10 @@ def _run(args: list[str]) -> None:
         from lightning_cv.cli.preview import preview_main
 
         preview_main(args[1:])
+    elif command == "serve":
+        from lightning_cv.serve.command import serve_main
+
+        serve_main(args[1:])
     elif command in TRAINER_COMMANDS or command.startswith("-"):  # --config x.yaml fit ...
         from lightning_cv.cli.lightning_cli import LightningCVCLI
 
@@ -71,7 +76,7 @@ def _run(args: list[str]) -> None:
 
 
 def _unknown_command(command: str) -> None:
-    commands = [*TRAINER_COMMANDS, "recipes", "preview", "cv", "zoo"]
+    commands = [*TRAINER_COMMANDS, "recipes", "preview", "cv", "zoo", "serve"]
     close = difflib.get_close_matches(command, commands, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise ConfigError(
