@@ -1,8 +1,7 @@
 """A pretrained model behind HTTP, built on LitServe: ``POST /predict`` with dynamic batching
 across requests, ``GET /health``, ``GET /info`` and the web page at ``/``.
 
-Every use of :class:`~lightning_cv.zoo.Pretrained` is in the adapter below
-(:func:`_predict_batch`, :func:`_info`, :func:`_check_tta`).
+The model is a :class:`~lightning_cv.zoo.Pretrained`: one forward pass per dynamic batch.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import litserve as ls
 import torch
 from starlette.responses import JSONResponse
 
-from lightning_cv._io import sha256_file
 from lightning_cv.errors import ConfigError
 from lightning_cv.serve.gate import PredictGate
 from lightning_cv.serve.page import PageRoute
@@ -24,30 +22,11 @@ from lightning_cv.zoo import Pretrained, load
 __all__ = ["ClassifierAPI", "answer", "build_server", "check_port_free"]
 
 
-# the adapter: the only code that touches Pretrained
 def _predict_batch(
     pretrained: Pretrained, images: list[Any], top_k: int, tta: bool
 ) -> list[list[tuple[str, float]]]:
     """``top_k`` (class, probability) pairs per image, in one forward pass over ``images``."""
-    pixels = [pretrained.transform(image=pretrained.pixels(image))["image"] for image in images]
-    return pretrained.predict(torch.stack(pixels), top_k, tta=tta)  # (B, C, H, W) in
-
-
-def _info(pretrained: Pretrained) -> dict[str, Any]:
-    entry, data = pretrained.entry, pretrained.data
-    tta = pretrained.tta.model_dump() if pretrained.tta else None
-    return {
-        "name": pretrained.name,
-        "sha256": entry.sha256 if entry else sha256_file(pretrained.name),
-        "class_names": list(pretrained.class_names),
-        "metrics": entry.metrics.model_dump(exclude_none=True) if entry else None,
-        "preprocessing": {"in_channels": data.in_channels, "image_size": data.image_size,
-                          "mean": list(data.mean), "std": list(data.std), "tta": tta},
-    }  # fmt: skip
-
-
-def _check_tta(pretrained: Pretrained) -> None:
-    pretrained.test_time_augmentation()  # ConfigError when the model has none
+    return pretrained.predict(list(images), top_k, tta=tta)
 
 
 def answer(pretrained: Pretrained, queries: list[Query | Refusal]) -> list[dict | Refusal]:
@@ -143,13 +122,16 @@ def build_server(
         ConfigError: an unknown source, or ``tta`` for a model without test-time augmentation.
     """
     pretrained = load(source)
-    if tta:
-        _check_tta(pretrained)
+    if tta and pretrained.preprocessing.tta is None:
+        raise ConfigError(
+            f"{source} has no test-time augmentation: its recipe lists no "
+            "TestTimeAugmentation callback; serve without --tta"
+        )
     api = ClassifierAPI(source, tta=tta, max_images=max_images, max_batch_size=max_batch_size,
                         batch_timeout=batch_timeout)  # fmt: skip
     gate = (PredictGate, {"max_bytes": int(max_request_mb * 2**20)})
     server = ls.LitServer(
-        api, accelerator="cpu", workers_per_device=workers, model_metadata=_info(pretrained),
+        api, accelerator="cpu", workers_per_device=workers, model_metadata=pretrained.info(),
         middlewares=[PageRoute, gate],
     )  # fmt: skip
     return server, pretrained

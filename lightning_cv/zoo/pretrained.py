@@ -20,8 +20,9 @@ from torch import nn
 from lightning_cv._checkpoint import first_difference, read_checkpoint
 from lightning_cv._io import check_new_file, sha256_file
 from lightning_cv.errors import ConfigError, DataFileError
-from lightning_cv.hub.files import checkpoint_file, read_zoo_checkpoint
-from lightning_cv.hub.manifest import ZooEntry, get_entry
+from lightning_cv.hub.files import read_zoo_checkpoint
+from lightning_cv.hub.manifest import ZooEntry
+from lightning_cv.hub.sources import resolve_source
 from lightning_cv.models import create_model
 from lightning_cv.predictions import folder_class, image_files, prediction_rows, write_rows
 from lightning_cv.preprocessing import ImageInput, Preprocessing
@@ -124,21 +125,18 @@ def _as_list(images: ImageInput | Sequence[ImageInput]) -> list[ImageInput]:
     return list(images) if isinstance(images, list | tuple) else [images]
 
 
-def locate(source: str | Path, manifest: str | Path | None = None) -> tuple[Path, ZooEntry | None]:
-    """Where a source's checkpoint file is: a ``.ckpt`` path as it is, a zoo name's verified
-    file (cached, bundled or downloaded). The one place a source is told apart."""
-    if str(source).endswith(".ckpt"):
-        return Path(source), None
-    entry = get_entry(str(source), manifest)
-    return checkpoint_file(entry, manifest), entry
-
-
-def load(source: str | Path, *, manifest: str | Path | None = None) -> Pretrained:
+def load(
+    source: str | Path, *, sha256: str | None = None, manifest: str | Path | None = None
+) -> Pretrained:
     """Load a zoo model or a lightning-cv checkpoint, reading the file once.
 
     Args:
-        source: an entry name, e.g. ``"lenet5.mnist"``, or a ``.ckpt`` file written by
-            ``lightning-cv fit`` (copied anywhere: nothing beside it is read).
+        source: an entry name, e.g. ``"lenet5.mnist"``; a ``.ckpt`` file written by
+            ``lightning-cv fit`` (copied anywhere: nothing beside it is read); an ``https://``
+            URL with ``#sha256=<hex>``; a W&B artifact ``entity/project/name:alias`` or a W&B
+            Registry path ``wandb-registry-model/collection:alias``
+            (:func:`~lightning_cv.hub.sources.resolve_source`).
+        sha256: the file's expected sha256 (a URL needs it, here or in its ``#sha256=``).
         manifest: another manifest file.
 
     Raises:
@@ -147,7 +145,7 @@ def load(source: str | Path, *, manifest: str | Path | None = None) -> Pretraine
         DataFileError: a file that cannot be fetched, has another sha256, or would run code
             when unpickled.
     """
-    path, entry = locate(source, manifest)
+    path, entry = resolve_source(source, sha256=sha256, manifest=manifest)
     checkpoint = read_zoo_checkpoint(path) if entry else read_checkpoint(path)
     where = f"zoo entry {entry.name!r}" if entry else f"checkpoint {str(path)!r}"
     preprocessing = Preprocessing.from_checkpoint(checkpoint, source=where)
