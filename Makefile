@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 NEWEST ?= build/venv-newest
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: demo test test-newest lint docs bench
+.PHONY: demo test test-newest lint docs bench chromium
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,11 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# The serve page's test drives Debian's chromium (Playwright cannot download a browser here).
+chromium:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: lint chromium
 	WANDB_MODE=offline $(BIN)/python -m pytest
 
 # The tests that pin Lightning's and jsonargparse's behaviour (-m upstream), and the commands'
