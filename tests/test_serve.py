@@ -25,6 +25,7 @@ import pytest
 import requests
 from PIL import Image
 
+from lightning_cv import zoo
 from lightning_cv.serve.queries import Refusal, decode_image, read_query
 from tests.conftest import require_shared_datasets
 
@@ -179,29 +180,24 @@ def test_32_concurrent_requests_get_the_answers_of_predict(server, pretrained, d
 
 def test_info_describes_the_model(server) -> None:
     model = requests.get(f"{server.url}/info", timeout=10).json()["model"]
+    digits = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    class_names = [f"{i} - {name}" for i, name in enumerate(digits)]
     assert model == {
         "name": "lenet5.mnist",
-        "sha256": "fc95245959cab0b903035464ce0d21cc9393aa03e5ebc897c438a616a48da487",
-        "class_names": [
-            "0 - zero",
-            "1 - one",
-            "2 - two",
-            "3 - three",
-            "4 - four",
-            "5 - five",
-            "6 - six",
-            "7 - seven",
-            "8 - eight",
-            "9 - nine",
-        ],
+        "sha256": zoo.get_entry("lenet5.mnist").sha256,
+        "class_names": class_names,
         "metrics": {"acc": 99.36, "acc_top5": 100.0, "f1": 99.35},
         "preprocessing": {
             "in_channels": 1,
-            "image_size": 28,
+            "image_size": [28, 28],
             "mean": [0.1307],
             "std": [0.3081],
+            "crop_fraction": None,
+            "class_names": class_names,
             "tta": None,
+            "eval_pipeline": None,
         },
+        "source": "zoo entry lenet5.mnist",
     }
 
 

@@ -10,7 +10,6 @@ import socket
 from typing import Any
 
 import litserve as ls
-import torch
 from starlette.responses import JSONResponse
 
 from lightning_cv.errors import ConfigError

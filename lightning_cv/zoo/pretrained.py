@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -246,8 +247,11 @@ def _decode(
     kept, items = [], []
     for index, file in enumerate(files):
         try:
-            pixels = None if custom else preprocessing.resize(preprocessing.pixels(file))
-            items.append(preprocessing.batch([file])[0] if custom else torch.from_numpy(pixels))
+            if custom:
+                items.append(preprocessing.batch([file])[0])
+            else:  # writable: torch warns about sharing a read-only array
+                pixels = preprocessing.resize(preprocessing.pixels(file))
+                items.append(torch.from_numpy(np.require(pixels, requirements="W")))
         except DataFileError as error:
             if strict:
                 raise
