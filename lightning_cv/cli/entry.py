@@ -31,6 +31,8 @@ commands:
   recipes    list the bundled recipes, or show one: recipes show NAME
   preview    draw augmented training samples of a data module into a PNG
   cv         choose hyperparameters by k-fold cross-validation, then test once
+  tune       search hyperparameters with Optuna (pruning, resuming, worker processes)
+  lr-find    suggest a learning rate by Lightning's learning-rate range test
   zoo        list, load, evaluate, export, predict with and publish pretrained checkpoints
 
 A recipe is a file or the name of a bundled one: lightning-cv fit --config quickstart
@@ -58,6 +60,14 @@ def _run(args: list[str]) -> None:
         from lightning_cv.cli.cv import cv_main
 
         cv_main(args[1:])
+    elif command == "tune":
+        from lightning_cv.cli.tune import tune_main
+
+        tune_main(args[1:])
+    elif command == "lr-find":
+        from lightning_cv.cli.lr_find import lr_find_main
+
+        lr_find_main(args[1:])
     elif command == "preview":
         from lightning_cv.cli.preview import preview_main
 
@@ -71,7 +81,7 @@ def _run(args: list[str]) -> None:
 
 
 def _unknown_command(command: str) -> None:
-    commands = [*TRAINER_COMMANDS, "recipes", "preview", "cv", "zoo"]
+    commands = [*TRAINER_COMMANDS, "recipes", "preview", "cv", "tune", "lr-find", "zoo"]
     close = difflib.get_close_matches(command, commands, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise ConfigError(
