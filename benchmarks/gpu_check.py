@@ -23,9 +23,11 @@ well under a minute: a check of this script, its figures mean nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import platform
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -214,21 +216,29 @@ def main(argv: list[str] | None = None) -> dict:
     )
     quiet_lightning()
     use_device(sizes.device)
-    start = time.perf_counter()
-    figures = {
-        "benchmark": "gpu_check", "device": device, "tiny": args.tiny,
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "time_to_accuracy": time_to_target(sizes, args.root),
-        "alexnet": alexnet_rates(sizes, args.root),
-        "options": option_ratios(sizes),
-        "serve": serve_line(),
-    }  # fmt: skip
-    seconds = time.perf_counter() - start
+    root, results = args.root.resolve(), args.results.resolve()
+    with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
+        # the Trainers' pictures without a logger (outputs/version_N) go with the folder
+        figures, seconds = measure(sizes, root, device, tiny=args.tiny)
     section = render(device, figures, seconds)
-    append(args.results, section)
+    append(results, section)
     print(section)
     print(json.dumps({**figures, "seconds": round(seconds, 1)}))
     return figures
+
+
+def measure(sizes: Sizes, root: Path, device: str, *, tiny: bool) -> tuple[dict, float]:
+    """Every part's figures, and the seconds they took."""
+    start = time.perf_counter()
+    figures = {
+        "benchmark": "gpu_check", "device": device, "tiny": tiny,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "time_to_accuracy": time_to_target(sizes, root),
+        "alexnet": alexnet_rates(sizes, root),
+        "options": option_ratios(sizes),
+        "serve": serve_line(),
+    }  # fmt: skip
+    return figures, time.perf_counter() - start
 
 
 if __name__ == "__main__":

@@ -19,18 +19,24 @@ SERVE_LINES = (
 )
 
 
-def run_check(*args: str) -> subprocess.CompletedProcess:
+def run_check(*args: str, cwd) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, str(SCRIPT), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
 def test_tiny_check_appends_every_part_with_its_figures(tmp_path):
     results = tmp_path / "RESULTS.md"
     results.write_text("# Results\n\nearlier figures\n")
-    done = run_check("--tiny", "--results", str(results))
+    done = run_check("--tiny", "--results", str(results), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert [path.name for path in tmp_path.iterdir()] == ["RESULTS.md"]  # no run folders left
     text = results.read_text()
     assert text.startswith("# Results\n\nearlier figures\n\n## GPU check: CPU (")
     for heading in (
@@ -60,7 +66,7 @@ def test_tiny_check_appends_every_part_with_its_figures(tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the full check runs on a GPU")
 def test_without_a_gpu_the_full_check_says_so_in_one_line(tmp_path):
-    done = run_check("--results", str(tmp_path / "RESULTS.md"))
+    done = run_check("--results", str(tmp_path / "RESULTS.md"), cwd=tmp_path)
     assert done.returncode == 1
     assert done.stderr == (
         "gpu_check.py needs a CUDA GPU (none is visible); --tiny runs on the CPU\n"
