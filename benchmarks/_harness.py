@@ -27,6 +27,7 @@ __all__ = [
     "print_result",
     "quiet_lightning",
     "quiet_trainer",
+    "use_device",
     "use_threads",
 ]
 
@@ -52,17 +53,27 @@ def use_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+_ACCELERATOR = {"name": "cpu"}
+
+
+def use_device(accelerator: str) -> None:
+    """Run every :func:`quiet_trainer` on ``accelerator`` (``cpu``, the default, or ``cuda``):
+    ``gpu_check.py`` measures the other scripts' sides on a GPU this way."""
+    _ACCELERATOR["name"] = accelerator
+
+
 def quiet_trainer(
     max_epochs: int, callbacks: Sequence[L.Callback] = (), precision: str = "32-true"
 ) -> L.Trainer:
-    """A one-CPU Trainer without logger, progress bar, checkpoints, summary or validation.
+    """A one-device Trainer (the CPU unless :func:`use_device` said otherwise) without logger,
+    progress bar, checkpoints, summary or validation.
 
     Those are I/O or extra work, not the cost a benchmark compares.
     """
     return L.Trainer(
         max_epochs=max_epochs,
         precision=precision,
-        accelerator="cpu",
+        accelerator=_ACCELERATOR["name"],
         devices=1,
         logger=False,
         enable_checkpointing=False,

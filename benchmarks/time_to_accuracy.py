@@ -279,14 +279,15 @@ def train_plain(setup: Setup, train: Tensors, test: Tensors, target: float) -> R
     start = time.perf_counter()
     torch.manual_seed(setup.seed)
     shape = {name: hparams[name] for name in ("num_classes", "in_channels", "image_size")}
-    model = create_model(hparams["backbone"], **shape)
+    model = create_model(hparams["backbone"], **shape).to(images.device)  # where the data is
     optimizer = torch.optim.SGD(model.parameters(), **options)
     steps = setup.max_epochs * math.ceil(len(labels) / batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, options["lr"], total_steps=steps)
     for epoch in range(setup.max_epochs):
         model.train()
         generator = torch.Generator().manual_seed(setup.seed + epoch)
-        for batch in torch.randperm(len(labels), generator=generator).split(batch_size):
+        order = torch.randperm(len(labels), generator=generator).to(labels.device)
+        for batch in order.split(batch_size):
             optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(images[batch]), labels[batch], **loss_options)
             loss.backward()

@@ -45,7 +45,8 @@ def test_an_unknown_command_suggests_the_close_one(capsys):
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == (
         "lightning-cv: error: unknown command 'fitt'; did you mean 'fit'? expected one of "
-        "['fit', 'validate', 'test', 'predict', 'recipes', 'preview', 'cv', 'zoo'] "
+        "['fit', 'validate', 'test', 'predict', 'recipes', 'preview', 'cv', 'tune', 'lr-find', "
+        "'zoo', 'serve'] "
         "(lightning-cv --help)\n"
     )
 

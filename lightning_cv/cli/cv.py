@@ -11,12 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import optuna
 from lightning.pytorch.cli import LightningArgumentParser
 from matplotlib.figure import Figure
 
@@ -25,6 +25,7 @@ from lightning_cv.cli._parse_errors import build_error
 from lightning_cv.cli.lightning_cli import LightningCVCLI
 from lightning_cv.errors import ConfigError
 from lightning_cv.runs import next_version
+from lightning_cv.tuning.trial_run import TrialRuns, overrides
 
 __all__ = [
     "SET_BY_CV",
@@ -126,15 +127,6 @@ def plot_cv(rows: list[CVRow], metric: str, path: Path) -> None:
         figure.savefig(staging, dpi=100, format="png")
 
 
-def _overrides(setting: dict[str, Any]) -> list[str]:
-    """``--key=value`` options: a string as it is (jsonargparse takes it whole for a ``str``
-    option), anything else as JSON, which is YAML on one line."""
-    return [
-        f"--{key}={value if isinstance(value, str) else json.dumps(value, default=str)}"
-        for key, value in setting.items()
-    ]
-
-
 class CrossValidationCLI(LightningCVCLI):
     """``lightning-cv cv``: the options of ``fit`` plus the cross-validation's own."""
 
@@ -159,26 +151,11 @@ class CrossValidationCLI(LightningCVCLI):
 CV_KEYS = ("num_folds", "grid", "metric", "mode", "output")
 
 
-def _fold_args(base: Path, setting: dict, fold: int, num_folds: int, folder: Path) -> list[str]:
-    """The ``fit`` options (without ``fit``) that train on every fold but ``fold``; its run
-    folder is under ``folder`` (the cv results), not among the recipe's runs, where
-    ``--ckpt_path last`` could pick it. The keys cv sets are those of :data:`SET_BY_CV`."""
-    logger = {"save_dir": str(folder), "name": f"fold{fold}"}
-    own = {
-        "data.num_folds": num_folds,
-        "data.fold": fold,
-        "test_after_fit": False,
-        "trainer.logger": {"class_path": "CSVLogger", "init_args": logger},
-        "trainer.enable_checkpointing": False,
-    }
-    return ["--config", str(base), *_overrides(setting), *_overrides(own)]
-
-
-def _check_settings(base: Path, settings: list[dict], num_folds: int, folder: Path) -> None:
+def _check_settings(runs: TrialRuns, settings: list[dict], folder: Path) -> None:
     """Build each setting's model, data and trainer once, without training, so that a value
     ``fit`` refuses stops cv before any fold trains, named by its grid key and value."""
     for setting in settings:
-        args = _fold_args(base, setting, 0, num_folds, folder / "check")
+        args = runs.args(setting, folder / "check", "fold0", 0)[1:]
         try:
             LightningCVCLI(args, run=False)
         except ValueError as error:  # ours, or jsonargparse's report of a class it could not build
@@ -187,16 +164,24 @@ def _check_settings(base: Path, settings: list[dict], num_folds: int, folder: Pa
             raise ConfigError(f"--grid {label}: {reason.splitlines()[0]}") from None
 
 
-def _fold_score(base: Path, setting: dict, fold: int, options, folder: Path) -> float:
-    """Train on every fold but ``fold`` and score on it."""
-    args = ["fit", *_fold_args(base, setting, fold, options.num_folds, folder)]
-    metrics = LightningCVCLI(args, quiet=True).trainer.callback_metrics
-    if options.metric not in metrics:
-        raise ConfigError(f"--metric {options.metric!r} was not logged; logged: {sorted(metrics)}")
-    score = float(metrics[options.metric])
-    label = CVRow(setting, ()).label
-    print(f"{label}, fold {fold + 1}/{options.num_folds}: {options.metric} {score:.4f}")
-    return score
+def _grid_study(runs: TrialRuns, settings: list[dict], folder: Path) -> list[CVRow]:
+    """Score every setting on every fold: an Optuna grid study over the settings, each trial
+    run as ``lightning-cv tune`` runs its trials (:class:`TrialRuns`)."""
+    indices = list(range(len(settings)))
+    sampler = optuna.samplers.GridSampler({"setting": indices})
+    study = optuna.create_study(sampler=sampler, direction="maximize")
+    for number in indices:  # in the grid's order (the sampler shuffles): folds print in order
+        study.enqueue_trial({"setting": number})
+
+    def objective(trial: optuna.Trial) -> float:
+        number = trial.suggest_categorical("setting", indices)
+        scores = runs.score(settings[number], folder / f"setting{number}", trial)
+        trial.set_user_attr("scores", scores)
+        return float(np.mean(scores))
+
+    study.optimize(objective, n_trials=len(settings), catch=())
+    trials = sorted(study.trials, key=lambda trial: trial.params["setting"])
+    return [CVRow(settings[t.params["setting"]], tuple(t.user_attrs["scores"])) for t in trials]
 
 
 def _write_results(folder: Path, rows: list[CVRow], metric: str) -> None:
@@ -224,20 +209,16 @@ def cv_main(args: list[str]) -> None:
     for key in CV_KEYS:
         del fit_config[key]
     atomic_write_text(base, cli.parser.dump(fit_config, skip_none=False, skip_check=True))
+    runs = TrialRuns(base, options.metric, folds=options.num_folds, pruning=False)
     try:
-        _check_settings(base, settings, options.num_folds, folder)
+        _check_settings(runs, settings, folder)
     except ConfigError:  # nothing has run: leave no results folder
         base.unlink()
         folder.rmdir()
         raise
 
-    rows = []
-    for number, setting in enumerate(settings):
-        scores = [
-            _fold_score(base, setting, fold, options, folder / f"setting{number}")
-            for fold in range(options.num_folds)
-        ]
-        rows.append(CVRow(setting, tuple(scores)))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rows = _grid_study(runs, settings, folder)
     best = summarize(rows, options.mode)
     _write_results(folder, rows, options.metric)
     for row in rows:
@@ -245,6 +226,6 @@ def cv_main(args: list[str]) -> None:
     print(f"best: {best.label}; table and plot in {folder}")
     print("training on the whole training split with it, then testing once")
     LightningCVCLI(
-        ["fit", "--config", str(base), *_overrides(best.setting), "--data.val_fraction=0",
+        ["fit", "--config", str(base), *overrides(best.setting), "--data.val_fraction=0",
          "--test_after_fit=true"]
     )  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import errno
+import importlib
 import re
 import signal
 import sys
@@ -31,6 +32,8 @@ commands:
   recipes    list the bundled recipes, or show one: recipes show NAME
   preview    draw augmented training samples of a data module into a PNG
   cv         choose hyperparameters by k-fold cross-validation, then test once
+  tune       search hyperparameters with Optuna (pruning, resuming, worker processes)
+  lr-find    suggest a learning rate by Lightning's learning-rate range test
   zoo        list, load, evaluate, export, predict with and publish pretrained checkpoints
   serve      serve a zoo model or checkpoint over HTTP, with a web page: serve lenet5.mnist
 
@@ -42,31 +45,25 @@ TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 _LEAF_SPEC = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
 
 
+# the other commands, by the function that runs each: imported on use (module docstring)
+COMMANDS = {
+    "recipes": ("lightning_cv.cli.recipes", "recipes_main"),
+    "preview": ("lightning_cv.cli.preview", "preview_main"),
+    "cv": ("lightning_cv.cli.cv", "cv_main"),
+    "tune": ("lightning_cv.cli.tune", "tune_main"),
+    "lr-find": ("lightning_cv.cli.lr_find", "lr_find_main"),
+    "zoo": ("lightning_cv.cli.zoo", "zoo_main"),
+    "serve": ("lightning_cv.serve.command", "serve_main"),
+}
+
+
 def _run(args: list[str]) -> None:
     command = args[0] if args else None
     if command in (None, "-h", "--help"):
         print(HELP, end="")
-    # each branch imports its command on use: start-up time (see the module docstring)
-    elif command == "recipes":
-        from lightning_cv.cli.recipes import recipes_main
-
-        recipes_main(args[1:])
-    elif command == "zoo":
-        from lightning_cv.cli.zoo import zoo_main
-
-        zoo_main(args[1:])
-    elif command == "cv":
-        from lightning_cv.cli.cv import cv_main
-
-        cv_main(args[1:])
-    elif command == "preview":
-        from lightning_cv.cli.preview import preview_main
-
-        preview_main(args[1:])
-    elif command == "serve":
-        from lightning_cv.serve.command import serve_main
-
-        serve_main(args[1:])
+    elif command in COMMANDS:
+        module, function = COMMANDS[command]
+        getattr(importlib.import_module(module), function)(args[1:])
     elif command in TRAINER_COMMANDS or command.startswith("-"):  # --config x.yaml fit ...
         from lightning_cv.cli.lightning_cli import LightningCVCLI
 
@@ -76,7 +73,7 @@ def _run(args: list[str]) -> None:
 
 
 def _unknown_command(command: str) -> None:
-    commands = [*TRAINER_COMMANDS, "recipes", "preview", "cv", "zoo", "serve"]
+    commands = [*TRAINER_COMMANDS, *COMMANDS]
     close = difflib.get_close_matches(command, commands, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise ConfigError(

@@ -84,7 +84,8 @@ PARSER = [
      ["lightning-cv: error: --data: 'NopeDataModule' is neither a file nor a class name"]),
     ("unknown-subcommand", ["fitt"], None,
      ["lightning-cv: error: unknown command 'fitt'; did you mean 'fit'? expected one of "
-      "['fit', 'validate', 'test', 'predict', 'recipes', 'preview', 'cv', 'zoo'] "
+      "['fit', 'validate', 'test', 'predict', 'recipes', 'preview', 'cv', 'tune', 'lr-find', "
+        "'zoo', 'serve'] "
       "(lightning-cv --help)"]),
 ]  # fmt: skip
 
