@@ -148,6 +148,14 @@ def _classes(class_names: tuple[str, ...]) -> str:
 
 def _usage(facts: ModelFacts) -> str:
     shape = ", ".join(map(str, facts.input_shape))
+    check = (
+        ""
+        if facts.entry is None
+        else (
+            ", then check it against this checkpoint on the test split (`lightning-cv zoo evaluate "
+            f"{facts.name}.pt2 --data.root DATA`)"
+        )
+    )
     return f"""## How to use
 
 ```python
@@ -157,8 +165,8 @@ model = zoo.load("{facts.name}")  # a zoo name, or the .ckpt file
 model.predict("image.png", top_k=3)  # [(class name, probability), ...]
 ```
 
-Export and check the export (`lightning-cv zoo export {facts.name} --format pt2`, or `onnx`;
-`--preprocess true` bakes the preprocessing in):
+Export it (`lightning-cv zoo export {facts.name} --format pt2`, or `onnx`; `--preprocess true`
+bakes the preprocessing in){check}:
 
 ```python
 import torch
