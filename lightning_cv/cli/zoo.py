@@ -102,12 +102,15 @@ def evaluate(
 ) -> None:  # fmt: skip
     """Re-measure an entry on its official test split, or an export (a .pt2 or .onnx file)
     against its checkpoint there; exit 1 when top-1 is off."""
+    from lightning_cv.zoo.evaluate import saved_data_options
+
     if name.endswith((".pt2", ".onnx")):
         _evaluate_export(Path(name), data, manifest)
         return
     pretrained = zoo.load(name, manifest)
     workers = {} if data.num_workers is None else {"num_workers": data.num_workers}
-    datamodule = zoo.build_datamodule(pretrained.entry, data.root, pretrained.data.hparams,
+    options = saved_data_options(pretrained.entry, manifest)
+    datamodule = zoo.build_datamodule(pretrained.entry, data.root, options,
                                       download=data.download, **workers)  # fmt: skip
     accelerator = (trainer or TrainerOptions()).accelerator
     measured = zoo.measure(pretrained.model, datamodule, accelerator=accelerator,
@@ -128,7 +131,12 @@ def evaluate(
 
 def _evaluate_export(path: Path, data: DataOptions, manifest: Path | None) -> None:
     """``evaluate`` of an export: its top-1 beside its checkpoint's, on the same test images."""
-    from lightning_cv.zoo.evaluate import EXPORT_TOLERANCE, compare_export, load_export
+    from lightning_cv.zoo.evaluate import (
+        EXPORT_TOLERANCE,
+        compare_export,
+        load_export,
+        saved_data_options,
+    )
     from lightning_cv.zoo.model_card import model_facts
 
     exported = load_export(path)
@@ -145,7 +153,8 @@ def _evaluate_export(path: Path, data: DataOptions, manifest: Path | None) -> No
             f"entry {source!r} is now {facts.sha256}; export it again"
         )
     workers = {} if data.num_workers is None else {"num_workers": data.num_workers}
-    datamodule = zoo.build_datamodule(facts.entry, data.root, facts.data_options,
+    options = saved_data_options(facts.entry, manifest)
+    datamodule = zoo.build_datamodule(facts.entry, data.root, options,
                                       download=data.download, **workers)  # fmt: skip
     datamodule.prepare_data()
     transform = datamodule.build_transform(facts.eval_transform)

@@ -22,6 +22,7 @@ from lightning_cv._checkpoint import is_own_class
 from lightning_cv.callbacks.tta import TestTimeAugmentation
 from lightning_cv.data import ImageDataModule
 from lightning_cv.errors import ConfigError, DataFileError
+from lightning_cv.hub.files import checkpoint_file, read_zoo_checkpoint
 from lightning_cv.hub.manifest import TTA, Metrics, ZooEntry
 from lightning_cv.task import ClassificationTask
 from lightning_cv.zoo.export import METADATA_FILE, METADATA_KEY
@@ -37,6 +38,7 @@ __all__ = [
     "data_module",
     "load_export",
     "measure",
+    "saved_data_options",
 ]
 
 TOLERANCE = 0.1  # percentage points of top-1 a re-measurement may differ by
@@ -82,6 +84,14 @@ def build_datamodule(
     (``datamodule_hyper_parameters``) and ``overrides`` (``download=True``...)."""
     init_args = {**(options or {}), **overrides, "root": str(root)}
     return data_module(entry.datamodule, init_args, source=f"zoo entry {entry.name!r}")
+
+
+def saved_data_options(entry: ZooEntry, manifest: str | Path | None = None) -> dict[str, Any]:
+    """The data module options the entry's checkpoint saved (its recipe's, without ``root``),
+    as the recipe states them: a built data module's ``hparams`` hold a ``BatchAugment`` as
+    text that does not parse back."""
+    checkpoint = read_zoo_checkpoint(checkpoint_file(entry, manifest))
+    return checkpoint.get("datamodule_hyper_parameters") or {}
 
 
 def measure(

@@ -28,8 +28,7 @@ class ModelFacts:
     """A loaded model as export and card see it: the network (eval mode, CPU: normalized
     (B, C, H, W) -> logits), its name (the zoo entry's, or the checkpoint file's stem), the
     checkpoint's sha256, classes, input and normalisation, eval transform, test-time
-    augmentation (or None), zoo entry (None for a checkpoint file) and the data module's
-    options the checkpoint saved (to rebuild its test split)."""
+    augmentation (or None) and zoo entry (None for a checkpoint file)."""
 
     model: nn.Module = field(repr=False, compare=False)
     name: str
@@ -42,7 +41,6 @@ class ModelFacts:
     eval_transform: str
     tta: dict[str, Any] | None
     entry: ZooEntry | None
-    data_options: dict[str, Any] = field(repr=False, compare=False)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -68,7 +66,7 @@ def model_facts(pretrained: Pretrained) -> ModelFacts:
         class_names=tuple(pretrained.class_names), in_channels=data.in_channels,
         image_size=to_size(data.image_size), mean=tuple(data.mean), std=tuple(data.std),
         eval_transform=spec, tta=None if pretrained.tta is None else pretrained.tta.model_dump(),
-        entry=entry, data_options=dict(data.hparams),
+        entry=entry,
     )  # fmt: skip
 
 
