@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from argparse import ArgumentError
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,9 @@ import yaml
 from jsonargparse import ArgumentParser
 
 from lightning_cv import zoo  # the Lightning-bound names load on first use (zoo/__init__)
-from lightning_cv._io import check_new_file
+from lightning_cv._io import atomic_write_bytes, check_new_file
 from lightning_cv.cli._output import quiet_lightning
+from lightning_cv.errors import ConfigError
 from lightning_cv.hub.manifest import TABLE_BEGIN
 
 __all__ = ["DataOptions", "TrainerOptions", "table_files", "zoo_main"]
@@ -102,21 +104,21 @@ def evaluate(
     name: str, *, data: DataOptions, trainer: TrainerOptions | None = None,
     manifest: Path | None = None,
 ) -> None:  # fmt: skip
-    """Re-measure an entry on its official test split; exit 1 when top-1 is off."""
-    from lightning_cv.task import ImageClassifier
+    """Re-measure an entry on its official test split, or an export (a .pt2 or .onnx file)
+    against its checkpoint there; exit 1 when top-1 is off."""
+    from lightning_cv.zoo.evaluate import saved_data_options, task_of
 
+    if name.endswith((".pt2", ".onnx")):
+        _evaluate_export(Path(name), data, manifest)
+        return
     pretrained = zoo.load(name, manifest=manifest)
-    record = pretrained.preprocessing
-    options = zoo.read_zoo_checkpoint(zoo.checkpoint_file(pretrained.entry, manifest))
     workers = {} if data.num_workers is None else {"num_workers": data.num_workers}
-    datamodule = zoo.build_datamodule(pretrained.entry, data.root,
-                                      options.get("datamodule_hyper_parameters") or {},
+    options = saved_data_options(pretrained.entry, manifest)
+    datamodule = zoo.build_datamodule(pretrained.entry, data.root, options,
                                       download=data.download, **workers)  # fmt: skip
-    model = ImageClassifier(pretrained.model, num_classes=len(record.class_names),
-                            in_channels=record.in_channels, image_size=record.image_size,
-                            class_names=record.class_names)  # fmt: skip
     accelerator = (trainer or TrainerOptions()).accelerator
-    measured = zoo.measure(model, datamodule, accelerator=accelerator, tta=pretrained.entry.tta)
+    measured = zoo.measure(task_of(pretrained), datamodule, accelerator=accelerator,
+                           tta=pretrained.entry.tta)  # fmt: skip
     report = zoo.compare(pretrained.entry, measured)
     print(json.dumps(report, indent=2))
     for key, label in (("acc", "top-1"), ("acc_tta", "top-1 with TTA")):
@@ -131,29 +133,93 @@ def evaluate(
         raise SystemExit(1)
 
 
-def export(
-    name: str, *, format: Literal["onnx", "torchscript"], output: Path | None = None,
-    manifest: Path | None = None,
-) -> None:  # fmt: skip
-    """Export a zoo entry or a checkpoint file to ONNX or TorchScript (``images`` in,
-    ``logits`` out); an existing file is never replaced."""
-    suffix = {"onnx": ".onnx", "torchscript": ".pt"}[format]
-    output = output or Path(Path(name).name.removesuffix(".ckpt") + suffix)
-    check_new_file(output, NEW_OUTPUT)  # before the slow part
-    pretrained = zoo.load(name, manifest=manifest)
-    data, size = pretrained.preprocessing, pretrained.preprocessing.image_size
-    metadata = {"name": pretrained.name, "class_names": [*pretrained.class_names],
-                "mean": [*data.mean], "std": [*data.std], "image_size": [*size],
-                "in_channels": data.in_channels}  # fmt: skip
-    if pretrained.entry is not None:
-        metadata["sha256"] = pretrained.entry.sha256
-    shape = (data.in_channels, *size)
-    zoo.export_model(pretrained.model, output, format=format, input_shape=shape,
-                     metadata=metadata, replace=False)  # fmt: skip
-    print(
-        f"wrote {output}: images (B, {', '.join(map(str, shape))}) normalized with mean "
-        f"{metadata['mean']} and std {metadata['std']} -> logits (B, {len(pretrained.class_names)})"
+def _evaluate_export(path: Path, data: DataOptions, manifest: Path | None) -> None:
+    """``evaluate`` of an export: its top-1 beside its checkpoint's, on the same test images."""
+    from lightning_cv.zoo.evaluate import (
+        EXPORT_TOLERANCE,
+        compare_export,
+        load_export,
+        saved_data_options,
     )
+    from lightning_cv.zoo.model_card import model_facts
+
+    exported = load_export(path)
+    source, made_from = exported.metadata["name"], exported.metadata["sha256"]
+    if source not in {entry.name for entry in zoo.list_entries(manifest)}:
+        raise ConfigError(
+            f"export {str(path)!r} comes from {source!r}, which is not a zoo entry; evaluate "
+            "measures exports of zoo entries, on their official test split"
+        )
+    facts = model_facts(zoo.load(source, manifest=manifest))
+    if facts.sha256 != made_from:
+        raise ConfigError(
+            f"export {str(path)!r} was made from a checkpoint with sha256 {made_from}, but zoo "
+            f"entry {source!r} is now {facts.sha256}; export it again"
+        )
+    workers = {} if data.num_workers is None else {"num_workers": data.num_workers}
+    options = saved_data_options(facts.entry, manifest)
+    datamodule = zoo.build_datamodule(facts.entry, data.root, options,
+                                      download=data.download, **workers)  # fmt: skip
+    datamodule.prepare_data()
+    transform = datamodule.build_transform(facts.eval_transform)
+    report = compare_export(exported, facts.model, datamodule, transform=transform,
+                            reference_acc=facts.entry.metrics.acc)  # fmt: skip
+    print(json.dumps(report, indent=2))
+    if not report["ok"]:
+        print(
+            f"lightning-cv zoo evaluate: {path}: top-1 {report['export_acc']:.2f} differs from "
+            f"its checkpoint's {report['checkpoint_acc']:.2f} by more than {EXPORT_TOLERANCE} "
+            "points",
+            file=sys.stderr,
+        )
+        raise SystemExit(1)
+
+
+def export(
+    name: str, *, format: Literal["pt2", "onnx", "torchscript"] = "pt2", preprocess: bool = False,
+    output: Path | None = None, manifest: Path | None = None,
+) -> None:  # fmt: skip
+    """Export a zoo entry or a checkpoint file as a torch.export program (.pt2) or ONNX,
+    normalized float images in and logits out, or with --preprocess true uint8 images in and
+    probabilities out; a model card (NAME.md) is written beside it. An existing file is never
+    replaced. TorchScript (.pt) is deprecated."""
+    from lightning_cv.zoo.export import FORMATS, BakedPreprocessing, export_model
+    from lightning_cv.zoo.model_card import model_facts, render_model_card
+
+    stem = Path(name).name.removesuffix(".ckpt")
+    output = output or Path(stem + (".uint8" if preprocess else "") + FORMATS[format])
+    card = output.parent / f"{stem}.md"
+    check_new_file(output, NEW_OUTPUT)  # before the slow part
+    if format == "torchscript":
+        print("lightning-cv zoo export: --format torchscript is deprecated (torch.jit is, "
+              "upstream) and will be removed; use --format pt2", file=sys.stderr)  # fmt: skip
+    pretrained = zoo.load(name, manifest=manifest)
+    facts, text = model_facts(pretrained), render_model_card(pretrained)
+    new_card = _card_to_write(card, text)
+    model = facts.model
+    if preprocess:
+        model = BakedPreprocessing(model, mean=facts.mean, std=facts.std)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torchscript's: said above in one line
+        export_model(model, output, format=format, input_shape=facts.input_shape,
+                     metadata=facts.metadata(preprocess=preprocess), replace=False)  # fmt: skip
+    shape, classes = ", ".join(map(str, facts.input_shape)), len(facts.class_names)
+    given = (f"uint8 images (B, {shape}) -> probabilities" if preprocess else
+             f"images (B, {shape}) normalized with mean {list(facts.mean)} and std "
+             f"{list(facts.std)} -> logits")  # fmt: skip
+    print(f"wrote {output}: {given} (B, {classes})")
+    if new_card:
+        atomic_write_bytes(card, text.encode(), replace=False, hint=NEW_OUTPUT)
+    print(f"{'wrote' if new_card else 'kept'} model card {card}")
+
+
+def _card_to_write(card: Path, text: str) -> bool:
+    """Whether the model card must be written: False when ``card`` holds this very text; a
+    ConfigError (before any export) when it holds another."""
+    if card.is_file() and not card.is_symlink() and card.read_bytes() == text.encode():
+        return False
+    check_new_file(card, "move it, or pass --output into another folder")
+    return True
 
 
 def predict(
