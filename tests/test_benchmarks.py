@@ -3,6 +3,7 @@
 The real-data runs are ``make bench``'s job; here one script runs on fake MNIST files.
 """
 
+import csv
 import importlib
 import json
 import os
@@ -412,6 +413,16 @@ def test_a_failing_command_is_skipped_with_a_note(capsys, monkeypatch):
     assert startup.warm_up(["bogus"]) == {}
     note = capsys.readouterr().out
     assert note.startswith("skipped bogus: exit code ") and note.endswith(")\n")
+
+
+def test_zoo_predict_starts_in_plain_torch_and_writes_a_new_output_each_run(tmp_path):
+    startup.write_image(tmp_path)
+    assert startup.warm_up(["zoo-predict", "zoo-predict"], tmp_path) == {"zoo-predict": False}
+    outputs = sorted(tmp_path.glob("*.csv"))  # one per run: no run is refused an existing file
+    assert len(outputs) == 2
+    for output in outputs:
+        [row] = list(csv.DictReader(output.open(newline="")))
+        assert (row["path"], row["class_1"]) == ("one.png", "1 - one")
 
 
 def test_startup_runs_end_to_end_and_ends_with_a_json_result():

@@ -236,7 +236,7 @@ def test_a_checkpoint_of_an_image_folder_predicts_with_its_computed_normalisatio
     [checkpoint] = (in_tmp / "runs").rglob("last.ckpt")
     data = torch.load(checkpoint, weights_only=True)["ImageFolderDataModule"]
     pretrained = load(str(checkpoint))
-    assert tuple(data["mean"]) == pretrained.data.mean and len(data["std"]) == 3
+    assert tuple(data["mean"]) == pretrained.preprocessing.mean and len(data["std"]) == 3
     rows = pretrained.predict(in_tmp / "pets" / "cat" / "0000.jpg", top_k=3)
     assert sorted(name for name, _ in rows) == ["bird", "cat", "dog"]
 

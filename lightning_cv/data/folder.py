@@ -33,24 +33,21 @@ from lightning_cv._io import atomic_write_text, cache_root
 from lightning_cv.data.datamodule import ImageDataModule
 from lightning_cv.data.splits import split_indices
 from lightning_cv.errors import ConfigError, DataFileError
+from lightning_cv.predictions import IMAGE_EXTENSIONS, refuse_broken_link
+from lightning_cv.preprocessing import to_pixels
 
 __all__ = [
-    "IMAGE_EXTENSIONS",
     "FolderScan",
     "ImageFiles",
     "ImageFolderDataModule",
     "check_image_files",
     "check_image_options",
     "image_stats",
-    "refuse_broken_link",
     "scan_class_folders",
 ]
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = frozenset(
-    {".bmp", ".gif", ".jpeg", ".jpg", ".pbm", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp"}
-)
 TEST_SEED = 0  # the test share of a single folder never moves, whatever split_seed the user picks
 STATS_SAMPLE = 2000  # training images decoded to estimate mean and std
 STATS_SEED = 0
@@ -95,27 +92,23 @@ class ImageFiles(Sequence):
         path = self.paths[index]
         try:
             with Image.open(path) as image:
-                image = self._convert(image, path)
-                if self.size is not None and image.size != self.size[::-1]:
-                    image = image.resize(self.size[::-1], Image.Resampling.BILINEAR)
-                array = np.asarray(image)
+                self._log_conversion(image.mode, path)
+                array = to_pixels(image, self.channels)  # as zoo.load's preprocessing converts
+            if self.size is not None and array.shape[:2] != self.size:
+                resized = Image.fromarray(array[..., 0] if self.channels == 1 else array)
+                resized = resized.resize(self.size[::-1], Image.Resampling.BILINEAR)
+                array = np.asarray(resized).reshape(*self.size, self.channels)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
             raise DataFileError(
                 f"{str(path)!r}: cannot decode image ({error}); replace or delete the file"
             ) from error
-        return array[..., None] if self.channels == 1 else array  # (H, W) -> (H, W, 1)
+        return array
 
-    def _convert(self, image: Image.Image, path: Path) -> Image.Image:
+    def _log_conversion(self, mode: str, path: Path) -> None:
         target = "L" if self.channels == 1 else "RGB"
-        if image.mode == target:
-            return image
-        if image.mode not in self._logged_modes:
-            self._logged_modes.add(image.mode)
-            log.info("converting mode %r images to %r (first: %s)", image.mode, target, path)
-        if image.mode.startswith("I"):  # 16/32-bit integer grey: 0..65535 -> 0..255
-            pixels = np.clip(np.asarray(image, dtype=np.float64), 0, 65535) / 257
-            image = Image.fromarray(np.rint(pixels).astype(np.uint8))
-        return image.convert(target)
+        if mode != target and mode not in self._logged_modes:
+            self._logged_modes.add(mode)
+            log.info("converting mode %r images to %r (first: %s)", mode, target, path)
 
     def to_array(self, size: tuple[int, int] | None = None, threads: int = 8) -> np.ndarray:
         """Decode every file once into one ``(N, H, W, C)`` uint8 array, with a thread pool.
@@ -184,29 +177,6 @@ def check_image_files(paths: Sequence[Path], *, dataset: str) -> int:
             "replace or delete them"
         )
     return total
-
-
-def refuse_broken_link(path: Path, what: str, dataset: str) -> None:
-    """A symbolic link whose target is gone, or that leads back to itself, would be skipped
-    unseen (``is_file()`` is False for both): refuse it, naming the link and its target.
-
-    Raises:
-        DataFileError: ``"<dataset>: image file 'a.jpg' is a link to 'b.jpg', which ..."``.
-    """
-    if not path.is_symlink():
-        return
-    try:
-        path.stat()
-    except FileNotFoundError:
-        problem = "which does not exist"
-    except OSError:  # ELOOP: the chain of links never reaches a file
-        problem = "a loop of links that never reaches a file"
-    else:
-        return
-    raise DataFileError(
-        f"{dataset}: {what} {str(path)!r} is a link to {os.readlink(path)!r}, {problem}; "
-        "fix or remove the link"
-    )
 
 
 class FolderScan(NamedTuple):
