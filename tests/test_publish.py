@@ -15,7 +15,7 @@ from lightning_cv.cli.zoo import zoo_main
 from lightning_cv.errors import ConfigError
 from lightning_cv.hub.files import checkpoint_file
 from lightning_cv.hub.manifest import get_entry
-from lightning_cv.hub.publish import entry_card
+from lightning_cv.zoo import load, render_model_card
 
 NAME = "lenet5.mnist"
 BLOCK = 32768  # the LevelDB log format W&B's run files use: 32 KiB blocks of 7-byte headers
@@ -96,17 +96,17 @@ def test_offline_publish_stages_the_checkpoint_card_metadata_and_aliases(offline
     assert sorted(artifact.aliases) == ["candidate", "latest", "production"]
     assert artifact.description == f"{NAME} on MNIST: top-1 {entry.metrics.acc:.2f}%"
     record = entry.model_dump(mode="json", exclude_none=True, exclude={"file", "wandb", "url"})
-    digits = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-    preprocessing = {"backbone": "lenet5", "num_classes": 10, "in_channels": 1, "image_size": 28,
-                     "class_names": [f"{d} - {w}" for d, w in enumerate(digits)]}  # fmt: skip
-    assert json.loads(artifact.metadata) == {**record, "preprocessing": preprocessing}
+    architecture = {"backbone": "lenet5", "backbone_kwargs": None, "num_classes": 10,
+                    "in_channels": 1, "image_size": 28}  # fmt: skip
+    preprocessing = load(NAME).preprocessing.to_checkpoint()
+    assert json.loads(artifact.metadata) == {
+        **record, "architecture": architecture, "preprocessing": preprocessing}  # fmt: skip
     files = {item.path: item for item in artifact.manifest.contents}
     assert sorted(files) == ["README.md", f"{NAME}.ckpt"]
-    card = entry_card(entry).encode()
+    card = render_model_card(load(NAME)).encode()
     for name, data in (("README.md", card), (f"{NAME}.ckpt", checkpoint.read_bytes())):
         assert (files[name].size, files[name].digest) == (len(data), _md5(data))
         assert Path(files[name].local_path).read_bytes() == data  # what `wandb sync` uploads
-    assert entry_card(entry).startswith(f"# {NAME}\n\nTrained on MNIST with the recipe ")
 
 
 @pytest.mark.upstream

@@ -11,7 +11,6 @@ import json
 import re
 import shutil
 import sys
-import warnings
 from importlib.resources import files
 from pathlib import Path
 
@@ -618,16 +617,14 @@ def test_predict_with_an_own_checkpoint_writes_the_true_class_of_class_folders(
 
 
 def test_export_an_own_checkpoint(fit_run, trained, tmp_path, capsys):
-    output = tmp_path / "own.pt"
-    zoo_main(["export", str(fit_run), "--format", "torchscript", "--output", str(output)])
+    output = tmp_path / "own.pt2"
+    zoo_main(["export", str(fit_run), "--output", str(output)])
     assert capsys.readouterr().out.startswith(f"wrote {output}: images (B, 1, 8, 8) normalized")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.load is deprecated"
-        scripted = torch.jit.load(str(output))
+    exported = torch.export.load(output).module()
     model = ImageClassifier.load_from_checkpoint(trained, weights_only=True).eval()
     images = torch.randn(2, 1, 8, 8)
     with torch.no_grad():
-        torch.testing.assert_close(scripted(images), model(images), atol=1e-5, rtol=0)
+        torch.testing.assert_close(exported(images), model(images), atol=1e-5, rtol=0)
 
 
 def test_a_checkpoint_without_a_preprocessing_record_is_refused_in_one_line(trained, tmp_path):
@@ -1051,26 +1048,3 @@ def test_evaluate_reports_json_and_fails_when_off_by_more_than_the_tolerance(zoo
         f"lightning-cv zoo evaluate: mlp.digits: measured top-1 {entry.metrics.acc:.2f} differs "
         f"from the manifest's {off.acc:.2f} by more than 0.1 points"
     ) in captured.err.splitlines()
-
-
-def test_export_command_writes_torchscript_that_matches_the_model(zoo, tmp_path, capsys):
-    output = tmp_path / "model.pt"
-    zoo_main(
-        ["export", NAME, "--format", "torchscript", "--output", str(output), "--manifest", str(zoo)]
-    )
-    data = load(NAME, manifest=zoo).preprocessing
-    assert capsys.readouterr().out == (
-        f"wrote {output}: images (B, 1, 8, 8) normalized with mean {list(data.mean)} and std "
-        f"{list(data.std)} -> logits (B, 10)\n"
-    )
-    extra = {"lightning_cv.json": ""}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.load is deprecated"
-        scripted = torch.jit.load(str(output), _extra_files=extra)
-    metadata = json.loads(extra["lightning_cv.json"])
-    assert metadata["class_names"] == list("0123456789") and metadata["name"] == NAME
-    images = torch.randn(3, 1, 8, 8)
-    with torch.no_grad():
-        torch.testing.assert_close(
-            scripted(images), load(NAME, manifest=zoo).model(images), atol=1e-5, rtol=0
-        )

@@ -3,9 +3,8 @@
 
 import pytest
 
-from lightning_cv.task import ImageClassifier
 from lightning_cv.zoo import get_entry, list_entries, load
-from lightning_cv.zoo.evaluate import TOLERANCE, build_datamodule, compare, measure
+from lightning_cv.zoo.evaluate import TOLERANCE, build_datamodule, compare, measure, task_of
 
 from .conftest import require_shared_datasets
 
@@ -22,11 +21,7 @@ def test_the_zoo_has_mnist_entries():
 def test_entry_reproduces_its_manifest_acc(name):
     entry = get_entry(name)
     root = require_shared_datasets() / FOLDERS[entry.dataset]
-    pretrained = load(name)  # its backbone, in the task that Trainer.test runs (as zoo evaluate)
-    record = pretrained.preprocessing
-    model = ImageClassifier(pretrained.model, num_classes=len(record.class_names),
-                            in_channels=record.in_channels, image_size=record.image_size,
-                            class_names=record.class_names)  # fmt: skip
+    model = task_of(load(name))  # its backbone, in the task that Trainer.test runs
     measured = measure(model, build_datamodule(entry, root), tta=entry.tta)
     report = compare(entry, measured)
     assert (measured.acc_tta is None) == (entry.tta is None)

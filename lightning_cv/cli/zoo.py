@@ -12,7 +12,7 @@ import json
 import sys
 import warnings
 from argparse import ArgumentError
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -256,10 +256,10 @@ def publish(
     """Upload a registered checkpoint to W&B as a model artifact with its model card and link
     it to the W&B Registry collection wandb-registry-model/COLLECTION (default: the entry's
     name) with --aliases (maintainers)."""
-    from lightning_cv.hub.publish import entry_card, publish_checkpoint
+    from lightning_cv.hub.publish import publish_checkpoint
 
     entry = zoo.get_entry(name, manifest)
-    card = entry_card(entry)  # the one call to swap for the zoo's full model card renderer
+    card = zoo.render_model_card(replace(zoo.load(checkpoint), name=entry.name, entry=entry))
     done = publish_checkpoint(checkpoint, entry, entity=entity, project=project,
                               collection=collection, aliases=aliases, model_card=card)  # fmt: skip
     target = f"wandb-registry-model/{done.collection}"

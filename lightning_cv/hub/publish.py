@@ -20,13 +20,14 @@ from lightning_cv.errors import ConfigError
 from lightning_cv.hub.files import read_zoo_checkpoint
 from lightning_cv.hub.manifest import ZooEntry
 from lightning_cv.hub.wandb_api import TIMEOUT_S, cleaned_on_failure, connect, unreachable
+from lightning_cv.preprocessing import CHECKPOINT_KEY
 
-__all__ = ["MODEL_REGISTRY", "Publication", "entry_card", "publish_checkpoint"]
+__all__ = ["MODEL_REGISTRY", "Publication", "publish_checkpoint"]
 
 MODEL_REGISTRY = "wandb-registry-model"  # W&B's Registry for models (it replaced Model Registry)
 CARD_FILE = "README.md"  # the model card's name inside the artifact
 _NAME = re.compile(r"^[\w.-]+$")  # W&B collection names and aliases: no '/', ':' or spaces
-PREPROCESSING = ("backbone", "num_classes", "in_channels", "image_size", "class_names")
+ARCHITECTURE = ("backbone", "backbone_kwargs", "num_classes", "in_channels", "image_size")
 
 
 @dataclass(frozen=True)
@@ -42,17 +43,6 @@ class Publication:
     run_dir: Path
 
 
-def entry_card(entry: ZooEntry) -> str:
-    """A minimal Markdown model card from the manifest entry alone (name, data set, metrics,
-    recipe, sha256): the card publishing uses until the zoo's full card renderer lands."""
-    rows = "\n".join(f"| {key} | {value} |" for key, value in
-                     entry.metrics.model_dump(exclude_none=True).items())  # fmt: skip
-    return (
-        f"# {entry.name}\n\nTrained on {entry.dataset} with the recipe `{entry.recipe}`.\n\n"
-        f"| metric (test split, %) | value |\n| --- | --- |\n{rows}\n\nsha256: `{entry.sha256}`\n"
-    )
-
-
 def _checked_names(collection: str, aliases: list[str]) -> None:
     for what, value in (("collection", collection), *(("alias", a) for a in aliases)):
         if not _NAME.match(value):
@@ -63,11 +53,13 @@ def _checked_names(collection: str, aliases: list[str]) -> None:
 
 
 def _metadata(checkpoint: Path, entry: ZooEntry) -> dict[str, Any]:
-    """The entry (what :func:`~lightning_cv.hub.sources.resolve_source` reads back) and what
-    inference needs from the checkpoint's hyperparameters."""
-    hparams = read_zoo_checkpoint(checkpoint)["hyper_parameters"]
+    """The entry (what :func:`~lightning_cv.hub.sources.resolve_source` reads back), the
+    architecture and the checkpoint's preprocessing record."""
+    saved = read_zoo_checkpoint(checkpoint)
+    hparams = saved["hyper_parameters"]
     record = entry.model_dump(mode="json", exclude_none=True, exclude={"file", "wandb", "url"})
-    return {**record, "preprocessing": {key: hparams.get(key) for key in PREPROCESSING}}
+    return {**record, "architecture": {key: hparams.get(key) for key in ARCHITECTURE},
+            "preprocessing": saved.get(CHECKPOINT_KEY)}  # fmt: skip
 
 
 def _verified_file(checkpoint: Path, entry: ZooEntry) -> None:
