@@ -1,12 +1,16 @@
 """A checkpoint is enough to predict: trained with `lightning-cv fit` on an image folder and on a
 CSV list, it predicts the same probabilities (and the same test-time augmentation) after the
-data and the run folder are gone and only the checkpoint was copied elsewhere."""
+data and the run folder are gone and only the checkpoint was copied elsewhere; exported and
+served from there, it gives them too."""
 
 import csv
 import shutil
 from pathlib import Path
 
+import numpy as np
+import onnxruntime
 import pytest
+import requests
 import torch
 import yaml
 
@@ -18,6 +22,7 @@ from lightning_cv.task import ImageClassifier
 from lightning_cv.zoo.pretrained import load
 
 from .fake_folders import write_csv, write_image, write_image_folder
+from .test_serve import running_server
 
 QUICK = ["--trainer.max_steps", "3", "--trainer.max_epochs", "1", "--trainer.logger", "false",
          "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
@@ -75,6 +80,33 @@ def _check_cli_csv(checkpoint: Path, images: Path, expected: torch.Tensor, names
         assert row["class_1"] == names[int(probs.argmax())]
 
 
+def _check_exports(checkpoint: Path, images: list[Path], expected: torch.Tensor) -> None:
+    """`zoo export` of the copied checkpoint: a .pt2 (normalised images in) and a baked ONNX
+    file (uint8 pixels at the model's size in) give the same probabilities."""
+    pretrained = load(checkpoint)
+    main(["zoo", "export", str(checkpoint), "--output", "model.pt2"])
+    main(["zoo", "export", str(checkpoint), "--format", "onnx", "--preprocess", "true",
+          "--output", "model.uint8.onnx"])  # fmt: skip
+    with torch.inference_mode():
+        logits = torch.export.load("model.pt2").module()(pretrained.batch(images))
+    torch.testing.assert_close(logits.softmax(dim=1), expected, atol=1e-6, rtol=0)
+    record = pretrained.preprocessing
+    pixels = np.stack([record.resize(record.pixels(image)) for image in images])
+    session = onnxruntime.InferenceSession("model.uint8.onnx")
+    [baked] = session.run(None, {session.get_inputs()[0].name: pixels.transpose(0, 3, 1, 2)})
+    torch.testing.assert_close(torch.from_numpy(baked), expected, atol=1e-5, rtol=0)
+
+
+def _check_served(checkpoint: Path, images: list[Path], expected: torch.Tensor, names) -> None:
+    """`lightning-cv serve` of the copied checkpoint answers an upload with them."""
+    with running_server(source=str(checkpoint)) as server:
+        for image, probs in zip(images, expected, strict=True):
+            files = {"image": (image.name, image.read_bytes(), "image/png")}
+            answer = requests.post(f"{server.url}/predict", files=files, timeout=60).json()
+            served = {pair["class"]: pair["probability"] for pair in answer["predictions"]}
+            assert served == pytest.approx(dict(zip(names, probs.tolist(), strict=True)), abs=1e-6)
+
+
 def test_an_image_folder_checkpoint_predicts_alone(in_tmp):
     write_image_folder(in_tmp / "data", per_class=12, size=45)
     new = [write_image(in_tmp / "new" / f"{i}.png", 500 + i, size=37 + 4 * i) for i in range(4)]
@@ -92,9 +124,10 @@ def test_an_image_folder_checkpoint_predicts_alone(in_tmp):
     torch.testing.assert_close(probs_tta, averaged, atol=1e-6, rtol=0)
     assert not torch.allclose(probs, probs_tta)  # the views do change the answer
     assert pretrained.name == "model" and pretrained.preprocessing.tta.model_dump() == TTA
-    _check_cli_csv(
-        in_tmp / "elsewhere" / "model.ckpt", in_tmp / "new", averaged, pretrained.class_names
-    )
+    alone = in_tmp / "elsewhere" / "model.ckpt"
+    _check_cli_csv(alone, in_tmp / "new", averaged, pretrained.class_names)
+    _check_exports(alone, new, plain)
+    _check_served(alone, new, plain, pretrained.class_names)
 
 
 def test_a_csv_list_checkpoint_predicts_alone_in_grey(in_tmp):

@@ -50,11 +50,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(*options: str) -> Iterator[Server]:
-    """``lightning-cv serve lenet5.mnist`` on a free port, once ``/health`` answers 200;
+def running_server(*options: str, source: str = "lenet5.mnist") -> Iterator[Server]:
+    """``lightning-cv serve SOURCE`` on a free port, once ``/health`` answers 200;
     terminated (then killed) afterwards if a test has not stopped it."""
     url = f"http://127.0.0.1:{(port := free_port())}"
-    command = [sys.executable, "-m", "lightning_cv", "serve", "lenet5.mnist", "--port", str(port)]
+    command = [sys.executable, "-m", "lightning_cv", "serve", source, "--port", str(port)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen([*command, *options], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
