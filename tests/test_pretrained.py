@@ -124,6 +124,21 @@ def test_load_and_predict_import_neither_lightning_nor_albumentations(tmp_path):
     assert done.stdout.strip() in load("lenet5.fashion_mnist").class_names
 
 
+@pytest.mark.parametrize("command", [["predict", "lenet5.mnist", "one.png"],
+                                     ["export", "lenet5.mnist", "--output", "m.pt2"]],
+                         ids=["predict", "export"])  # fmt: skip
+def test_zoo_predict_and_export_run_without_lightning(in_tmp, command):
+    write_image(in_tmp / "one.png", 3, size=28, mode="L")
+    code = (
+        "import sys\nfrom lightning_cv.cli import main\n"
+        f"main(['zoo', *{command!r}])\n"
+        "assert 'lightning.pytorch' not in sys.modules, 'Lightning was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # no Trainer banners, no warnings
+
+
 def test_zoo_predict_skips_a_corrupt_file_and_strict_stops(in_tmp, capsys):
     for index in range(3):
         write_image(in_tmp / "photos" / "3" / f"{index}.png", index, size=28, mode="L")

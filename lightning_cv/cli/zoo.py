@@ -318,7 +318,7 @@ def table(
         print(f"updated {path}")
 
 
-LIGHTNING_COMMANDS = ("evaluate", "export", "register")  # they run a Trainer
+LIGHTNING_COMMANDS = ("evaluate", "register")  # they run a Trainer
 COMMANDS = {"list": list_, "info": info, "download": download, "evaluate": evaluate,
             "export": export, "predict": predict, "publish": publish, "register": register,
             "table": table}  # fmt: skip
