@@ -873,7 +873,9 @@ def test_publish_offline_logs_the_file_and_its_metadata(zoo, tmp_path, monkeypat
     log = next(run.glob("run-*.wandb")).read_bytes().decode("latin-1")
     metadata, _ = json.JSONDecoder().raw_decode(log, log.index('{"name":'))
     expected = entry.model_dump(exclude_none=True, exclude={"file", "wandb", "url"})
-    assert metadata.pop("preprocessing")["backbone"] == "mlp"  # in full: tests/test_publish.py
+    assert metadata.pop("architecture")["backbone"] == "mlp"  # in full: tests/test_publish.py
+    saved = torch.load(checkpoint, weights_only=True)[CHECKPOINT_KEY]
+    assert metadata.pop("preprocessing") == saved
     assert metadata == json.loads(json.dumps(expected))
     staging = list((tmp_path / "data" / "artifacts" / "staging").iterdir())
     [staged] = [path for path in staging if path.read_bytes() == checkpoint.read_bytes()]
