@@ -26,7 +26,6 @@ import torch
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from lightning_cv._sizes import to_size
 from lightning_cv.errors import ConfigError, DataFileError
 from lightning_cv.hub.manifest import TTA
 
@@ -84,31 +83,6 @@ class Preprocessing(BaseModel):
         """The record of the ``eval`` preset (``transforms.evaluation``) at ``image_size``."""
         crop = CROP_FRACTION if max(image_size) > SMALL_IMAGE else None
         return cls(image_size=image_size, crop_fraction=crop, **facts)
-
-    @classmethod
-    def from_data(
-        cls, data: Any, *, tta: TTA | dict | None = None, class_names: Sequence[str] | None = None
-    ) -> Preprocessing | None:
-        """The record of an :class:`~lightning_cv.data.ImageDataModule`'s evaluation pipeline
-        (the one in use: the batch path resizes without a crop); None where it cannot be
-        stated as data: no mean and std yet, or a batch path's evaluation augmentation."""
-        from lightning_cv.data.batch_transforms import BatchAugment  # at save time: Lightning is in
-
-        if getattr(data, "mean", None) is None:
-            return None
-        facts = {"in_channels": data.in_channels, "mean": tuple(data.mean), "std": tuple(data.std),
-                 "class_names": tuple(class_names or data.class_names), "tta": tta}  # fmt: skip
-        size, spec = to_size(data.image_size), data.eval_transform
-        plain = spec == "eval" or (isinstance(spec, BatchAugment) and not spec.steps)
-        if plain and data.uses_batches:
-            return cls(image_size=size, **facts)
-        if plain:
-            return cls.for_eval_preset(image_size=size, **facts)
-        if data.uses_batches or isinstance(spec, BatchAugment):
-            return None
-        import albumentations as A  # a custom pipeline is recorded as albumentations writes it
-
-        return cls(image_size=size, eval_pipeline=A.to_dict(data.build_transform(spec)), **facts)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict[str, Any], *, source: str) -> Preprocessing:

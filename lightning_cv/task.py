@@ -177,7 +177,7 @@ class ClassificationTask(L.LightningModule):
             if views
             else None
         )
-        return Preprocessing.from_data(data, tta=tta, class_names=self.class_names)
+        return data.preprocessing(tta=tta, class_names=self.class_names)
 
     def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
         """Class probabilities (B, num_classes): the softmax of :meth:`forward`'s scores."""

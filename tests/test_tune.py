@@ -17,8 +17,8 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from lightning_cv.cli import main
+from lightning_cv.cli.tuning.space import check_space, corners
 from lightning_cv.errors import ConfigError
-from lightning_cv.tuning.space import check_space, corners
 from tests.conftest import REPO
 
 DIGITS = [

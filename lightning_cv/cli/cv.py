@@ -23,9 +23,9 @@ from matplotlib.figure import Figure
 from lightning_cv._io import atomic_write, atomic_write_text
 from lightning_cv.cli._parse_errors import build_error
 from lightning_cv.cli.lightning_cli import LightningCVCLI
+from lightning_cv.cli.tuning.trial_run import TrialRuns, overrides
 from lightning_cv.errors import ConfigError
 from lightning_cv.runs import next_version
-from lightning_cv.tuning.trial_run import TrialRuns, overrides
 
 __all__ = [
     "SET_BY_CV",

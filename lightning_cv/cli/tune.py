@@ -23,12 +23,12 @@ from lightning.pytorch.cli import LightningArgumentParser
 from lightning_cv._io import atomic_write_text
 from lightning_cv.cli._parse_errors import build_error
 from lightning_cv.cli.lightning_cli import LightningCVCLI
+from lightning_cv.cli.tuning.report import write_best_config, write_plots, write_trials
+from lightning_cv.cli.tuning.space import check_space, corners
+from lightning_cv.cli.tuning.study import JOURNAL_NAME, fail_dead_trials
+from lightning_cv.cli.tuning.trial_run import TrialRuns, label
+from lightning_cv.cli.tuning.worker import TuneJob, load_study, work
 from lightning_cv.errors import ConfigError
-from lightning_cv.tuning.report import write_best_config, write_plots, write_trials
-from lightning_cv.tuning.space import check_space, corners
-from lightning_cv.tuning.study import JOURNAL_NAME, fail_dead_trials
-from lightning_cv.tuning.trial_run import TrialRuns, label
-from lightning_cv.tuning.worker import TuneJob, load_study, work
 
 __all__ = ["SET_BY_TUNE", "TuneCLI", "tune_main"]
 
@@ -134,7 +134,7 @@ def _prepare(cli: TuneCLI, space: dict, folder: Path) -> Path:
 def _run_workers(job: TuneJob, n_jobs: int) -> list[int]:
     """Run ``n_jobs`` worker processes to the end; a bad value (exit code 2, its line already
     printed) stops the others. Returns the exit codes."""
-    command = [sys.executable, "-m", "lightning_cv.tuning.worker", job.to_json()]
+    command = [sys.executable, "-m", "lightning_cv.cli.tuning.worker", job.to_json()]
     workers = [subprocess.Popen([*command, str(index)]) for index in range(n_jobs)]
     try:
         while any(worker.poll() is None for worker in workers):

@@ -259,9 +259,12 @@ def publish(
     from lightning_cv.hub.publish import publish_checkpoint
 
     entry = zoo.get_entry(name, manifest)
-    card = zoo.render_model_card(replace(zoo.load(checkpoint), name=entry.name, entry=entry))
-    done = publish_checkpoint(checkpoint, entry, entity=entity, project=project,
-                              collection=collection, aliases=aliases, model_card=card)  # fmt: skip
+    pretrained = replace(zoo.load(checkpoint), name=entry.name, entry=entry)
+    done = publish_checkpoint(
+        checkpoint, entry, entity=entity, project=project, collection=collection,
+        aliases=aliases, model_card=zoo.render_model_card(pretrained),
+        preprocessing=pretrained.preprocessing.to_checkpoint(),
+    )  # fmt: skip
     target = f"wandb-registry-model/{done.collection}"
     if done.artifact is None:
         print(

@@ -27,6 +27,8 @@ from lightning_cv.data.sampling import SamplerMode, read_class_weights
 from lightning_cv.data.splits import SplitStrategy, fingerprint, kfold_indices, split_indices
 from lightning_cv.data.transforms import build_transform
 from lightning_cv.errors import ConfigError
+from lightning_cv.hub.manifest import TTA
+from lightning_cv.preprocessing import Preprocessing
 
 __all__ = ["ImageDataModule", "Pipeline"]
 
@@ -239,6 +241,28 @@ class ImageDataModule(L.LightningDataModule):
                 "pipeline='batch' (--data.pipeline batch) or a preset name or YAML file"
             )
         return build_transform(spec, size=to_size(self.image_size), mean=self.mean, std=self.std)
+
+    def preprocessing(
+        self, *, tta: TTA | dict | None = None, class_names: Sequence[str] | None = None
+    ) -> Preprocessing | None:
+        """The record of the evaluation pipeline in use (the batch path resizes without a
+        crop), for checkpoints; None where it cannot be stated as data: no mean and std yet,
+        or a batch path's evaluation augmentation."""
+        if getattr(self, "mean", None) is None:
+            return None
+        facts = {"in_channels": self.in_channels, "mean": tuple(self.mean), "std": tuple(self.std),
+                 "class_names": tuple(class_names or self.class_names), "tta": tta}  # fmt: skip
+        size, spec = to_size(self.image_size), self.eval_transform
+        plain = spec == "eval" or (isinstance(spec, BatchAugment) and not spec.steps)
+        if plain and self.uses_batches:
+            return Preprocessing(image_size=size, **facts)
+        if plain:
+            return Preprocessing.for_eval_preset(image_size=size, **facts)
+        if self.uses_batches or isinstance(spec, BatchAugment):
+            return None
+        # a custom pipeline is recorded as albumentations writes it
+        return Preprocessing(image_size=size, eval_pipeline=A.to_dict(self.build_transform(spec)),
+                             **facts)  # fmt: skip
 
     @property
     def validates(self) -> bool:

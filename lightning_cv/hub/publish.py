@@ -20,7 +20,6 @@ from lightning_cv.errors import ConfigError
 from lightning_cv.hub.files import read_zoo_checkpoint
 from lightning_cv.hub.manifest import ZooEntry
 from lightning_cv.hub.wandb_api import TIMEOUT_S, cleaned_on_failure, connect, unreachable
-from lightning_cv.preprocessing import CHECKPOINT_KEY
 
 __all__ = ["MODEL_REGISTRY", "Publication", "publish_checkpoint"]
 
@@ -52,14 +51,13 @@ def _checked_names(collection: str, aliases: list[str]) -> None:
             )
 
 
-def _metadata(checkpoint: Path, entry: ZooEntry) -> dict[str, Any]:
+def _metadata(checkpoint: Path, entry: ZooEntry, preprocessing: dict[str, Any]) -> dict[str, Any]:
     """The entry (what :func:`~lightning_cv.hub.sources.resolve_source` reads back), the
-    architecture and the checkpoint's preprocessing record."""
-    saved = read_zoo_checkpoint(checkpoint)
-    hparams = saved["hyper_parameters"]
+    architecture and the preprocessing record."""
+    hparams = read_zoo_checkpoint(checkpoint)["hyper_parameters"]
     record = entry.model_dump(mode="json", exclude_none=True, exclude={"file", "wandb", "url"})
     return {**record, "architecture": {key: hparams.get(key) for key in ARCHITECTURE},
-            "preprocessing": saved.get(CHECKPOINT_KEY)}  # fmt: skip
+            "preprocessing": preprocessing}  # fmt: skip
 
 
 def _verified_file(checkpoint: Path, entry: ZooEntry) -> None:
@@ -77,9 +75,11 @@ def _verified_file(checkpoint: Path, entry: ZooEntry) -> None:
 def publish_checkpoint(
     checkpoint: str | Path, entry: ZooEntry, *, entity: str, project: str,
     collection: str | None = None, aliases: list[str] | None = None, model_card: str,
+    preprocessing: dict[str, Any],
 ) -> Publication:  # fmt: skip
     """Log ``checkpoint`` (``zoo register``'s file for ``entry``) as the W&B model artifact
-    ``entity/project/<entry.name>`` with ``model_card`` as its ``README.md``, and link it to
+    ``entity/project/<entry.name>`` with ``model_card`` as its ``README.md`` and its
+    ``preprocessing`` record (``Preprocessing.to_checkpoint()``) in the metadata, and link it to
     ``wandb-registry-model/<collection>`` (default: the entry's name) with ``aliases`` (W&B
     adds ``latest``). Offline, the artifact is staged in an offline run with the aliases.
 
@@ -92,7 +92,7 @@ def publish_checkpoint(
     _verified_file(checkpoint, entry)
     action = f"publishing {entry.name}"
     wandb, base_url = connect(action, offline_ok=True)
-    metadata = _metadata(checkpoint, entry)
+    metadata = _metadata(checkpoint, entry, preprocessing)
     settings = wandb.Settings(init_timeout=TIMEOUT_S, silent=True)
     runs = Path(os.environ.get("WANDB_DIR") or os.getcwd()) / "wandb"  # where init writes
     with cleaned_on_failure(runs):

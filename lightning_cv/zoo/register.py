@@ -31,7 +31,7 @@ from lightning_cv.hub.manifest import (
     update_table,
     write_manifest,
 )
-from lightning_cv.preprocessing import CHECKPOINT_KEY, Preprocessing
+from lightning_cv.preprocessing import CHECKPOINT_KEY
 from lightning_cv.task import ImageClassifier
 from lightning_cv.zoo.evaluate import data_module, measure
 
@@ -184,7 +184,7 @@ def register_checkpoint(
 
 def _record(data: Any, hparams: dict[str, Any], tta: TTA | None) -> dict[str, Any]:
     """The preprocessing record of a data module as a recipe builds it (before ``setup``)."""
-    record = Preprocessing.from_data(data, tta=tta, class_names=hparams.get("class_names"))
+    record = data.preprocessing(tta=tta, class_names=hparams.get("class_names"))
     if record is None:
         raise ConfigError(
             f"{type(data).__name__}'s evaluation pipeline cannot be recorded (no mean and std, "

@@ -263,7 +263,7 @@ def _users_file(path: Path) -> bytes:
 @pytest.mark.parametrize(
     ("args", "output"),
     [
-        (["zoo", "export", "linear.mnist", "--format", "torchscript"], "linear.mnist.pt"),
+        (["zoo", "export", "linear.mnist"], "linear.mnist.pt2"),
         (["zoo", "export", "linear.mnist", "--format", "onnx", "--output", "run/last.onnx"],
          "run/last.onnx"),
         (["zoo", "predict", "linear.mnist", "seven.png"], "predictions.csv"),
@@ -341,8 +341,8 @@ def test_a_full_disk_names_the_destination_and_changes_nothing(tiny_disk, capsys
     with pytest.raises(OSError) as error:
         AtomicCheckpointIO().save_checkpoint(big, destination)
     assert (error.value.errno, error.value.filename) == (errno.ENOSPC, str(destination))
-    output = tiny_disk / "linear.mnist.pt"
-    args = ["zoo", "export", "linear.mnist", "--format", "torchscript", "--output", str(output)]
+    output = tiny_disk / "linear.mnist.pt2"
+    args = ["zoo", "export", "linear.mnist", "--output", str(output)]
     assert one_line_error(capsys, args) == (
         f"{str(output)!r}: No space left on device; free space, fix the folder's permissions, or "
         "write elsewhere (--trainer.default_root_dir, the logger's save_dir)"

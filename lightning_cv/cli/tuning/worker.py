@@ -1,6 +1,6 @@
 """A worker of ``lightning-cv tune``: runs trials of the shared study until it holds
 ``n_trials``. ``--n_jobs N`` starts N of them as processes (``python -m
-lightning_cv.tuning.worker JOB``); with one, the command itself is the worker."""
+lightning_cv.cli.tuning.worker JOB``); with one, the command itself is the worker."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import optuna
 
+from lightning_cv.cli.tuning.space import suggest
+from lightning_cv.cli.tuning.study import open_storage, run_trials
+from lightning_cv.cli.tuning.trial_run import TrialRuns, label
 from lightning_cv.errors import ConfigError
-from lightning_cv.tuning.space import suggest
-from lightning_cv.tuning.study import open_storage, run_trials
-from lightning_cv.tuning.trial_run import TrialRuns, label
 
 __all__ = ["TuneJob", "load_study", "work"]
 

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from lightning_cv._io import atomic_write_text, save_figure, write_csv
 from lightning_cv.cli.lightning_cli import LightningCVCLI
-from lightning_cv.tuning.trial_run import overrides
+from lightning_cv.cli.tuning.trial_run import overrides
 
 __all__ = ["PLOTS", "write_best_config", "write_plots", "write_trials"]
 
