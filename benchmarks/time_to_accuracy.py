@@ -79,6 +79,7 @@ __all__ = [
     "build",
     "check_plain_data",
     "fit_command",
+    "fit_seeds",
     "normalised",
     "parse_args",
     "plain_sgd_options",
@@ -151,6 +152,7 @@ class Run:
         eval_seconds: process seconds spent measuring test accuracy.
         images: training images processed.
         model: the trained network.
+        reported_acc: the ``fit`` side's own ``test/acc`` (``test_after_fit``), if it ran.
     """
 
     target: float
@@ -161,6 +163,7 @@ class Run:
     eval_seconds: float = 0.0
     images: int = 0
     model: nn.Module | None = None
+    reported_acc: float | None = None
 
     @property
     def images_per_second(self) -> float:
@@ -421,16 +424,20 @@ class _ClockedCLI(LightningCVCLI):
         return trainer
 
 
-def fit_command(args: argparse.Namespace) -> list[str]:
+def fit_command(args: argparse.Namespace, seed: int | None = None) -> list[str]:
     """The documented command's arguments: ``fit --config RECIPE --data.root ROOT``, and
-    ``--trainer.max_epochs`` when given."""
+    ``--trainer.max_epochs`` and ``--seed_everything`` when given."""
     command = ["fit", "--config", str(args.recipe), "--data.root", str(args.root)]
     if args.max_epochs is not None:
         command += ["--trainer.max_epochs", str(args.max_epochs)]
+    if seed is not None:
+        command += ["--seed_everything", str(seed)]
     return command
 
 
-def train_fit(args: argparse.Namespace, test: Tensors, target: float) -> Run:
+def train_fit(
+    args: argparse.Namespace, test: Tensors, target: float, seed: int | None = None
+) -> Run:
     """``lightning-cv fit --config RECIPE`` as the docs show it: the recipe's logger, the
     default callbacks, checkpoints, progress bar, validation and ``test_after_fit``; run in a
     temporary folder (its ``runs/``), its output to /dev/null."""
@@ -443,7 +450,9 @@ def train_fit(args: argparse.Namespace, test: Tensors, target: float) -> Run:
         contextlib.redirect_stdout(devnull),
         contextlib.redirect_stderr(devnull),
     ):
-        _ClockedCLI(clock, fit_command(args))
+        cli = _ClockedCLI(clock, fit_command(args, seed))
+    reported = cli.trainer.callback_metrics.get("test/acc")
+    run.reported_acc = None if reported is None else float(reported)
     return run
 
 
@@ -515,6 +524,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--train-limit", type=int, help="train on the first N images only")
     parser.add_argument("--test-limit", type=int, help="test on the first N images only")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", help="only the documented fit, once per seed"
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.target <= 1:
         parser.error(f"--target must be a test accuracy in [0, 1], got {args.target}")
@@ -571,10 +583,35 @@ SIDES = {"plain": "hand-written loop", "fit": "lightning-cv fit (documented)",
 """The sides, by the name their figures carry in the JSON result."""
 
 
+def fit_seeds(args: argparse.Namespace) -> dict:
+    """``--seeds``: only the documented ``fit``, once per seed, to the end of its schedule;
+    its own test top-1 and its training seconds, each as mean, standard deviation and range."""
+    data = build(args.recipe, args.root).data
+    data.setup("test")
+    test = normalised(data, data.test_set, args.test_limit)
+    runs = {seed: train_fit(args, test, 2.0, seed) for seed in args.seeds}
+    for seed, run in runs.items():
+        wall = f"{run.wall_seconds:.1f} s wall"
+        print(f"seed {seed}: test top-1 {run.reported_acc:.2%}, {run.train_seconds:.1f} s "
+              f"of training ({wall}), {len(run.accuracies)} epochs")  # fmt: skip
+    figures = {"recipe": f"recipes/{args.recipe.name}", "seeds": args.seeds}
+    for name, values in (("acc", [run.reported_acc for run in runs.values()]),
+                         ("seconds", [run.train_seconds for run in runs.values()])):  # fmt: skip
+        mean, std = statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+        low, high = min(values), max(values)
+        figures |= {f"{name}_mean": round(mean, 4), f"{name}_std": round(std, 4),
+                    f"{name}_min": round(low, 4), f"{name}_max": round(high, 4)}  # fmt: skip
+        print(f"{name}: mean {mean:.4f}, std {std:.4f}, {min(values):.4f}-{max(values):.4f}")
+    return figures | {"torch_threads": args.threads, "clock": "process"}
+
+
 def main() -> None:
     args = parse_args()
     quiet_lightning()
     use_threads(args.threads)
+    if args.seeds:
+        print_result("time_to_accuracy_seeds", fit_seeds(args))
+        return
     setup = build(args.recipe, args.root, args.max_epochs)
     L.seed_everything(setup.seed, verbose=False)  # PL_GLOBAL_SEED: the batch path's order
     train, test = prepare(setup, args)
