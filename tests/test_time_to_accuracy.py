@@ -148,3 +148,12 @@ def test_the_fit_side_runs_the_documented_command_with_its_run_folder_elsewhere(
     assert run.wall_seconds > 0 and run.eval_seconds > 0
     assert list(in_tmp.iterdir()) == []  # the run folder went to a temporary folder
     assert run.model is not None
+
+
+def test_the_seeded_fit_command_adds_seed_everything(tmp_path):
+    args = argparse.Namespace(recipe=REPO / "recipes" / "mnist_lenet5_1epoch.yaml", root=tmp_path,
+                              max_epochs=None)  # fmt: skip
+    assert time_to_accuracy.fit_command(args, seed=3) == [
+        "fit", "--config", str(args.recipe), "--data.root", str(tmp_path),
+        "--seed_everything", "3",
+    ]  # fmt: skip
