@@ -340,14 +340,15 @@ def train_plain(setup: Setup, train: Tensors, test: Tensors, target: float) -> R
     run, clock = Run(target), Clock()
     torch.manual_seed(setup.seed)
     shape = {name: hparams[name] for name in ("num_classes", "in_channels", "image_size")}
-    model = create_model(hparams["backbone"], **shape)
+    model = create_model(hparams["backbone"], **shape).to(images.device)  # where the data is
     optimizer = torch.optim.SGD(model.parameters(), **options)
     steps = setup.max_epochs * math.ceil(len(labels) / batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, options["lr"], total_steps=steps)
     for epoch in range(setup.max_epochs):
         model.train()
         generator = torch.Generator().manual_seed(setup.seed + epoch)
-        for batch in torch.randperm(len(labels), generator=generator).split(batch_size):
+        order = torch.randperm(len(labels), generator=generator).to(labels.device)
+        for batch in order.split(batch_size):
             optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(images[batch]), labels[batch], **loss_options)
             loss.backward()
@@ -564,8 +565,11 @@ def prepare(setup: Setup, args: argparse.Namespace) -> tuple[Tensors, Tensors]:
     return normalised(data, data.train_set, None), normalised(data, data.test_set, args.test_limit)
 
 
-def warm_up(setup: Setup, args: argparse.Namespace, train: Tensors, test: Tensors) -> None:
-    """One epoch of two batches per side, not counted: all must end with the same weights."""
+def warm_up(
+    setup: Setup, train: Tensors, test: Tensors, args: argparse.Namespace | None = None
+) -> None:
+    """One epoch of two batches per side, not counted: all must end with the same weights
+    (the documented ``fit`` too when ``args`` are given)."""
     short = replace(setup, max_epochs=1)
     data = setup.data
     two = 2 * data.batch_size
@@ -575,9 +579,11 @@ def warm_up(setup: Setup, args: argparse.Namespace, train: Tensors, test: Tensor
     plain = train_plain(short, (train[0][:two], train[1][:two]), test, 2.0)
     ours = train_ours(short, test, 2.0)
     data.train_set.indices = indices
-    fit = train_fit(argparse.Namespace(**{**vars(args), "max_epochs": 1, "train_limit": two}),
-                    test, 2.0)  # fmt: skip
-    for side in (ours, fit):
+    sides = [ours]
+    if args is not None:
+        short_args = argparse.Namespace(**{**vars(args), "max_epochs": 1, "train_limit": two})
+        sides.append(train_fit(short_args, test, 2.0))
+    for side in sides:
         torch.testing.assert_close(plain.model.state_dict(), side.model.state_dict())
 
 
@@ -628,7 +634,7 @@ def main() -> None:
         f"{args.target:.1%}, at most {setup.max_epochs} epochs, torch threads {args.threads}"
     )
     print(CLOCK_NOTE)
-    warm_up(setup, args, train, test)
+    warm_up(setup, train, test, args)
     sides = {
         "plain": lambda: train_plain(setup, train, test, args.target),
         "fit": lambda: train_fit(args, test, args.target),
