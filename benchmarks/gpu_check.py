@@ -10,7 +10,7 @@
    and ``batch`` (kornia on the GPU).
 3. ``bf16-mixed``, channels-last, ``torch.compile`` and EMA against fp32: images/s ratios of
    lenet5 and alexnet, training and prediction (``precision.py``'s sides, wall clock).
-4. ``lightning-cv serve`` throughput, when ``lightning_cv.serve`` is installed.
+4. ``lightning-cv serve lenet5.mnist`` throughput (batched; serve runs on the CPU).
 
 Part 2's clock waits for queued GPU work (``torch.cuda.synchronize()``); parts 1 and 3 keep their
 scripts' wall clocks, read at the end of an epoch or of a loop. ``--tiny`` runs
@@ -23,8 +23,8 @@ well under a minute: a check of this script, its figures mean nothing.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
-import importlib.util
 import json
 import platform
 import tempfile
@@ -35,7 +35,9 @@ from pathlib import Path
 
 import lightning
 import lightning.pytorch as L
+import numpy as np
 import precision
+import serve
 import time_to_accuracy as tta
 import torch
 from _harness import DEFAULT_ROOT, REPO, from_recipe, quiet_lightning, use_device
@@ -59,9 +61,10 @@ class Sizes:
     warmup: int
     precision_batch: int
     precision_options: tuple[str, ...]
+    serve_requests: int
 
 
-GPU = Sizes("cuda", (), 0.99, 3, (), 50, 10, 256, precision.OPTIONS)
+GPU = Sizes("cuda", (), 0.99, 3, (), 50, 10, 256, precision.OPTIONS, 400)
 TINY = Sizes(
     device="cpu",
     mnist_options=(*DIGITS, "128", "--data.image_size", "28", "--data.train_transform", "eval"),
@@ -82,6 +85,7 @@ TINY = Sizes(
     warmup=1,
     precision_batch=16,
     precision_options=("bf16", "channels_last", "ema"),
+    serve_requests=16,
 )
 
 
@@ -151,11 +155,21 @@ def option_ratios(sizes: Sizes) -> list[dict]:
     ]
 
 
-def serve_line() -> str:
-    """Part 4: ``lightning-cv serve`` is not measured here yet; say why."""
-    if importlib.util.find_spec("lightning_cv.serve") is None:
-        return "skipped: lightning_cv.serve is not installed"
-    return "skipped: gpu_check.py does not measure lightning-cv serve yet"
+def serve_line(requests: int) -> str:
+    """Part 4: ``lightning-cv serve lenet5.mnist`` (batched, on the CPU: serve loads models
+    there) answering ``requests`` uploads of 8 clients, after a warm-up round."""
+    pngs = [serve.png_of(np.full((28, 28), index % 256, np.uint8)) for index in range(requests)]
+    bodies = [{"image": base64.b64encode(png).decode("ascii")} for png in pngs]
+    process, url = serve.start_server(serve.SETTINGS["batched"])
+    try:
+        serve.wait(url)
+        serve.one_round(url, bodies[:16], 8)
+        round_ = serve.one_round(url, bodies, 8)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    return (f"{round_['requests_per_s']:,.0f} requests/s, p50 {round_['p50_ms']:.1f} ms, "
+            f"p99 {round_['p99_ms']:.1f} ms ({requests} requests, 8 clients, batched)")  # fmt: skip
 
 
 def render(device: str, figures: dict, seconds: float) -> str:
@@ -236,7 +250,7 @@ def measure(sizes: Sizes, root: Path, device: str, *, tiny: bool) -> tuple[dict,
         "time_to_accuracy": time_to_target(sizes, root),
         "alexnet": alexnet_rates(sizes, root),
         "options": option_ratios(sizes),
-        "serve": serve_line(),
+        "serve": serve_line(sizes.serve_requests),
     }  # fmt: skip
     return figures, time.perf_counter() - start
 

@@ -40,12 +40,14 @@ def mnist_pngs(root: Path, count: int) -> list[bytes]:
     """The first ``count`` MNIST test images as PNG files' bytes."""
     with gzip.open(root / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz") as file:
         pixels = np.frombuffer(file.read(16 + 784 * count)[16:], np.uint8).reshape(-1, 28, 28)
-    files = []
-    for image in pixels:
-        buffer = io.BytesIO()
-        Image.fromarray(image).save(buffer, format="PNG")
-        files.append(buffer.getvalue())
-    return files
+    return [png_of(image) for image in pixels]
+
+
+def png_of(pixels: np.ndarray) -> bytes:
+    """``(H, W)`` uint8 pixels as a PNG file's bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def start_server(options: list[str]) -> tuple[subprocess.Popen, str]:

@@ -1,6 +1,7 @@
 """Shared fixtures: every test runs offline, and file-writing tests run in a temporary folder."""
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -55,3 +56,12 @@ def _close_wandb_runs():
         wandb.finish()
     if wandb is not None:
         wandb.teardown()
+
+
+@pytest.fixture
+def silent_server():
+    """``http://127.0.0.1:<port>`` of a server that accepts connections and never answers."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(64)
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"

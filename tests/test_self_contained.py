@@ -97,14 +97,18 @@ def _check_exports(checkpoint: Path, images: list[Path], expected: torch.Tensor)
     torch.testing.assert_close(torch.from_numpy(baked), expected, atol=1e-5, rtol=0)
 
 
-def _check_served(checkpoint: Path, images: list[Path], expected: torch.Tensor, names) -> None:
-    """`lightning-cv serve` of the copied checkpoint answers an upload with them."""
+def _check_served(checkpoint: Path, images: list[Path], expected: dict, names) -> None:
+    """`lightning-cv serve` of the copied checkpoint answers an upload with them, plain and
+    with test-time augmentation (``expected``: ``{"false": plain, "true": averaged}``)."""
     with running_server(source=str(checkpoint)) as server:
-        for image, probs in zip(images, expected, strict=True):
-            files = {"image": (image.name, image.read_bytes(), "image/png")}
-            answer = requests.post(f"{server.url}/predict", files=files, timeout=60).json()
-            served = {pair["class"]: pair["probability"] for pair in answer["predictions"]}
-            assert served == pytest.approx(dict(zip(names, probs.tolist(), strict=True)), abs=1e-6)
+        for tta, probabilities in expected.items():
+            for image, probs in zip(images, probabilities, strict=True):
+                files = {"image": (image.name, image.read_bytes(), "image/png")}
+                answer = requests.post(f"{server.url}/predict", files=files,
+                                       data={"tta": tta}, timeout=60).json()  # fmt: skip
+                served = {pair["class"]: pair["probability"] for pair in answer["predictions"]}
+                wanted = dict(zip(names, probs.tolist(), strict=True))
+                assert served == pytest.approx(wanted, abs=1e-6)
 
 
 def test_an_image_folder_checkpoint_predicts_alone(in_tmp):
@@ -127,7 +131,7 @@ def test_an_image_folder_checkpoint_predicts_alone(in_tmp):
     alone = in_tmp / "elsewhere" / "model.ckpt"
     _check_cli_csv(alone, in_tmp / "new", averaged, pretrained.class_names)
     _check_exports(alone, new, plain)
-    _check_served(alone, new, plain, pretrained.class_names)
+    _check_served(alone, new, {"false": plain, "true": averaged}, pretrained.class_names)
 
 
 def test_a_csv_list_checkpoint_predicts_alone_in_grey(in_tmp):

@@ -176,17 +176,6 @@ def test_a_w_and_b_source_without_a_key_says_how_to_log_in(home, monkeypatch, tm
     assert snapshot(home.parent) == {"netrc": b""}
 
 
-@pytest.fixture
-def silent_server():
-    """``http://127.0.0.1:<port>`` of a server that accepts connections and never answers."""
-    import socket
-
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(64)
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
-
-
 def test_a_silent_w_and_b_server_is_one_line_within_the_timeout(
     silent_server, home, monkeypatch, tmp_path
 ):

@@ -5,7 +5,6 @@ The "server" is a socket on 127.0.0.1 that listens and never answers (connection
 no byte comes back), bound to a free port for one test and closed by it.
 """
 
-import socket
 import time
 
 import pytest
@@ -17,15 +16,6 @@ from lightning_cv.zoo import get_entry
 from .fake_folders import snapshot
 
 FAKE_KEY = "k" * 40  # the form of a W&B API key; no server ever sees it
-
-
-@pytest.fixture
-def silent_server():
-    """``http://127.0.0.1:<port>`` of a server that accepts connections and never answers."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(64)
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 
 import lightning.pytorch as L
 from jsonargparse import Namespace
-from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
@@ -38,6 +38,7 @@ from lightning_cv.cli._conflicts import (
 from lightning_cv.cli._csv_logger import LIGHTNING_CSV_LOGGERS, RunCSVLogger
 from lightning_cv.cli._output import quiet_lightning
 from lightning_cv.cli._parse_errors import build_error, short_error
+from lightning_cv.cli._progress import EpochProgressBar
 from lightning_cv.cli._resume import resume_last_run
 from lightning_cv.cli.recipes import resolve_config_args
 from lightning_cv.data import ImageDataModule
@@ -271,9 +272,11 @@ class LightningCVCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         """Add the default checkpointing unless the run turned it off (or is a fast_dev_run),
-        and fit the defaults to the data, so they cause no warnings: no validation loop or
-        best checkpoint without a validation split, a logging interval no longer than an epoch,
-        no learning-rate monitor without a logger (Lightning's refuses such a run).
+        a progress bar refreshed 50 times an epoch (:class:`EpochProgressBar`) unless the run
+        has its own or none, and fit the defaults to the data, so they cause no warnings: no
+        validation loop or best checkpoint without a validation split, a logging interval no
+        longer than an epoch, no learning-rate monitor without a logger (Lightning's refuses
+        such a run).
         """
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
         trainer = {**config.get("trainer", {}), **kwargs}
@@ -284,6 +287,9 @@ class LightningCVCLI(LightningCLI):
         ours = [_EpochLoggingInterval()] if trainer.get("log_every_n_steps") is None else []
         if self.subcommand == "fit" and not self.quiet:
             ours.append(_RunHeader())
+        bars = any(isinstance(callback, ProgressBar) for callback in configured)
+        if trainer.get("enable_progress_bar") is not False and not bars:
+            ours.append(EpochProgressBar())  # not Lightning's, refreshed after every batch
         if trainer.get("enable_checkpointing") is not False and not trainer.get("fast_dev_run"):
             ours += _default_checkpoints(best=validates)
             if not any(isinstance(callback, Resumable) for callback in configured):

@@ -1,0 +1,159 @@
+"""Issue 23: the progress bar refreshed a few times an epoch, the step loss logged only for a
+reader, and benchmarks/time_to_accuracy.py's clocks and its documented ``fit`` side."""
+
+import argparse
+import importlib
+import os
+import sys
+import time
+from unittest import mock
+
+import lightning.pytorch as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_cv import ConfigError, DigitsDataModule, ImageClassifier
+from lightning_cv.cli import LightningCVCLI
+from lightning_cv.cli._progress import EpochProgressBar, refresh_interval
+from tests.conftest import REPO
+
+BENCHMARKS = REPO / "benchmarks"
+
+
+def _benchmark():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        with mock.patch.dict(os.environ):  # it sets OMP_WAIT_POLICY for its own runs
+            return importlib.import_module("time_to_accuracy")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+time_to_accuracy = _benchmark()
+
+
+# the progress bar and the step loss
+
+
+def test_refresh_interval_spreads_the_refreshes_over_the_epoch():
+    assert refresh_interval(422, 50) == 8  # MNIST at batch 128: 52 refreshes
+    assert refresh_interval(45, 50) == 1  # the digits: every batch, as before
+    assert refresh_interval(float("inf"), 50) == 1  # an iterable without a length
+
+
+@pytest.mark.parametrize("refreshes", [0, -3, 2.5, True, "50"])
+def test_a_bad_refresh_count_is_refused_naming_it(refreshes):
+    with pytest.raises(ConfigError) as error:
+        EpochProgressBar(refreshes=refreshes)
+    assert str(error.value) == f"refreshes must be a positive integer, got {refreshes!r}"
+
+
+class _RecordShownLosses(L.Callback):
+    """Per batch: was this step's loss what the progress bar and the logger got?"""
+
+    def __init__(self):
+        self.fresh = []  # (batch, the bar's loss is this step's)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        shown = trainer.progress_bar_metrics.get("train/loss_step")
+        self.fresh.append((batch_idx + 1, shown == pytest.approx(outputs["loss"].item())))
+
+
+def _fit_ten_batches(tmp_path, bar, **trainer_options):
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(160, 1, 28, 28), torch.randint(0, 10, (160,)))
+    record = _RecordShownLosses()
+    model = ImageClassifier("lenet5", num_classes=10, in_channels=1, image_size=28, lr=0.01)
+    trainer = L.Trainer(
+        max_epochs=1, limit_val_batches=0, enable_model_summary=False, enable_checkpointing=False,
+        default_root_dir=tmp_path, callbacks=[bar, record], **trainer_options,
+    )  # fmt: skip
+    trainer.fit(model, DataLoader(data, batch_size=16))  # 10 batches
+    return trainer, record
+
+
+def test_the_step_loss_is_logged_on_the_bars_refreshes_only(tmp_path):
+    trainer, record = _fit_ten_batches(tmp_path, EpochProgressBar(refreshes=3), logger=False)
+    assert trainer.progress_bar_callback.refresh_rate == 3  # 10 batches // 3
+    assert [batch for batch, fresh in record.fresh if fresh] == [3, 6, 9, 10]  # and the last
+
+
+def test_lightnings_own_bar_still_gets_every_steps_loss(tmp_path):
+    _, record = _fit_ten_batches(tmp_path, TQDMProgressBar(), logger=False)
+    assert all(fresh for _, fresh in record.fresh)
+
+
+def test_the_logger_still_gets_the_step_loss_every_log_every_n_steps(tmp_path):
+    import csv
+
+    bar = EpochProgressBar(refreshes=2)  # refreshes at 5 and 10
+    _fit_ten_batches(tmp_path, bar, logger=CSVLogger(tmp_path), log_every_n_steps=3)
+    rows = list(csv.DictReader((tmp_path / "lightning_logs/version_0/metrics.csv").open()))
+    assert [int(row["step"]) for row in rows if row["train/loss_step"]] == [2, 5, 8]
+
+
+def _cli_trainer(*options: str) -> L.Trainer:
+    args = ["--data", "DigitsDataModule", "--trainer.logger", "false", *options]
+    return LightningCVCLI(args=args, run=False).trainer
+
+
+def test_the_cli_refreshes_its_bar_fifty_times_an_epoch_unless_told_otherwise(in_tmp):
+    assert type(_cli_trainer().progress_bar_callback) is EpochProgressBar
+    assert _cli_trainer("--trainer.enable_progress_bar", "false").progress_bar_callback is None
+    own = _cli_trainer("--trainer.callbacks+=TQDMProgressBar", "--trainer.callbacks.refresh_rate",
+                       "5").progress_bar_callback  # fmt: skip
+    assert type(own) is TQDMProgressBar and own.refresh_rate == 5
+
+
+# the benchmark's clocks and its documented fit
+
+
+def test_the_clock_leaves_out_what_it_was_paused_for():
+    clock = time_to_accuracy.Clock()
+    clock.pause()
+    time.sleep(0.2)
+    clock.resume()
+    clock.resume()  # a second resume changes nothing
+    process, wall = clock.read()
+    assert 0 <= wall < 0.1 and 0 <= process < 0.1
+
+
+def test_spread_gives_the_fastest_and_slowest_repeat_and_the_median_wall_time():
+    runs = [time_to_accuracy.Run(0.9, [0.95], [2.0], 2.0, 3.0),
+            time_to_accuracy.Run(0.9, [0.95], [2.4], 2.4, 2.9)]  # fmt: skip
+    assert time_to_accuracy.spread({"plain": runs}) == {
+        "plain": {"seconds_min": 2.0, "seconds_max": 2.4, "wall_seconds": 2.95}
+    }
+
+
+def test_the_fit_side_runs_the_documented_command_with_its_run_folder_elsewhere(in_tmp):
+    data = DigitsDataModule(batch_size=32)
+    data.setup("test")
+    test = time_to_accuracy.normalised(data, data.test_set, None)
+    args = argparse.Namespace(recipe=REPO / "recipes" / "quickstart.yaml", root=in_tmp,
+                              max_epochs=2, train_limit=96)  # fmt: skip
+    assert time_to_accuracy.fit_command(args) == [
+        "fit", "--config", str(args.recipe), "--data.root", str(in_tmp),
+        "--trainer.max_epochs", "2",
+    ]  # fmt: skip
+    run = time_to_accuracy.train_fit(args, test, target=2.0)  # never reached: both epochs
+    assert run.images == 2 * 96 and len(run.accuracies) == 2
+    assert all(0 <= acc <= 1 for acc in run.accuracies)
+    assert (
+        0 < run.epoch_seconds[0] < run.epoch_seconds[1] == pytest.approx(run.train_seconds, abs=0.5)
+    )
+    assert run.wall_seconds > 0 and run.eval_seconds > 0
+    assert list(in_tmp.iterdir()) == []  # the run folder went to a temporary folder
+    assert run.model is not None
+
+
+def test_the_seeded_fit_command_adds_seed_everything(tmp_path):
+    args = argparse.Namespace(recipe=REPO / "recipes" / "mnist_lenet5_1epoch.yaml", root=tmp_path,
+                              max_epochs=None)  # fmt: skip
+    assert time_to_accuracy.fit_command(args, seed=3) == [
+        "fit", "--config", str(args.recipe), "--data.root", str(tmp_path),
+        "--seed_everything", "3",
+    ]  # fmt: skip
