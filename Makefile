@@ -24,8 +24,9 @@ lint: $(BIN)/.installed
 chromium:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
+# pytest-xdist: one worker per CPU core, each taking the next test when it is free
 test: lint chromium
-	WANDB_MODE=offline $(BIN)/python -m pytest
+	WANDB_MODE=offline $(BIN)/python -m pytest -n auto --dist worksteal
 
 # The tests that pin Lightning's and jsonargparse's behaviour (-m upstream), and the commands'
 # tests, on the newest lightning, torch, torchvision and jsonargparse that pyproject.toml's
@@ -40,9 +41,10 @@ test-newest: $(BIN)/.installed
 		--no-build-isolation --editable . lightning torch torchvision jsonargparse
 	$(BIN)/python -m pip --python $(NEWEST)/bin/python list \
 		| grep -E "^(lightning|torch|torchvision|jsonargparse) "
-	WANDB_MODE=offline $(NEWEST)/bin/python -m pytest -m upstream \
+	WANDB_MODE=offline $(NEWEST)/bin/python -m pytest -n auto -m upstream \
 		--ignore=tests/test_cli.py --ignore=tests/test_entry.py
-	WANDB_MODE=offline $(NEWEST)/bin/python -m pytest tests/test_cli.py tests/test_entry.py
+	WANDB_MODE=offline $(NEWEST)/bin/python -m pytest -n auto --dist worksteal \
+		tests/test_cli.py tests/test_entry.py
 
 docs: $(BIN)/.installed
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
