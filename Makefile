@@ -24,12 +24,14 @@ lint: $(BIN)/.installed
 chromium:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
-# pytest-xdist: one worker per CPU core, each taking the next test when it is free
+# pytest-xdist: one worker per CPU core, each taking the next test when it is free, each with
+# one torch thread (two workers of two threads each on two cores spend much of it waiting)
 test: lint chromium
-	WANDB_MODE=offline $(BIN)/python -m pytest -n auto --dist worksteal
+	WANDB_MODE=offline OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n auto --dist worksteal \
+		--durations=15
 
-# The tests that pin Lightning's and jsonargparse's behaviour (-m upstream), and the commands'
-# tests, on the newest lightning, torch, torchvision and jsonargparse that pyproject.toml's
+# The tests that pin Lightning's and jsonargparse's behaviour (-m upstream), and the entry
+# point's tests, on the newest lightning, torch, torchvision and jsonargparse that pyproject.toml's
 # ranges allow. The other dependencies are $(VENV)'s (a .pth line): only newer releases download.
 # $(VENV)'s pip installs into it (--python), so no older pip or setuptools shadows $(VENV)'s.
 test-newest: $(BIN)/.installed
@@ -41,10 +43,9 @@ test-newest: $(BIN)/.installed
 		--no-build-isolation --editable . lightning torch torchvision jsonargparse
 	$(BIN)/python -m pip --python $(NEWEST)/bin/python list \
 		| grep -E "^(lightning|torch|torchvision|jsonargparse) "
-	WANDB_MODE=offline $(NEWEST)/bin/python -m pytest -n auto -m upstream \
-		--ignore=tests/test_cli.py --ignore=tests/test_entry.py
-	WANDB_MODE=offline $(NEWEST)/bin/python -m pytest -n auto --dist worksteal \
-		tests/test_cli.py tests/test_entry.py
+	WANDB_MODE=offline OMP_NUM_THREADS=1 $(NEWEST)/bin/python -m pytest -n auto -m upstream \
+		--ignore=tests/test_entry.py
+	WANDB_MODE=offline OMP_NUM_THREADS=1 $(NEWEST)/bin/python -m pytest tests/test_entry.py
 
 docs: $(BIN)/.installed
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

@@ -17,6 +17,7 @@ from lightning_cv.hub.files import checkpoint_file
 from lightning_cv.hub.manifest import get_entry
 from lightning_cv.hub.publish import _metadata
 from lightning_cv.hub.sources import SOURCE_FORMS, resolve_source
+from lightning_cv.zoo import load
 
 from .fake_folders import snapshot
 
@@ -251,7 +252,8 @@ def test_a_published_artifact_gives_its_file_and_the_entry_in_its_metadata(
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
     entry, calls = get_entry(NAME), []
-    artifact = _Artifact(bundled, _metadata(bundled, entry))
+    record = load(entry.name).preprocessing.to_checkpoint()
+    artifact = _Artifact(bundled, _metadata(bundled, entry, record))
     monkeypatch.setattr(wandb, "Api", _api(artifact, calls))
     path, found = resolve_source(REGISTRY)
     assert calls == [(REGISTRY, "model", wandb_api.TIMEOUT_S)]
