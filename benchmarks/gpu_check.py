@@ -27,6 +27,7 @@ import base64
 import contextlib
 import json
 import platform
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -117,6 +118,12 @@ def time_to_target(sizes: Sizes, root: Path) -> dict:
         runs["plain"].append(tta.train_plain(setup, train, test, sizes.target))
         runs["lightning_cv"].append(tta.train_ours(setup, test, sizes.target))
     summary = tta.summarize(runs)
+    for side, side_runs in runs.items():  # the host's process clock misses the GPU's work
+        if summary[side]["seconds"] is not None:
+            summary[side]["seconds"] = statistics.median(run.wall_seconds for run in side_runs)
+        summary[side]["images_per_s"] = statistics.median(
+            run.images / run.wall_seconds for run in side_runs
+        )
     seconds = [summary[side]["seconds"] for side in runs]
     return {
         "target": sizes.target,
