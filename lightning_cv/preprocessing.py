@@ -109,6 +109,16 @@ class Preprocessing(BaseModel):
                 f"{first['input']!r}"
             ) from None
 
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of one image the model takes."""
+        return (self.in_channels, *self.image_size)
+
+    @property
+    def eval_transform(self) -> str:
+        """``eval`` (the preset this record states) or ``custom`` (:attr:`eval_pipeline`)."""
+        return "eval" if self.eval_pipeline is None else "custom"
+
     def to_checkpoint(self) -> dict[str, Any]:
         """Plain lists, numbers and strings: what ``weights_only`` loading accepts."""
         return self.model_dump(mode="json")

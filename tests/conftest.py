@@ -2,6 +2,7 @@
 
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -65,3 +66,22 @@ def silent_server():
         server.bind(("127.0.0.1", 0))
         server.listen(64)
         yield f"http://127.0.0.1:{server.getsockname()[1]}"
+
+
+def stop_process(process: subprocess.Popen, *, grace_s: float = 30) -> None:
+    """SIGTERM to a process a test started, SIGKILL when it has not exited ``grace_s`` later."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

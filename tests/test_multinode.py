@@ -9,7 +9,6 @@ torchrun gives every worker ``MASTER_ADDR``, ``MASTER_PORT``, ``RANK``, ``LOCAL_
 import csv
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,18 +18,12 @@ import pytest
 
 from lightning_cv.data import DigitsDataModule
 
-from .conftest import REPO
+from .conftest import REPO, free_port, stop_process
 
 TIMEOUT = 300  # seconds for one torchrun pair (a fit takes ~25 s on an idle 2-core machine)
 TRAINING_IMAGES = 1_293  # digits_lenet5's training split: 1,797 digits less 360 test, 144 val
 TEST_IMAGES = 360
 QUICK = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def worker_env() -> dict[str, str]:
@@ -70,20 +63,7 @@ def run_two_nodes(args: list[str], cwd: Path) -> None:
             assert code == 0, (cwd / f"node{node}.log").read_text()[-3000:]
     finally:
         for agent in agents:
-            stop(agent)
-
-
-def stop(agent: subprocess.Popen) -> None:
-    """SIGTERM to a running agent: torchrun stops its workers (each in a session of its own,
-    out of reach of a signal to the agent's group) and exits; SIGKILL after 30 s."""
-    if agent.poll() is not None:
-        return
-    agent.terminate()
-    try:
-        agent.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        agent.kill()
-        agent.wait()
+            stop_process(agent)  # torchrun stops its workers on SIGTERM (each has its own session)
 
 
 @pytest.fixture(scope="module")

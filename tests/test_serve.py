@@ -9,7 +9,6 @@ import gzip
 import io
 import os
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from PIL import Image
 
 from lightning_cv import zoo
 from lightning_cv.serve.queries import Refusal, decode_image, read_query
-from tests.conftest import require_shared_datasets
+from tests.conftest import free_port, require_shared_datasets, stop_process
 
 MAX_IMAGES = 8
 START_S = 120  # a loaded 2-core machine takes ~45 s to start the workers
@@ -41,12 +40,6 @@ EXPECTED = (
 class Server:
     process: subprocess.Popen
     url: str
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager
@@ -66,13 +59,7 @@ def running_server(*options: str, source: str = "lenet5.mnist") -> Iterator[Serv
             time.sleep(0.25)
         yield Server(process, url)
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
 
 
 def _healthy(url: str) -> bool:

@@ -141,7 +141,6 @@ def _evaluate_export(path: Path, data: DataOptions, manifest: Path | None) -> No
         load_export,
         saved_data_options,
     )
-    from lightning_cv.zoo.model_card import model_facts
 
     exported = load_export(path)
     source, made_from = exported.metadata["name"], exported.metadata["sha256"]
@@ -150,20 +149,20 @@ def _evaluate_export(path: Path, data: DataOptions, manifest: Path | None) -> No
             f"export {str(path)!r} comes from {source!r}, which is not a zoo entry; evaluate "
             "measures exports of zoo entries, on their official test split"
         )
-    facts = model_facts(zoo.load(source, manifest=manifest))
-    if facts.sha256 != made_from:
+    pretrained = zoo.load(source, manifest=manifest)
+    if pretrained.sha256 != made_from:
         raise ConfigError(
             f"export {str(path)!r} was made from a checkpoint with sha256 {made_from}, but zoo "
-            f"entry {source!r} is now {facts.sha256}; export it again"
+            f"entry {source!r} is now {pretrained.sha256}; export it again"
         )
     workers = {} if data.num_workers is None else {"num_workers": data.num_workers}
-    options = saved_data_options(facts.entry, manifest)
-    datamodule = zoo.build_datamodule(facts.entry, data.root, options,
+    options = saved_data_options(pretrained.entry, manifest)
+    datamodule = zoo.build_datamodule(pretrained.entry, data.root, options,
                                       download=data.download, **workers)  # fmt: skip
     datamodule.prepare_data()
-    transform = datamodule.build_transform(facts.eval_transform)
-    report = compare_export(exported, facts.model, datamodule, transform=transform,
-                            reference_acc=facts.entry.metrics.acc)  # fmt: skip
+    transform = datamodule.build_transform(pretrained.preprocessing.eval_transform)
+    report = compare_export(exported, pretrained.model, datamodule, transform=transform,
+                            reference_acc=pretrained.entry.metrics.acc)  # fmt: skip
     print(json.dumps(report, indent=2))
     if not report["ok"]:
         print(
@@ -183,8 +182,8 @@ def export(
     normalized float images in and logits out, or with --preprocess true uint8 images in and
     probabilities out; a model card (NAME.md) is written beside it. An existing file is never
     replaced. TorchScript (.pt) is deprecated."""
-    from lightning_cv.zoo.export import FORMATS, BakedPreprocessing, export_model
-    from lightning_cv.zoo.model_card import model_facts, render_model_card
+    from lightning_cv.zoo.export import FORMATS, BakedPreprocessing, export_metadata, export_model
+    from lightning_cv.zoo.model_card import render_model_card
 
     stem = Path(name).name.removesuffix(".ckpt")
     output = output or Path(stem + (".uint8" if preprocess else "") + FORMATS[format])
@@ -194,19 +193,20 @@ def export(
         print("lightning-cv zoo export: --format torchscript is deprecated (torch.jit is, "
               "upstream) and will be removed; use --format pt2", file=sys.stderr)  # fmt: skip
     pretrained = zoo.load(name, manifest=manifest)
-    facts, text = model_facts(pretrained), render_model_card(pretrained)
+    record, text = pretrained.preprocessing, render_model_card(pretrained)
     new_card = _card_to_write(card, text)
-    model = facts.model
+    model = pretrained.model
     if preprocess:
-        model = BakedPreprocessing(model, mean=facts.mean, std=facts.std)
+        model = BakedPreprocessing(model, mean=record.mean, std=record.std)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torchscript's: said above in one line
-        export_model(model, output, format=format, input_shape=facts.input_shape,
-                     metadata=facts.metadata(preprocess=preprocess), replace=False)  # fmt: skip
-    shape, classes = ", ".join(map(str, facts.input_shape)), len(facts.class_names)
+        metadata = export_metadata(pretrained, preprocess=preprocess)
+        export_model(model, output, format=format, input_shape=record.input_shape,
+                     metadata=metadata, replace=False)  # fmt: skip
+    shape, classes = ", ".join(map(str, record.input_shape)), len(record.class_names)
     given = (f"uint8 images (B, {shape}) -> probabilities" if preprocess else
-             f"images (B, {shape}) normalized with mean {list(facts.mean)} and std "
-             f"{list(facts.std)} -> logits")  # fmt: skip
+             f"images (B, {shape}) normalized with mean {list(record.mean)} and std "
+             f"{list(record.std)} -> logits")  # fmt: skip
     print(f"wrote {output}: {given} (B, {classes})")
     if new_card:
         atomic_write_bytes(card, text.encode(), replace=False, hint=NEW_OUTPUT)

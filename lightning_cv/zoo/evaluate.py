@@ -141,7 +141,7 @@ def compare(entry: ZooEntry, measured: Metrics) -> dict[str, Any]:
 @dataclass(frozen=True)
 class ExportedModel:
     """An export loaded for inference: its file, the metadata it carries (see
-    :meth:`~lightning_cv.zoo.model_card.ModelFacts.metadata`) and ``run``, which maps a numpy
+    :func:`~lightning_cv.zoo.export.export_metadata`) and ``run``, which maps a numpy
     batch (B, C, H, W) (uint8 with baked preprocessing, else normalized float32) to its output
     (B, num_classes)."""
 

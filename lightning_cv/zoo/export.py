@@ -17,7 +17,7 @@ import json
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -25,10 +25,14 @@ from torch import nn
 from lightning_cv._io import atomic_write, atomic_write_bytes
 from lightning_cv.errors import ConfigError, check_choice
 
+if TYPE_CHECKING:
+    from lightning_cv.zoo.pretrained import Pretrained
+
 __all__ = [
     "FORMATS",
     "METADATA_KEY",
     "BakedPreprocessing",
+    "export_metadata",
     "export_model",
     "export_onnx",
     "export_pt2",
@@ -186,6 +190,16 @@ def export_torchscript(
 
 
 EXPORTERS = {"pt2": export_pt2, "onnx": export_onnx, "torchscript": export_torchscript}
+
+
+def export_metadata(pretrained: Pretrained, *, preprocess: bool) -> dict[str, Any]:
+    """The JSON record an export of ``pretrained`` carries (``preprocess``: whether it takes
+    uint8 pixels); ``zoo evaluate`` reads it back."""
+    record = pretrained.preprocessing
+    return {"name": pretrained.name, "sha256": pretrained.sha256,
+            "class_names": [*record.class_names], "in_channels": record.in_channels,
+            "image_size": [*record.image_size], "mean": [*record.mean], "std": [*record.std],
+            "preprocess": preprocess}  # fmt: skip
 
 
 def export_model(model: nn.Module, path: str | Path, *, format: str, **options: Any) -> Path:
