@@ -72,6 +72,7 @@ from _harness import (
 from torch import nn
 
 from lightning_cv import ImageClassifier, create_model
+from lightning_cv.callbacks import ChannelsLast
 from lightning_cv.cli import LightningCVCLI
 from lightning_cv.data import ImageDataModule, SampleDataset
 from lightning_cv.data.batches import to_image_tensor
@@ -132,12 +133,20 @@ class Setup:
         data: the recipe's data module.
         max_epochs: ``trainer.max_epochs``: the length of the schedule.
         seed: ``seed_everything``.
+        channels_last: the recipe's callbacks hold a ``ChannelsLast``: every side then runs
+            the network in that memory format, the others in the standard NCHW one.
     """
 
     model: ImageClassifier
     data: ImageDataModule
     max_epochs: int
     seed: int
+    channels_last: bool = False
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """The layout of the network's weights and inputs on every side."""
+        return torch.channels_last if self.channels_last else torch.contiguous_format
 
     @property
     def hparams(self) -> dict:
@@ -202,7 +211,8 @@ def build(recipe: Path, root: Path, max_epochs: int | None = None) -> Setup:
     options = [] if max_epochs is None else ["--trainer.max_epochs", str(max_epochs)]
     cli = from_recipe(recipe, root, *options)
     seed = cli.config["seed_everything"]
-    return Setup(cli.model, cli.datamodule, cli.trainer.max_epochs, seed)
+    channels_last = any(isinstance(callback, ChannelsLast) for callback in cli.trainer.callbacks)
+    return Setup(cli.model, cli.datamodule, cli.trainer.max_epochs, seed, channels_last)
 
 
 def plain_sgd_options(hparams: dict) -> dict:
@@ -262,13 +272,17 @@ def normalised(data: ImageDataModule, dataset: SampleDataset, limit: int | None)
     """The view's images as one normalised float tensor in its own order, with the labels.
 
     The same arithmetic as the batch path (``uint8 / 255``, then ``(x - mean) / std``), done
-    once for the whole set, as a careful user would.
+    once for the whole set, as a careful user would. The result has the standard NCHW strides:
+    with one channel, the arithmetic's output strides are ambiguous, and the strides of an
+    NHWC array's transpose make oneDNN run the whole network channels-last, 25% faster per
+    step on a CPU, a layout the recipe did not ask for.
     """
     indices = dataset.indices[:limit]
     uint8 = to_image_tensor(np.asarray(dataset.images)[indices])
     mean = torch.tensor(data.mean).view(1, -1, 1, 1)
     std = torch.tensor(data.std).view(1, -1, 1, 1)
-    return (uint8.float().div_(255) - mean) / std, torch.from_numpy(dataset.labels[indices])
+    images = ((uint8.float().div_(255) - mean) / std).clone(memory_format=torch.contiguous_format)
+    return images, torch.from_numpy(dataset.labels[indices])
 
 
 @torch.inference_mode()
@@ -341,6 +355,8 @@ def train_plain(setup: Setup, train: Tensors, test: Tensors, target: float) -> R
     torch.manual_seed(setup.seed)
     shape = {name: hparams[name] for name in ("num_classes", "in_channels", "image_size")}
     model = create_model(hparams["backbone"], **shape).to(images.device)  # where the data is
+    model = model.to(memory_format=setup.memory_format)
+    images = images.contiguous(memory_format=setup.memory_format)  # ChannelsLast: per batch
     optimizer = torch.optim.SGD(model.parameters(), **options)
     steps = setup.max_epochs * math.ceil(len(labels) / batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, options["lr"], total_steps=steps)
@@ -413,7 +429,8 @@ def train_ours(setup: Setup, test: Tensors, target: float) -> Run:
     :func:`quiet_trainer` (no logger, checkpoints, progress bar or validation)."""
     run = Run(target)
     model = copy.deepcopy(setup.model)
-    trainer = quiet_trainer(setup.max_epochs, [ClockedTraining(run, test)])
+    layout = [ChannelsLast()] if setup.channels_last else []
+    trainer = quiet_trainer(setup.max_epochs, [ClockedTraining(run, test), *layout])
     trainer.fit(model, datamodule=setup.data)
     return run
 

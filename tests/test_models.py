@@ -1,5 +1,6 @@
 """Model registry and architectures: shapes, the shared interface, errors, and oracles."""
 
+import copy
 import re
 import subprocess
 import sys
@@ -239,3 +240,32 @@ def test_the_models_package_does_not_reach_the_zoo_or_the_task():
 def test_bad_options(name, options, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         _build(name, **options)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_lenet5_pools_before_relu_with_the_same_values_and_gradients(memory_format):
+    """The ReLU after max pooling (a quarter of the elements) trains exactly as the textbook
+    order, conv -> ReLU -> pool."""
+    torch.manual_seed(0)
+    model = _build("lenet5").to(memory_format=memory_format)
+    assert [type(layer).__name__ for layer in model.features] == [
+        "Conv2d", "MaxPool2d", "ReLU", "Conv2d", "MaxPool2d", "ReLU"
+    ]  # fmt: skip
+    textbook = copy.deepcopy(model)
+    conv1, pool1, relu1, conv2, pool2, relu2 = textbook.features
+    textbook.features = torch.nn.Sequential(conv1, relu1, pool1, conv2, relu2, pool2)
+    # MNIST-like: a flat background (exact ties in every pooling window) around random strokes
+    images = torch.randn(16, 1, 28, 28).clamp(min=-0.42).contiguous(memory_format=memory_format)
+    targets = torch.arange(16) % 10
+    for net in (model, textbook):
+        torch.nn.functional.cross_entropy(net(images), targets).backward()
+    assert torch.equal(model(images), textbook(images))
+    for (name, ours), theirs in zip(model.named_parameters(), textbook.parameters(), strict=True):
+        assert torch.equal(ours.grad, theirs.grad), name
+
+
+def test_lenet5_keeps_the_activation_first_where_the_order_matters():
+    """Average pooling does not commute with the activation; tanh keeps the paper's order."""
+    for options in ({"pooling": "avg"}, {"activation": "tanh"}):
+        layers = [type(layer).__name__ for layer in _build("lenet5", **options).features]
+        assert layers[1:3] in (["ReLU", "AvgPool2d"], ["Tanh", "MaxPool2d"]), options
