@@ -108,6 +108,44 @@ def test_the_cli_refreshes_its_bar_fifty_times_an_epoch_unless_told_otherwise(in
     assert type(own) is TQDMProgressBar and own.refresh_rate == 5
 
 
+class _CallbacksSeen(L.Callback):
+    """The types of the Trainer's callbacks at a training step and at the test."""
+
+    def __init__(self) -> None:
+        self.training: set[str] = set()
+        self.testing: set[str] = set()
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        self.training = {type(callback).__name__ for callback in trainer.callbacks}
+
+    def on_test_start(self, trainer, *args) -> None:
+        self.testing = {type(callback).__name__ for callback in trainer.callbacks}
+
+
+def test_fit_trains_without_the_test_pictures_and_its_test_draws_them(in_tmp):
+    """Every callback costs a training step ~90 us of hook calls: the pictures only a test
+    draws join the Trainer for the test after fit."""
+    seen = _CallbacksSeen()
+
+    class _Watched(LightningCVCLI):
+        def instantiate_trainer(self, **kwargs) -> L.Trainer:
+            trainer = super().instantiate_trainer(**kwargs)
+            trainer.callbacks.append(seen)
+            return trainer
+
+    args = ["fit", "--data", "DigitsDataModule", "--trainer.max_epochs", "1",
+            "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
+            "--trainer.limit_test_batches", "1", "--test_after_fit", "true"]  # fmt: skip
+    _Watched(args=args)
+    pictures = {"ConfusionMatrixPlot", "ClassReport", "MisclassifiedGrid"}
+    assert not pictures & seen.training
+    assert {"TrainingCurves", "LearningRatePlot", "_BestAccuracy"} <= seen.training
+    assert pictures <= seen.testing
+    folder = in_tmp / "runs" / "lightning-cv" / "version_0"
+    for name in ("confusion_matrix.png", "class_report.png", "misclassified.png"):
+        assert (folder / name).stat().st_size > 1000, name
+
+
 # the benchmark's clocks and its documented fit
 
 
