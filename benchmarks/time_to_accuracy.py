@@ -356,7 +356,8 @@ def train_plain(setup: Setup, train: Tensors, test: Tensors, target: float) -> R
     shape = {name: hparams[name] for name in ("num_classes", "in_channels", "image_size")}
     model = create_model(hparams["backbone"], **shape).to(images.device)  # where the data is
     model = model.to(memory_format=setup.memory_format)
-    images = images.contiguous(memory_format=setup.memory_format)  # ChannelsLast: per batch
+    # the whole set once (the ChannelsLast callback converts each batch; one channel: no copy)
+    images = images.contiguous(memory_format=setup.memory_format)
     optimizer = torch.optim.SGD(model.parameters(), **options)
     steps = setup.max_epochs * math.ceil(len(labels) / batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, options["lr"], total_steps=steps)
