@@ -1,5 +1,6 @@
 """Issue 23: the progress bar refreshed a few times an epoch, the step loss logged only for a
-reader, and benchmarks/time_to_accuracy.py's clocks and its documented ``fit`` side."""
+reader, the cheaper hook calls, attribute sets and batch moves of a step, and
+benchmarks/time_to_accuracy.py's clocks and its documented ``fit`` side."""
 
 import argparse
 import importlib
@@ -13,11 +14,14 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.profilers import SimpleProfiler
+from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_cv import ConfigError, DigitsDataModule, ImageClassifier
 from lightning_cv.cli import LightningCVCLI
 from lightning_cv.cli._progress import EpochProgressBar, refresh_interval
+from lightning_cv.cli._unprofiled import Unprofiled
 from tests.conftest import REPO
 
 BENCHMARKS = REPO / "benchmarks"
@@ -52,14 +56,27 @@ def test_a_bad_refresh_count_is_refused_naming_it(refreshes):
 
 
 class _RecordShownLosses(L.Callback):
-    """Per batch: was this step's loss what the progress bar and the logger got?"""
+    """Per batch: did the bar show this step's loss, and did the model log one for it?"""
 
     def __init__(self):
         self.fresh = []  # (batch, the bar's loss is this step's)
+        self.logged = []  # (batch, train/loss_step is among the logged bar metrics)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        bar = trainer.progress_bar_callback
+        if isinstance(bar, EpochProgressBar):  # what it shows after this batch, it wrote then
+            bar.train_progress_bar.postfix = ""
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        shown = trainer.progress_bar_metrics.get("train/loss_step")
-        self.fresh.append((batch_idx + 1, shown == pytest.approx(outputs["loss"].item())))
+        loss = outputs["loss"].item()
+        bar = trainer.progress_bar_callback
+        if isinstance(bar, EpochProgressBar):  # the loss it shows, as tqdm writes it
+            tqdm_bar = bar.train_progress_bar
+            shown = f"train/loss_step={tqdm_bar.format_num(loss)}" in tqdm_bar.postfix.split(", ")
+        else:
+            shown = trainer.progress_bar_metrics.get("train/loss_step") == pytest.approx(loss)
+        self.fresh.append((batch_idx + 1, shown))
+        self.logged.append((batch_idx + 1, "train/loss_step" in trainer.progress_bar_metrics))
 
 
 def _fit_ten_batches(tmp_path, bar, **trainer_options):
@@ -75,10 +92,11 @@ def _fit_ten_batches(tmp_path, bar, **trainer_options):
     return trainer, record
 
 
-def test_the_step_loss_is_logged_on_the_bars_refreshes_only(tmp_path):
+def test_our_bar_shows_the_step_loss_on_its_refreshes_and_the_model_logs_none(tmp_path):
     trainer, record = _fit_ten_batches(tmp_path, EpochProgressBar(refreshes=3), logger=False)
     assert trainer.progress_bar_callback.refresh_rate == 3  # 10 batches // 3
     assert [batch for batch, fresh in record.fresh if fresh] == [3, 6, 9, 10]  # and the last
+    assert not any(logged for _, logged in record.logged)  # read from the step's output
 
 
 def test_lightnings_own_bar_still_gets_every_steps_loss(tmp_path):
@@ -144,6 +162,47 @@ def test_fit_trains_without_the_test_pictures_and_its_test_draws_them(in_tmp):
     folder = in_tmp / "runs" / "lightning-cv" / "version_0"
     for name in ("confusion_matrix.png", "class_report.png", "misclassified.png"):
         assert (folder / name).stat().st_size > 1000, name
+
+
+# what a step costs beyond the hand-written loop
+
+
+def test_a_plain_value_is_set_as_nn_module_sets_it():
+    """ClassificationTask sets a plain value over an instance attribute without nn.Module's
+    checks (Lightning names the running hook ~40 times a step); parameters, buffers and
+    submodules still register as nn.Module registers them."""
+    model = ImageClassifier("linear", num_classes=3, in_channels=1, image_size=4)
+    model._current_fx_name = "training_step"
+    model.note = None
+    model.note = "plain"
+    model.scale = nn.Parameter(torch.ones(2))
+    model.extra = nn.Linear(2, 2)
+    model.register_buffer("counts", torch.zeros(2))
+    model.counts = torch.ones(2)
+    assert model._current_fx_name == "training_step" and model.note == "plain"
+    assert "scale" in dict(model.named_parameters())
+    assert "extra" in dict(model.named_children())
+    assert torch.equal(dict(model.named_buffers())["counts"], torch.ones(2))
+    with pytest.raises(TypeError, match="cannot assign 'str' as parameter 'scale'"):
+        model.scale = "text"
+
+
+def test_the_cli_runs_unprofiled_unless_a_profiler_is_named(in_tmp):
+    assert type(_cli_trainer().profiler) is Unprofiled
+    assert type(_cli_trainer("--trainer.profiler", "simple").profiler) is SimpleProfiler
+    with Unprofiled().profile("training_step") as action:
+        assert action == "training_step"
+
+
+def test_batches_move_tensor_by_tensor_and_other_batches_as_lightning_moves_them():
+    data, meta = DigitsDataModule(), torch.device("meta")
+    images, labels = torch.zeros(2, 1, 8, 8), torch.tensor([0, 1])
+    moved = data.transfer_batch_to_device((images, labels), meta, 0)
+    assert type(moved) is tuple and [part.device for part in moved] == [meta, meta]
+    assert type(data.transfer_batch_to_device([images, labels], meta, 0)) is list
+    assert data.transfer_batch_to_device({"image": images}, meta, 0)["image"].device == meta
+    same = data.transfer_batch_to_device((images, labels), torch.device("cpu"), 0)
+    assert same[0] is images and same[1] is labels
 
 
 # the benchmark's clocks and its documented fit

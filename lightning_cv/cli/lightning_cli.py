@@ -40,6 +40,7 @@ from lightning_cv.cli._output import quiet_lightning
 from lightning_cv.cli._parse_errors import build_error, short_error
 from lightning_cv.cli._progress import EpochProgressBar
 from lightning_cv.cli._resume import resume_last_run
+from lightning_cv.cli._unprofiled import Unprofiled
 from lightning_cv.cli.recipes import resolve_config_args
 from lightning_cv.data import ImageDataModule
 from lightning_cv.errors import ConfigError
@@ -281,10 +282,10 @@ class LightningCVCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         """Add the default checkpointing unless the run turned it off (or is a fast_dev_run),
         a progress bar refreshed 50 times an epoch (:class:`EpochProgressBar`) unless the run
-        has its own or none, and fit the defaults to the data, so they cause no warnings: no
-        validation loop or best checkpoint without a validation split, a logging interval no
-        longer than an epoch, no learning-rate monitor without a logger (Lightning's refuses
-        such a run).
+        has its own or none, :class:`Unprofiled` unless the run names a profiler, and fit the
+        defaults to the data, so they cause no warnings: no validation loop or best
+        checkpoint without a validation split, a logging interval no longer than an epoch, no
+        learning-rate monitor without a logger (Lightning's refuses such a run).
         """
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
         trainer = {**config.get("trainer", {}), **kwargs}
@@ -298,6 +299,8 @@ class LightningCVCLI(LightningCLI):
         bars = any(isinstance(callback, ProgressBar) for callback in configured)
         if trainer.get("enable_progress_bar") is not False and not bars:
             ours.append(EpochProgressBar())  # not Lightning's, refreshed after every batch
+        if trainer.get("profiler") is None:
+            kwargs["profiler"] = Unprofiled()  # Lightning's default, cheaper to call
         if trainer.get("enable_checkpointing") is not False and not trainer.get("fast_dev_run"):
             ours += _default_checkpoints(best=validates)
             if not any(isinstance(callback, Resumable) for callback in configured):
