@@ -17,6 +17,11 @@ that model's hyperparameters and refuses any it does not implement.
   default callbacks and checkpoints, its progress bar (output to /dev/null), validation and
   ``test_after_fit``. One callback (:class:`ClockedTraining`) reads the clocks when training
   starts and ends and around each validation, which is left out.
+- lockstep: the documented fit again, with the hand-written loop stepping beside it
+  (:class:`Lockstep`): one plain step after each of the fit's batches, each side on its own
+  clock while the other's is paused. Both meet the same moments of a shared, noisy machine,
+  so their ratio, repeat by repeat (``lockstep_ratio``), moves far less than the ratio of
+  whole runs made a minute apart.
 - lightning_cv: the stripped Trainer, ``Trainer.fit(model, datamodule=data)`` on a copy of the
   CLI's untrained model with logger, progress bar, checkpointing and validation off: the
   product's data path (the batch pipeline) and its per-step work (loss check, running sums).
@@ -32,9 +37,10 @@ Torch runs one thread per side by default (``--threads``), and OpenMP waits slee
 Result: per side the median seconds to the target, their min-max, wall seconds and images/s;
 ``ratio`` = plain / fit seconds to the target and ``throughput_ratio`` = fit / plain images/s
 (the issue's target: >= 1.0, floor 0.9); ``trainer_ratio`` and ``trainer_throughput_ratio``
-the same for the stripped Trainer. The last line is one JSON object. ``--seeds 0 1 2 3 4``
-runs only the documented fit, once per seed, and reports its own test top-1 and training
-seconds as mean, standard deviation and range.
+the same for the stripped Trainer; ``lockstep_ratio`` the median over repeats of plain / fit
+seconds in lockstep, with its min and max. The last line is one JSON object.
+``--seeds 0 1 2 3 4`` runs only the documented fit, once per seed, and reports its own test
+top-1 and training seconds as mean, standard deviation and range.
 
     python benchmarks/time_to_accuracy.py [--root ../shared/datasets] [--repeats 1]
 """
@@ -52,6 +58,7 @@ import math
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -79,15 +86,20 @@ from lightning_cv.data.batches import to_image_tensor
 from lightning_cv.errors import ConfigError
 
 __all__ = [
+    "BASELINE",
+    "LOCKSTEP",
     "SIDES",
     "Clock",
     "ClockedTraining",
+    "Lockstep",
+    "PlainLoop",
     "Run",
     "Setup",
     "build",
     "check_plain_data",
     "fit_command",
     "fit_seeds",
+    "lockstep_ratios",
     "normalised",
     "parse_args",
     "plain_sgd_options",
@@ -96,6 +108,7 @@ __all__ = [
     "time_ratio",
     "top1_accuracy",
     "train_fit",
+    "train_lockstep",
 ]
 
 Tensors = tuple[torch.Tensor, torch.Tensor]
@@ -344,39 +357,64 @@ def _now() -> tuple[float, float]:
     return time.process_time(), time.perf_counter()
 
 
+class PlainLoop:
+    """The hand-written loop, a batch at a time: the model, SGD and the one-cycle schedule as
+    the recipe states them, seeded with its seed; each epoch one ``torch.randperm`` order
+    (drawn from seed + epoch) cut into batches.
+
+    Args:
+        setup: the recipe's :class:`Setup`.
+        train: the training images (normalised floats) and labels.
+    """
+
+    def __init__(self, setup: Setup, train: Tensors) -> None:
+        hparams = setup.hparams
+        options = plain_sgd_options(hparams)
+        self.loss_options = hparams["loss_kwargs"] or {}
+        self.batch_size, self.seed = setup.data.batch_size, setup.seed
+        images, self.labels = train
+        torch.manual_seed(setup.seed)
+        shape = {name: hparams[name] for name in ("num_classes", "in_channels", "image_size")}
+        model = create_model(hparams["backbone"], **shape).to(images.device)  # where the data is
+        self.model = model.to(memory_format=setup.memory_format)
+        # the whole set once (the ChannelsLast callback converts each batch; one channel: no copy)
+        self.images = images.contiguous(memory_format=setup.memory_format)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), **options)
+        steps = setup.max_epochs * math.ceil(len(self.labels) / self.batch_size)
+        self.schedule = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimizer, options["lr"], total_steps=steps
+        )
+
+    def batches(self, epoch: int) -> tuple[torch.Tensor, ...]:
+        """The epoch's batches: index tensors into the training set, in order."""
+        generator = torch.Generator().manual_seed(self.seed + epoch)
+        order = torch.randperm(len(self.labels), generator=generator).to(self.labels.device)
+        return order.split(self.batch_size)
+
+    def step(self, batch: torch.Tensor) -> None:
+        """One optimizer step on the samples ``batch`` indexes."""
+        self.optimizer.zero_grad(set_to_none=True)
+        logits = self.model(self.images[batch])
+        loss = F.cross_entropy(logits, self.labels[batch], **self.loss_options)
+        loss.backward()
+        self.optimizer.step()
+        self.schedule.step()
+
+
 def train_plain(setup: Setup, train: Tensors, test: Tensors, target: float) -> Run:
     """Train with a hand-written loop until ``target`` test accuracy or ``setup.max_epochs``."""
-    hparams = setup.hparams
-    options = plain_sgd_options(hparams)
-    loss_options = hparams["loss_kwargs"] or {}
-    batch_size = setup.data.batch_size
-    images, labels = train
     run, clock = Run(target), Clock()
-    torch.manual_seed(setup.seed)
-    shape = {name: hparams[name] for name in ("num_classes", "in_channels", "image_size")}
-    model = create_model(hparams["backbone"], **shape).to(images.device)  # where the data is
-    model = model.to(memory_format=setup.memory_format)
-    # the whole set once (the ChannelsLast callback converts each batch; one channel: no copy)
-    images = images.contiguous(memory_format=setup.memory_format)
-    optimizer = torch.optim.SGD(model.parameters(), **options)
-    steps = setup.max_epochs * math.ceil(len(labels) / batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, options["lr"], total_steps=steps)
+    loop = PlainLoop(setup, train)
     for epoch in range(setup.max_epochs):
-        model.train()
-        generator = torch.Generator().manual_seed(setup.seed + epoch)
-        order = torch.randperm(len(labels), generator=generator).to(labels.device)
-        for batch in order.split(batch_size):
-            optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(images[batch]), labels[batch], **loss_options)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-        run.images += len(labels)
-        _end_epoch(run, clock, model, test)
+        loop.model.train()
+        for batch in loop.batches(epoch):
+            loop.step(batch)
+        run.images += len(loop.labels)
+        _end_epoch(run, clock, loop.model, test)
         if run.reached:
             break
     run.train_seconds, run.wall_seconds = clock.read()
-    run.model = model
+    run.model = loop.model
     return run
 
 
@@ -425,6 +463,57 @@ class ClockedTraining(L.Callback):
         self.run.model = pl_module.backbone
 
 
+class Lockstep(L.Callback):
+    """The hand-written loop in lockstep with a Trainer's training: one plain step after each
+    of the Trainer's batches, timed on its own clock while the Trainer's (``fit``) is paused.
+
+    Both sides then meet the same moments of a shared, noisy machine, step by step, which
+    whole runs a minute apart do not; each keeps its own caches less. Each epoch the loop
+    draws its order when the Trainer's epoch starts and, when it ends, measures its test
+    accuracy off both clocks.
+
+    Args:
+        loop: the hand-written loop, untrained.
+        fit: the Trainer's :class:`ClockedTraining`, to pause.
+        test: the test images and labels.
+    """
+
+    def __init__(self, loop: PlainLoop, fit: ClockedTraining, test: Tensors) -> None:
+        self.loop, self.fit, self.test = loop, fit, test
+        self.run = Run(fit.run.target)
+        self.batches: Iterator[torch.Tensor] = iter(())
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.loop.model.train()
+        with self._timed():
+            self.batches = iter(self.loop.batches(trainer.current_epoch))
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        with self._timed():
+            self.loop.step(next(self.batches))
+        self.run.images += len(batch[1])
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.run.epoch_seconds.append(self.run.train_seconds)
+        self.fit.clock.pause()
+        start = time.process_time()
+        self.run.accuracies.append(top1_accuracy(self.loop.model, self.test))
+        self.run.eval_seconds += time.process_time() - start
+        self.fit.clock.resume()
+        self.run.model = self.loop.model
+
+    @contextlib.contextmanager
+    def _timed(self) -> Iterator[None]:
+        """Count the block on this side's clocks, not on the Trainer's."""
+        self.fit.clock.pause()
+        start = _now()
+        yield
+        end = _now()
+        self.run.train_seconds += end[0] - start[0]
+        self.run.wall_seconds += end[1] - start[1]
+        self.fit.clock.resume()
+
+
 def train_ours(setup: Setup, test: Tensors, target: float) -> Run:
     """The stripped Trainer: a copy of the recipe's ``ImageClassifier`` under
     :func:`quiet_trainer` (no logger, checkpoints, progress bar or validation)."""
@@ -437,16 +526,17 @@ def train_ours(setup: Setup, test: Tensors, target: float) -> Run:
 
 
 class _ClockedCLI(LightningCVCLI):
-    """``lightning-cv`` as the console script runs it, with a :class:`ClockedTraining` added
-    in front of the Trainer's callbacks (so the checkpoints it writes count as training)."""
+    """``lightning-cv`` as the console script runs it, with a :class:`ClockedTraining` (and a
+    :class:`Lockstep`) added in front of the Trainer's callbacks (so the checkpoints it
+    writes count as training)."""
 
-    def __init__(self, clock: ClockedTraining, args: list[str]) -> None:
-        self._clock = clock
+    def __init__(self, clocks: list[L.Callback], args: list[str]) -> None:
+        self._clocks = clocks
         super().__init__(args=args)
 
     def instantiate_trainer(self, **kwargs) -> L.Trainer:
         trainer = super().instantiate_trainer(**kwargs)
-        trainer.callbacks.insert(0, self._clock)
+        trainer.callbacks[:0] = self._clocks
         return trainer
 
 
@@ -468,7 +558,27 @@ def train_fit(
     default callbacks, checkpoints, progress bar, validation and ``test_after_fit``; run in a
     temporary folder (its ``runs/``), its output to /dev/null."""
     run = Run(target)
+    _documented_fit(args, [ClockedTraining(run, test, args.train_limit)], seed)
+    return run
+
+
+def train_lockstep(
+    args: argparse.Namespace, setup: Setup, train: Tensors, test: Tensors, target: float
+) -> tuple[Run, Run]:
+    """The documented ``fit`` (:func:`train_fit`) with the hand-written loop in
+    :class:`Lockstep`: ``(the fit's run, the plain loop's run)``."""
+    run = Run(target)
     clock = ClockedTraining(run, test, args.train_limit)
+    lockstep = Lockstep(PlainLoop(setup, train), clock, test)
+    _documented_fit(args, [clock, lockstep])
+    return run, lockstep.run
+
+
+def _documented_fit(
+    args: argparse.Namespace, clocks: list[L.Callback], seed: int | None = None
+) -> None:
+    """Run ``lightning-cv fit`` in a temporary folder, output to /dev/null, ``clocks`` first
+    among its callbacks; the run's ``test/acc`` goes to the first clock's run."""
     with (
         tempfile.TemporaryDirectory() as folder,
         contextlib.chdir(folder),
@@ -476,10 +586,9 @@ def train_fit(
         contextlib.redirect_stdout(devnull),
         contextlib.redirect_stderr(devnull),
     ):
-        cli = _ClockedCLI(clock, fit_command(args, seed))
+        cli = _ClockedCLI(clocks, fit_command(args, seed))
     reported = cli.trainer.callback_metrics.get("test/acc")
-    run.reported_acc = None if reported is None else float(reported)
-    return run
+    clocks[0].run.reported_acc = None if reported is None else float(reported)
 
 
 def _end_epoch(run: Run, clock: Clock, model: nn.Module, test: Tensors) -> None:
@@ -587,7 +696,7 @@ def warm_up(
     setup: Setup, train: Tensors, test: Tensors, args: argparse.Namespace | None = None
 ) -> None:
     """One epoch of two batches per side, not counted: all must end with the same weights
-    (the documented ``fit`` too when ``args`` are given)."""
+    (the documented ``fit`` and both sides of the lockstep too when ``args`` are given)."""
     short = replace(setup, max_epochs=1)
     data = setup.data
     two = 2 * data.batch_size
@@ -601,6 +710,8 @@ def warm_up(
     if args is not None:
         short_args = argparse.Namespace(**{**vars(args), "max_epochs": 1, "train_limit": two})
         sides.append(train_fit(short_args, test, 2.0))
+        two_batches = (train[0][:two], train[1][:two])
+        sides += train_lockstep(short_args, short, two_batches, test, 2.0)
     for side in sides:
         torch.testing.assert_close(plain.model.state_dict(), side.model.state_dict())
 
@@ -610,8 +721,13 @@ CLOCK_NOTE = (
     "time beside it; on a shared, loaded machine trust the process time"
 )
 SIDES = {"plain": "hand-written loop", "fit": "lightning-cv fit (documented)",
-         "lightning_cv": "stripped Trainer"}  # fmt: skip
+         "lightning_cv": "stripped Trainer", "lockstep_plain": "hand-written loop, lockstep",
+         "lockstep_fit": "lightning-cv fit, lockstep"}  # fmt: skip
 """The sides, by the name their figures carry in the JSON result."""
+LOCKSTEP = ("lockstep_fit", "lockstep_plain")
+"""The two runs of a lockstep repeat, in :func:`train_lockstep`'s order."""
+BASELINE = {"lockstep_fit": "lockstep_plain", "lockstep_plain": "lockstep_plain"}
+"""The plain run a side is compared with, when not the whole run of ``plain``."""
 
 
 def fit_seeds(args: argparse.Namespace) -> dict:
@@ -654,23 +770,30 @@ def main() -> None:
     print(CLOCK_NOTE)
     warm_up(setup, train, test, args)
     sides = {
-        "plain": lambda: train_plain(setup, train, test, args.target),
-        "fit": lambda: train_fit(args, test, args.target),
-        "lightning_cv": lambda: train_ours(setup, test, args.target),
+        "plain": lambda: {"plain": train_plain(setup, train, test, args.target)},
+        "fit": lambda: {"fit": train_fit(args, test, args.target)},
+        "lightning_cv": lambda: {"lightning_cv": train_ours(setup, test, args.target)},
+        "lockstep": lambda: dict(
+            zip(LOCKSTEP, train_lockstep(args, setup, train, test, args.target), strict=True)
+        ),
     }
-    runs: dict[str, list[Run]] = {name: [] for name in sides}
-    print(f"{'repeat':>6} {'side':>12} {'epoch':>5} {'test acc':>8} {'train s':>8} {'eval s':>7}")
-    for repeat, name in interleaved(list(sides), args.repeats):
+    runs: dict[str, list[Run]] = {name: [] for name in SIDES}
+    print(f"{'repeat':>6} {'side':>14} {'epoch':>5} {'test acc':>8} {'train s':>8} {'eval s':>7}")
+    for repeat, side in interleaved(list(sides), args.repeats):
         L.seed_everything(setup.seed, verbose=False)
-        run = sides[name]()
-        runs[name].append(run)
-        epochs = zip(run.accuracies, run.epoch_seconds, strict=True)
-        for epoch, (acc, seconds) in enumerate(epochs, 1):
-            print(f"{repeat:>6} {name:>12} {epoch:>5} {acc:>8.2%} {seconds:>8.1f}")
-        print(f"{repeat:>6} {name:>12} {'total':>5} {'':>8} {run.train_seconds:>8.1f} "
-              f"{run.eval_seconds:>7.1f}  {run.images_per_second:,.0f} images/s, "
-              f"{run.wall_seconds:.1f} s wall")  # fmt: skip
+        for name, run in sides[side]().items():
+            runs[name].append(run)
+            _print_run(repeat, name, run)
     print_result("time_to_accuracy", report(args, setup, runs))
+
+
+def _print_run(repeat: int, name: str, run: Run) -> None:
+    epochs = zip(run.accuracies, run.epoch_seconds, strict=True)
+    for epoch, (acc, seconds) in enumerate(epochs, 1):
+        print(f"{repeat:>6} {name:>14} {epoch:>5} {acc:>8.2%} {seconds:>8.1f}")
+    print(f"{repeat:>6} {name:>14} {'total':>5} {'':>8} {run.train_seconds:>8.1f} "
+          f"{run.eval_seconds:>7.1f}  {run.images_per_second:,.0f} images/s, "
+          f"{run.wall_seconds:.1f} s wall")  # fmt: skip
 
 
 def report(args: argparse.Namespace, setup: Setup, runs: dict[str, list[Run]]) -> dict:
@@ -680,14 +803,17 @@ def report(args: argparse.Namespace, setup: Setup, runs: dict[str, list[Run]]) -
           f"{'vs plain':>8}")  # fmt: skip
     for name, figures in summary.items():
         seconds = figures["seconds"]
-        ratio = time_ratio(summary["plain"]["seconds"], seconds)
+        ratio = time_ratio(summary[BASELINE.get(name, "plain")]["seconds"], seconds)
         low, high = ranges[name]["seconds_min"], ranges[name]["seconds_max"]
         shown = "missed" if seconds is None else f"{seconds:.1f}"
         versus = "n/a" if ratio is None else f"{ratio:.2f}"
         print(f"{SIDES[name]:>31} {shown:>11} {f'{low:.1f}-{high:.1f}':>11} "
               f"{ranges[name]['wall_seconds']:>7.1f} {figures['images_per_s']:>9,.0f} "
               f"{versus:>8}")  # fmt: skip
-    print("vs plain: plain seconds / the side's seconds to the target (medians of process time)")
+    print("vs plain: plain seconds / the side's seconds to the target (medians of process time;"
+          " the lockstep's fit against the lockstep's plain loop)")  # fmt: skip
+    steps = lockstep_ratios(runs)
+    print(f"lockstep, repeat by repeat: plain / fit seconds {_listed(steps)}")
     data = setup.data
     result = {
         "recipe": f"recipes/{args.recipe.name}",
@@ -711,9 +837,29 @@ def report(args: argparse.Namespace, setup: Setup, runs: dict[str, list[Run]]) -
         result[f"{name}_eval_seconds"] = round(figures["eval_seconds"], 2)
         result[f"{name}_images_per_s"] = round(figures["images_per_s"])
     result |= _ratios(summary)
+    result["lockstep_ratio"] = round(statistics.median(steps), 4)
+    result["lockstep_ratio_min"] = round(min(steps), 4)
+    result["lockstep_ratio_max"] = round(max(steps), 4)
     result |= {"repeats": args.repeats, "torch_threads": args.threads, "device": "cpu"}
     result["omp_wait_policy"] = os.environ["OMP_WAIT_POLICY"]
     return result
+
+
+def lockstep_ratios(runs: dict[str, list[Run]]) -> list[float]:
+    """Per lockstep repeat, the plain loop's training seconds / the documented fit's: the
+    same steps on the same stretch of the machine (the sides stop together).
+
+    Example:
+        >>> plain, fit = Run(0.9, train_seconds=9.0), Run(0.9, train_seconds=10.0)
+        >>> lockstep_ratios({"lockstep_plain": [plain], "lockstep_fit": [fit]})
+        [0.9]
+    """
+    pairs = zip(runs["lockstep_plain"], runs["lockstep_fit"], strict=True)
+    return [plain.train_seconds / fit.train_seconds for plain, fit in pairs]
+
+
+def _listed(values: list[float]) -> str:
+    return ", ".join(f"{value:.3f}" for value in values)
 
 
 def _ratios(summary: dict[str, dict]) -> dict[str, float | None]:

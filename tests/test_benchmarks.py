@@ -164,8 +164,8 @@ def test_render_results_states_machine_ratios_targets_verdicts_and_commands():
         "ratio >= 0.95: pass; ours_vs_lightning >= 0.98: miss |"
     ) in lines
     assert (
-        "| Time to accuracy | 0.8 | throughput_ratio >= 0.9; ratio >= 0.9 | "
-        "throughput_ratio >= 0.9: pass; ratio >= 0.9: miss |"
+        "| Time to accuracy | 0.8 | throughput_ratio >= 0.9; ratio >= 0.9; lockstep_ratio >= 0.9 | "
+        "throughput_ratio >= 0.9: pass; ratio >= 0.9: miss; lockstep_ratio >= 0.9: miss |"
     ) in lines
     assert (
         "| Data loading | failed | ratio >= 3; digits_ratio >= 3; "
@@ -383,6 +383,22 @@ def test_time_to_accuracy_runs_end_to_end_and_ends_with_a_json_ratio(tmp_path):
     assert result["plain_acc"] == result["lightning_cv_acc"]  # the same training
     assert result["ratio"] > 0 and result["plain_seconds"] > 0
     assert result["throughput_ratio"] > 0 and result["pipeline"] == "batch"
+    # the lockstep: both sides stop together, trained alike (the warm-up compared weights)
+    assert result["lockstep_fit_epochs"] == result["lockstep_plain_epochs"] == 1
+    assert result["lockstep_plain_acc"] == result["lockstep_fit_acc"] == result["plain_acc"]
+    low, high = result["lockstep_ratio_min"], result["lockstep_ratio_max"]
+    assert 0 < low <= result["lockstep_ratio"] <= high
+    assert "lockstep, repeat by repeat: plain / fit seconds " in done.stdout
+
+
+def test_lockstep_ratios_pair_each_repeats_plain_loop_with_its_fit():
+    runs = {
+        "lockstep_plain": [time_to_accuracy.Run(0.9, train_seconds=9.0),
+                           time_to_accuracy.Run(0.9, train_seconds=6.0)],
+        "lockstep_fit": [time_to_accuracy.Run(0.9, train_seconds=10.0),
+                         time_to_accuracy.Run(0.9, train_seconds=5.0)],
+    }  # fmt: skip
+    assert time_to_accuracy.lockstep_ratios(runs) == [0.9, 1.2]
 
 
 # startup: the importtime report, the rows, a skipped command, a tiny run

@@ -1,5 +1,5 @@
 """Callbacks: pictures and tables of a run in its run folder (and W&B), test-time
-augmentation, MixUp and CutMix, weight averaging and fine-tuning."""
+augmentation, MixUp and CutMix, weight averaging, fine-tuning and speed options."""
 
 from lightning_cv.callbacks.class_report import ClassReport, class_report, plot_class_report
 from lightning_cv.callbacks.confusion_matrix import ConfusionMatrixPlot, plot_confusion_matrix
@@ -10,6 +10,7 @@ from lightning_cv.callbacks.curves import (
     plot_training_curves,
 )
 from lightning_cv.callbacks.finetuning import HeadFirstFinetuning
+from lightning_cv.callbacks.gc_freeze import GCFreeze
 from lightning_cv.callbacks.interrupt import Resumable
 from lightning_cv.callbacks.misclassified import (
     MisclassifiedGrid,
@@ -32,6 +33,7 @@ __all__ = [
     "ConfusionMatrixPlot",
     "CutMix",
     "EMAWeightAveraging",
+    "GCFreeze",
     "HeadFirstFinetuning",
     "LearningRatePlot",
     "LinearTemplates",
