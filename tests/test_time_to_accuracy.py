@@ -142,21 +142,26 @@ class _CallbacksSeen(L.Callback):
         self.testing = {type(callback).__name__ for callback in trainer.callbacks}
 
 
-def test_fit_trains_without_the_test_pictures_and_its_test_draws_them(in_tmp):
-    """Every callback costs a training step six hook calls (7 us on a CPU): the pictures only
-    a test draws join the Trainer for the test after fit."""
-    seen = _CallbacksSeen()
+def _cli_watched_by(watcher: L.Callback, args: list[str]) -> LightningCVCLI:
+    """``lightning-cv`` with ``watcher`` last among the Trainer's callbacks."""
 
     class _Watched(LightningCVCLI):
         def instantiate_trainer(self, **kwargs) -> L.Trainer:
             trainer = super().instantiate_trainer(**kwargs)
-            trainer.callbacks.append(seen)
+            trainer.callbacks.append(watcher)
             return trainer
 
+    return _Watched(args=args)
+
+
+def test_fit_trains_without_the_test_pictures_and_its_test_draws_them(in_tmp):
+    """Every callback costs a training step six hook calls (7 us on a CPU): the pictures only
+    a test draws join the Trainer for the test after fit."""
+    seen = _CallbacksSeen()
     args = ["fit", "--data", "DigitsDataModule", "--trainer.max_epochs", "1",
             "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
             "--trainer.limit_test_batches", "1", "--test_after_fit", "true"]  # fmt: skip
-    _Watched(args=args)
+    _cli_watched_by(seen, args)
     pictures = {"ConfusionMatrixPlot", "ClassReport", "MisclassifiedGrid"}
     assert not pictures & seen.training
     assert {"TrainingCurves", "LearningRatePlot", "_BestAccuracy"} <= seen.training
@@ -223,18 +228,11 @@ def test_fit_freezes_the_heap_while_it_trains_and_unfreezes_it_after(in_tmp):
     """The objects alive at the start leave the collector's view: no full collection walks
     half a million of them in the middle of training."""
     seen = _FreezeCount()
-
-    class _Watched(LightningCVCLI):
-        def instantiate_trainer(self, **kwargs) -> L.Trainer:
-            trainer = super().instantiate_trainer(**kwargs)
-            trainer.callbacks.append(seen)
-            return trainer
-
     args = ["fit", "--data", "DigitsDataModule", "--trainer.max_epochs", "1",
             "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "0",
             "--trainer.logger", "false", "--trainer.enable_checkpointing", "false"]  # fmt: skip
     assert gc.get_freeze_count() == 0
-    cli = _Watched(args=args)
+    cli = _cli_watched_by(seen, args)
     assert [type(c) for c in cli.trainer.callbacks].count(GCFreeze) == 1
     assert len(seen.counts) == 3 and min(seen.counts) > 10_000
     assert gc.get_freeze_count() == 0
