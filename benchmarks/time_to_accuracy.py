@@ -468,9 +468,10 @@ class Lockstep(L.Callback):
     of the Trainer's batches, timed on its own clock while the Trainer's (``fit``) is paused.
 
     Both sides then meet the same moments of a shared, noisy machine, step by step, which
-    whole runs a minute apart do not; each keeps its own caches less. Each epoch the loop
-    draws its order when the Trainer's epoch starts and, when it ends, measures its test
-    accuracy off both clocks.
+    whole runs a minute apart do not. Taking turns in bursts of 20 or 100 steps instead,
+    each side's caches warmer, gave the same ratio (0.86-0.89 with LeNet-5 here). Each
+    epoch the loop draws its order when the Trainer's epoch starts and, when it ends,
+    measures its test accuracy off both clocks.
 
     Args:
         loop: the hand-written loop, untrained.
