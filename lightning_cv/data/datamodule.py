@@ -11,7 +11,6 @@ import albumentations as A
 import lightning.pytorch as L
 import numpy as np
 import torch
-from lightning.pytorch.utilities import move_data_to_device
 from torch.utils.data import DataLoader
 
 from lightning_cv._sizes import to_size
@@ -358,13 +357,6 @@ class ImageDataModule(L.LightningDataModule):
                 f"first (pipeline={self.pipeline!r}, in use: {in_use})"
             )
         return self.active_pipeline.transform_batch(images, train=train)
-
-    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
-        """Lightning's move, one tensor at a time for the loaders' ``(images, labels)``: its walk
-        over a general collection took 1% of a LeNet-5 step on a CPU."""
-        if type(batch) in (tuple, list) and all(isinstance(part, torch.Tensor) for part in batch):
-            return type(batch)(move_data_to_device(part, device) for part in batch)
-        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """The pipeline's work on the model's device: the batch path's augmentation and
