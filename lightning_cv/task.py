@@ -82,7 +82,8 @@ class ClassificationTask(L.LightningModule):
         plain value replacing an instance attribute.
 
         Lightning names the running hook on the module before and after each of its calls
-        (about 40 times a training step); the checks took 1% of a LeNet-5 step on a CPU.
+        (about 45 times a training step); the checks cost 1.3 us a set on a CPU, 0.5% of a
+        LeNet-5 step on MNIST.
         """
         if type(value) in _PLAIN_VALUES and name in self.__dict__:
             object.__setattr__(self, name, value)

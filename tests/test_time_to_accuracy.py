@@ -176,7 +176,7 @@ def test_fit_trains_without_the_test_pictures_and_its_test_draws_them(in_tmp):
 
 def test_a_plain_value_is_set_as_nn_module_sets_it():
     """ClassificationTask sets a plain value over an instance attribute without nn.Module's
-    checks (Lightning names the running hook ~40 times a step); parameters, buffers and
+    checks (Lightning names the running hook ~45 times a step); parameters, buffers and
     submodules still register as nn.Module registers them."""
     model = ImageClassifier("linear", num_classes=3, in_channels=1, image_size=4)
     model._current_fx_name = "training_step"
