@@ -21,7 +21,9 @@ that model's hyperparameters and refuses any it does not implement.
   (:class:`Lockstep`): one plain step after each of the fit's batches, each side on its own
   clock while the other's is paused. Both meet the same moments of a shared, noisy machine,
   so their ratio, repeat by repeat (``lockstep_ratio``), moves far less than the ratio of
-  whole runs made a minute apart.
+  whole runs made a minute apart. The stripped Trainer below gets a lockstep of its own
+  ("lockstep 2", ``trainer_lockstep_ratio``): the two show what the CLI adds and what the
+  Trainer and the product's model and data path cost.
 - lightning_cv: the stripped Trainer, ``Trainer.fit(model, datamodule=data)`` on a copy of the
   CLI's untrained model with logger, progress bar, checkpointing and validation off: the
   product's data path (the batch pipeline) and its per-step work (loss check, running sums).
@@ -38,7 +40,8 @@ Result: per side the median seconds to the target, their min-max, wall seconds a
 ``ratio`` = plain / fit seconds to the target and ``throughput_ratio`` = fit / plain images/s
 (the issue's target: >= 1.0, floor 0.9); ``trainer_ratio`` and ``trainer_throughput_ratio``
 the same for the stripped Trainer; ``lockstep_ratio`` the median over repeats of plain / fit
-seconds in lockstep, with its min and max. The last line is one JSON object.
+seconds in lockstep, with its min and max, and ``trainer_lockstep_ratio`` the stripped
+Trainer's. The last line is one JSON object.
 ``--seeds 0 1 2 3 4`` runs only the documented fit, once per seed, and reports its own test
 top-1 and training seconds as mean, standard deviation and range.
 
@@ -87,7 +90,7 @@ from lightning_cv.errors import ConfigError
 
 __all__ = [
     "BASELINE",
-    "LOCKSTEP",
+    "LOCKSTEPS",
     "SIDES",
     "Clock",
     "ClockedTraining",
@@ -109,6 +112,8 @@ __all__ = [
     "top1_accuracy",
     "train_fit",
     "train_lockstep",
+    "train_ours",
+    "train_ours_lockstep",
 ]
 
 Tensors = tuple[torch.Tensor, torch.Tensor]
@@ -519,11 +524,26 @@ def train_ours(setup: Setup, test: Tensors, target: float) -> Run:
     """The stripped Trainer: a copy of the recipe's ``ImageClassifier`` under
     :func:`quiet_trainer` (no logger, checkpoints, progress bar or validation)."""
     run = Run(target)
+    _stripped_fit(setup, [ClockedTraining(run, test)])
+    return run
+
+
+def train_ours_lockstep(
+    setup: Setup, train: Tensors, test: Tensors, target: float
+) -> tuple[Run, Run]:
+    """The stripped Trainer (:func:`train_ours`) with the hand-written loop in
+    :class:`Lockstep`: ``(the Trainer's run, the plain loop's run)``."""
+    run = Run(target)
+    clock = ClockedTraining(run, test)
+    lockstep = Lockstep(PlainLoop(setup, train), clock, test)
+    _stripped_fit(setup, [clock, lockstep])
+    return run, lockstep.run
+
+
+def _stripped_fit(setup: Setup, clocks: list[L.Callback]) -> None:
     model = copy.deepcopy(setup.model)
     layout = [ChannelsLast()] if setup.channels_last else []
-    trainer = quiet_trainer(setup.max_epochs, [ClockedTraining(run, test), *layout])
-    trainer.fit(model, datamodule=setup.data)
-    return run
+    quiet_trainer(setup.max_epochs, [*clocks, *layout]).fit(model, datamodule=setup.data)
 
 
 class _ClockedCLI(LightningCVCLI):
@@ -697,21 +717,20 @@ def warm_up(
     setup: Setup, train: Tensors, test: Tensors, args: argparse.Namespace | None = None
 ) -> None:
     """One epoch of two batches per side, not counted: all must end with the same weights
-    (the documented ``fit`` and both sides of the lockstep too when ``args`` are given)."""
+    (the documented ``fit`` and its lockstep too when ``args`` are given)."""
     short = replace(setup, max_epochs=1)
     data = setup.data
     two = 2 * data.batch_size
     indices = data.train_set.indices
     data.train_set.indices = indices[:two]
     L.seed_everything(setup.seed, verbose=False)
-    plain = train_plain(short, (train[0][:two], train[1][:two]), test, 2.0)
-    ours = train_ours(short, test, 2.0)
+    two_batches = (train[0][:two], train[1][:two])
+    plain = train_plain(short, two_batches, test, 2.0)
+    sides = [train_ours(short, test, 2.0), *train_ours_lockstep(short, two_batches, test, 2.0)]
     data.train_set.indices = indices
-    sides = [ours]
     if args is not None:
         short_args = argparse.Namespace(**{**vars(args), "max_epochs": 1, "train_limit": two})
         sides.append(train_fit(short_args, test, 2.0))
-        two_batches = (train[0][:two], train[1][:two])
         sides += train_lockstep(short_args, short, two_batches, test, 2.0)
     for side in sides:
         torch.testing.assert_close(plain.model.state_dict(), side.model.state_dict())
@@ -723,11 +742,15 @@ CLOCK_NOTE = (
 )
 SIDES = {"plain": "hand-written loop", "fit": "lightning-cv fit (documented)",
          "lightning_cv": "stripped Trainer", "lockstep_plain": "hand-written loop, lockstep",
-         "lockstep_fit": "lightning-cv fit, lockstep"}  # fmt: skip
+         "lockstep_fit": "lightning-cv fit, lockstep",
+         "lockstep_trainer_plain": "hand-written loop, lockstep 2",
+         "lockstep_trainer": "stripped Trainer, lockstep 2"}  # fmt: skip
 """The sides, by the name their figures carry in the JSON result."""
-LOCKSTEP = ("lockstep_fit", "lockstep_plain")
-"""The two runs of a lockstep repeat, in :func:`train_lockstep`'s order."""
-BASELINE = {"lockstep_fit": "lockstep_plain", "lockstep_plain": "lockstep_plain"}
+LOCKSTEPS = {"lockstep": ("lockstep_fit", "lockstep_plain"),
+             "trainer_lockstep": ("lockstep_trainer", "lockstep_trainer_plain")}  # fmt: skip
+"""Per lockstep's JSON prefix, its two runs: the Trainer's and the plain loop's."""
+BASELINE = {side: plain for side, plain in LOCKSTEPS.values()}
+BASELINE |= {plain: plain for plain in BASELINE.values()}
 """The plain run a side is compared with, when not the whole run of ``plain``."""
 
 
@@ -774,8 +797,11 @@ def main() -> None:
         "plain": lambda: {"plain": train_plain(setup, train, test, args.target)},
         "fit": lambda: {"fit": train_fit(args, test, args.target)},
         "lightning_cv": lambda: {"lightning_cv": train_ours(setup, test, args.target)},
-        "lockstep": lambda: dict(
-            zip(LOCKSTEP, train_lockstep(args, setup, train, test, args.target), strict=True)
+        "lockstep": lambda: _named(
+            "lockstep", train_lockstep(args, setup, train, test, args.target)
+        ),
+        "trainer_lockstep": lambda: _named(
+            "trainer_lockstep", train_ours_lockstep(setup, train, test, args.target)
         ),
     }
     runs: dict[str, list[Run]] = {name: [] for name in SIDES}
@@ -786,6 +812,11 @@ def main() -> None:
             runs[name].append(run)
             _print_run(repeat, name, run)
     print_result("time_to_accuracy", report(args, setup, runs))
+
+
+def _named(lockstep: str, runs: tuple[Run, Run]) -> dict[str, Run]:
+    """A lockstep's two runs under the names :data:`LOCKSTEPS` gives them."""
+    return dict(zip(LOCKSTEPS[lockstep], runs, strict=True))
 
 
 def _print_run(repeat: int, name: str, run: Run) -> None:
@@ -813,8 +844,9 @@ def report(args: argparse.Namespace, setup: Setup, runs: dict[str, list[Run]]) -
               f"{versus:>8}")  # fmt: skip
     print("vs plain: plain seconds / the side's seconds to the target (medians of process time;"
           " the lockstep's fit against the lockstep's plain loop)")  # fmt: skip
-    steps = lockstep_ratios(runs)
-    print(f"lockstep, repeat by repeat: plain / fit seconds {_listed(steps)}")
+    steps = {prefix: lockstep_ratios(runs, *pair) for prefix, pair in LOCKSTEPS.items()}
+    print(f"lockstep, repeat by repeat: plain / fit seconds {_listed(steps['lockstep'])}")
+    print(f"lockstep 2: plain / stripped Trainer seconds {_listed(steps['trainer_lockstep'])}")
     data = setup.data
     result = {
         "recipe": f"recipes/{args.recipe.name}",
@@ -838,25 +870,28 @@ def report(args: argparse.Namespace, setup: Setup, runs: dict[str, list[Run]]) -
         result[f"{name}_eval_seconds"] = round(figures["eval_seconds"], 2)
         result[f"{name}_images_per_s"] = round(figures["images_per_s"])
     result |= _ratios(summary)
-    result["lockstep_ratio"] = round(statistics.median(steps), 4)
-    result["lockstep_ratio_min"] = round(min(steps), 4)
-    result["lockstep_ratio_max"] = round(max(steps), 4)
+    for prefix, ratios in steps.items():
+        result[f"{prefix}_ratio"] = round(statistics.median(ratios), 4)
+        result[f"{prefix}_ratio_min"] = round(min(ratios), 4)
+        result[f"{prefix}_ratio_max"] = round(max(ratios), 4)
     result |= {"repeats": args.repeats, "torch_threads": args.threads, "device": "cpu"}
     result["omp_wait_policy"] = os.environ["OMP_WAIT_POLICY"]
     return result
 
 
-def lockstep_ratios(runs: dict[str, list[Run]]) -> list[float]:
-    """Per lockstep repeat, the plain loop's training seconds / the documented fit's: the
-    same steps on the same stretch of the machine (the sides stop together).
+def lockstep_ratios(
+    runs: dict[str, list[Run]], side: str = "lockstep_fit", plain: str = "lockstep_plain"
+) -> list[float]:
+    """Per lockstep repeat, the plain loop's training seconds / the Trainer's: the same steps
+    on the same stretch of the machine (the sides stop together).
 
     Example:
         >>> plain, fit = Run(0.9, train_seconds=9.0), Run(0.9, train_seconds=10.0)
         >>> lockstep_ratios({"lockstep_plain": [plain], "lockstep_fit": [fit]})
         [0.9]
     """
-    pairs = zip(runs["lockstep_plain"], runs["lockstep_fit"], strict=True)
-    return [plain.train_seconds / fit.train_seconds for plain, fit in pairs]
+    pairs = zip(runs[plain], runs[side], strict=True)
+    return [plain_run.train_seconds / run.train_seconds for plain_run, run in pairs]
 
 
 def _listed(values: list[float]) -> str:

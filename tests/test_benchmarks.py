@@ -386,9 +386,13 @@ def test_time_to_accuracy_runs_end_to_end_and_ends_with_a_json_ratio(tmp_path):
     # the lockstep: both sides stop together, trained alike (the warm-up compared weights)
     assert result["lockstep_fit_epochs"] == result["lockstep_plain_epochs"] == 1
     assert result["lockstep_plain_acc"] == result["lockstep_fit_acc"] == result["plain_acc"]
-    low, high = result["lockstep_ratio_min"], result["lockstep_ratio_max"]
-    assert 0 < low <= result["lockstep_ratio"] <= high
+    assert result["lockstep_trainer_epochs"] == result["lockstep_trainer_plain_epochs"] == 1
+    assert result["lockstep_trainer_plain_acc"] == result["lockstep_trainer_acc"]
+    for prefix in ("lockstep", "trainer_lockstep"):
+        low, high = result[f"{prefix}_ratio_min"], result[f"{prefix}_ratio_max"]
+        assert 0 < low <= result[f"{prefix}_ratio"] <= high
     assert "lockstep, repeat by repeat: plain / fit seconds " in done.stdout
+    assert "lockstep 2: plain / stripped Trainer seconds " in done.stdout
 
 
 def test_lockstep_ratios_pair_each_repeats_plain_loop_with_its_fit():
@@ -399,6 +403,10 @@ def test_lockstep_ratios_pair_each_repeats_plain_loop_with_its_fit():
                          time_to_accuracy.Run(0.9, train_seconds=5.0)],
     }  # fmt: skip
     assert time_to_accuracy.lockstep_ratios(runs) == [0.9, 1.2]
+    renamed = {"lockstep_trainer_plain": runs["lockstep_plain"],
+               "lockstep_trainer": runs["lockstep_fit"]}  # fmt: skip
+    pair = time_to_accuracy.LOCKSTEPS["trainer_lockstep"]
+    assert time_to_accuracy.lockstep_ratios(renamed, *pair) == [0.9, 1.2]
 
 
 # startup: the importtime report, the rows, a skipped command, a tiny run
