@@ -831,11 +831,14 @@ def _print_run(repeat: int, name: str, run: Run) -> None:
 def report(args: argparse.Namespace, setup: Setup, runs: dict[str, list[Run]]) -> dict:
     """Print each side's figures; return the JSON result's figures."""
     summary, ranges = summarize(runs), spread(runs)
+    steps = {prefix: lockstep_ratios(runs, *pair) for prefix, pair in LOCKSTEPS.items()}
+    paired = {side: statistics.median(steps[prefix]) for prefix, (side, _) in LOCKSTEPS.items()}
     print(f"{'side':>31} {'s to target':>11} {'min-max':>11} {'wall s':>7} {'images/s':>9} "
           f"{'vs plain':>8}")  # fmt: skip
     for name, figures in summary.items():
         seconds = figures["seconds"]
         ratio = time_ratio(summary[BASELINE.get(name, "plain")]["seconds"], seconds)
+        ratio = paired.get(name, ratio)
         low, high = ranges[name]["seconds_min"], ranges[name]["seconds_max"]
         shown = "missed" if seconds is None else f"{seconds:.1f}"
         versus = "n/a" if ratio is None else f"{ratio:.2f}"
@@ -843,8 +846,8 @@ def report(args: argparse.Namespace, setup: Setup, runs: dict[str, list[Run]]) -
               f"{ranges[name]['wall_seconds']:>7.1f} {figures['images_per_s']:>9,.0f} "
               f"{versus:>8}")  # fmt: skip
     print("vs plain: plain seconds / the side's seconds to the target (medians of process time;"
-          " the lockstep's fit against the lockstep's plain loop)")  # fmt: skip
-    steps = {prefix: lockstep_ratios(runs, *pair) for prefix, pair in LOCKSTEPS.items()}
+          " a lockstep's Trainer: the median over repeats of its own plain loop's seconds / its"
+          " seconds)")  # fmt: skip
     print(f"lockstep, repeat by repeat: plain / fit seconds {_listed(steps['lockstep'])}")
     print(f"lockstep 2: plain / stripped Trainer seconds {_listed(steps['trainer_lockstep'])}")
     data = setup.data
