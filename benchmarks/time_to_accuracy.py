@@ -883,7 +883,9 @@ def report(args: argparse.Namespace, setup: Setup, runs: dict[str, list[Run]]) -
 
 
 def lockstep_ratios(
-    runs: dict[str, list[Run]], side: str = "lockstep_fit", plain: str = "lockstep_plain"
+    runs: dict[str, list[Run]],
+    side: str = LOCKSTEPS["lockstep"][0],
+    plain: str = LOCKSTEPS["lockstep"][1],
 ) -> list[float]:
     """Per lockstep repeat, the plain loop's training seconds / the Trainer's: the same steps
     on the same stretch of the machine (the sides stop together).
