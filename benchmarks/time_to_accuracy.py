@@ -289,17 +289,16 @@ def time_ratio(plain_seconds: float | None, ours_seconds: float | None) -> float
 def normalised(data: ImageDataModule, dataset: SampleDataset, limit: int | None) -> Tensors:
     """The view's images as one normalised float tensor in its own order, with the labels.
 
-    The same arithmetic as the batch path (``uint8 / 255``, then ``(x - mean) / std``), done
-    once for the whole set, as a careful user would. The result has the standard NCHW strides:
-    with one channel, the arithmetic's output strides are ambiguous, and the strides of an
-    NHWC array's transpose make oneDNN run the whole network channels-last, 25% faster per
-    step on a CPU, a layout the recipe did not ask for.
+    The batch path's own arithmetic (``transform_batch`` of the evaluation pipeline:
+    ``x * (1 / (255 std)) + (-mean / std)``), done once for the whole set, as a careful user
+    would. The result has the standard NCHW strides: with one channel, the arithmetic's output
+    strides are ambiguous, and the strides of an NHWC array's transpose make oneDNN run the
+    whole network channels-last, 25% faster per step on a CPU, a layout the recipe did not ask
+    for.
     """
     indices = dataset.indices[:limit]
     uint8 = to_image_tensor(np.asarray(dataset.images)[indices])
-    mean = torch.tensor(data.mean).view(1, -1, 1, 1)
-    std = torch.tensor(data.std).view(1, -1, 1, 1)
-    images = ((uint8.float().div_(255) - mean) / std).clone(memory_format=torch.contiguous_format)
+    images = data.transform_batch(uint8, train=False).clone(memory_format=torch.contiguous_format)
     return images, torch.from_numpy(dataset.labels[indices])
 
 

@@ -223,6 +223,22 @@ def test_auto_picks_the_batch_path_for_memory_and_the_sample_path_for_files(tmp_
     assert decoded.uses_batches and images.shape == (4, 3, 16, 16) and images.dtype == torch.uint8
 
 
+def test_normalisation_is_one_multiply_and_add_that_follows_the_statistics():
+    """Unaugmented batches go from uint8 to ``(x / 255 - mean) / std`` as ``x * scale + shift``
+    (float32, within 2 ulp of the float64 result); statistics set after the first batch count."""
+    data = DigitsDataModule(batch_size=16, train_transform="eval")
+    data.setup("fit")
+    height, width = data.image_size, data.image_size
+    uint8 = (torch.arange(4 * height * width) % 256).to(torch.uint8).view(4, 1, height, width)
+    for mean, std in ((data.mean, data.std), ((0.25,), (0.5,))):
+        data.mean, data.std = mean, std
+        exact = (uint8.double() / 255 - mean[0]) / std[0]
+        for train in (False, True):
+            batch = data.transform_batch(uint8, train=train)
+            assert batch.dtype == torch.float32 and batch.shape == uint8.shape
+            torch.testing.assert_close(batch.double(), exact, rtol=2.4e-7, atol=2.4e-7)
+
+
 def test_evaluation_batches_are_only_normalised(tmp_path):
     data = DigitsDataModule(batch_size=16)
     data.setup("fit")

@@ -6,6 +6,7 @@ import re
 
 import lightning.pytorch as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_cv.cli import main
@@ -76,3 +77,17 @@ def test_the_fine_tuning_recipe_on_a_small_folder_keeps_the_lowest_loss_of_its_b
     best = max(scores, key=lambda epoch: (scores[epoch], -epoch))
     (kept,) = (run / "checkpoints").glob("best-*.ckpt")
     assert kept.name.startswith(f"best-epoch{best:02d}-")
+
+
+def test_the_cli_checkpoints_keep_lightnings_state_key_built_once():
+    """The key that files a checkpoint callback's state in a checkpoint is Lightning's own (so
+    older runs resume), built once: Lightning reads it at every hook call of every step."""
+    for checkpoint in _default_checkpoints():
+        assert checkpoint.state_key == ModelCheckpoint.state_key.fget(checkpoint)
+        assert checkpoint.state_key is checkpoint.state_key
+    best, last = _default_checkpoints()
+    assert best.state_key == (
+        "_BestAccuracy{'monitor': 'val/acc', 'mode': 'max', 'every_n_train_steps': 0, "
+        "'every_n_epochs': 1, 'train_time_interval': None}"
+    )
+    assert last.state_key.startswith("_Checkpoint{'monitor': None, ")
