@@ -27,6 +27,11 @@ that model's hyperparameters and refuses any it does not implement.
 - lightning_cv: the stripped Trainer, ``Trainer.fit(model, datamodule=data)`` on a copy of the
   CLI's untrained model with logger, progress bar, checkpointing and validation off: the
   product's data path (the batch pipeline) and its per-step work (loss check, running sums).
+- bare: what Lightning itself costs. The hand-written loop's model, batches, loss, SGD and
+  schedule as a bare LightningModule (:class:`BareModule`) under the same bare Trainer
+  (Lightning's default profiler), in lockstep with the hand-written loop ("lockstep 3",
+  ``bare_lockstep_ratio``): the same arithmetic on both sides, so the ratio is Lightning's
+  loop alone, the ceiling of any product that trains through ``Trainer.fit``.
 
 A warm-up of two batches checks that all sides end with the same weights (same batches, same
 arithmetic). After every epoch each side measures test accuracy (10,000 images) with the same
@@ -40,8 +45,8 @@ Result: per side the median seconds to the target, their min-max, wall seconds a
 ``ratio`` = plain / fit seconds to the target and ``throughput_ratio`` = fit / plain images/s
 (the issue's target: >= 1.0, floor 0.9); ``trainer_ratio`` and ``trainer_throughput_ratio``
 the same for the stripped Trainer; ``lockstep_ratio`` the median over repeats of plain / fit
-seconds in lockstep, with its min and max, and ``trainer_lockstep_ratio`` the stripped
-Trainer's. The last line is one JSON object.
+seconds in lockstep, with its min and max, ``trainer_lockstep_ratio`` the stripped Trainer's
+and ``bare_lockstep_ratio`` the bare LightningModule's. The last line is one JSON object.
 ``--seeds 0 1 2 3 4`` runs only the documented fit, once per seed, and reports its own test
 top-1 and training seconds as mean, standard deviation and range.
 
@@ -539,6 +544,64 @@ def train_ours_lockstep(
     return run, lockstep.run
 
 
+class BareModule(L.LightningModule):
+    """The hand-written loop as a bare LightningModule: its model (``backbone``), batches,
+    loss, SGD and one-cycle schedule, nothing of lightning-cv's per step. Under a bare Trainer
+    it shows what Lightning itself costs a step.
+
+    Args:
+        setup: the recipe's :class:`Setup`.
+        train: the training images (normalised floats) and labels.
+    """
+
+    def __init__(self, setup: Setup, train: Tensors) -> None:
+        super().__init__()
+        self.loop = PlainLoop(setup, train)  # its model, order and options, untrained
+        self.backbone = self.loop.model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.backbone(images)
+
+    def train_dataloader(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return _BareBatches(self)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+        images, labels = batch
+        return F.cross_entropy(self.backbone(images), labels, **self.loop.loss_options)
+
+    def configure_optimizers(self):
+        scheduler = {"scheduler": self.loop.schedule, "interval": "step"}
+        return {"optimizer": self.loop.optimizer, "lr_scheduler": scheduler}
+
+
+class _BareBatches:
+    """:class:`BareModule`'s loader: each epoch the plain loop's batches of that epoch."""
+
+    def __init__(self, module: BareModule) -> None:
+        self.module = module
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.module.loop.labels) / self.module.loop.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        loop = self.module.loop
+        for batch in loop.batches(self.module.trainer.current_epoch):
+            yield loop.images[batch], loop.labels[batch]
+
+
+def train_bare_lockstep(
+    setup: Setup, train: Tensors, test: Tensors, target: float
+) -> tuple[Run, Run]:
+    """:class:`BareModule` under a bare Trainer (:func:`quiet_trainer`, Lightning's default
+    profiler) with the hand-written loop in :class:`Lockstep`: ``(the Trainer's run, the plain
+    loop's run)``. Both do the same arithmetic on the same batches."""
+    run = Run(target)
+    clock = ClockedTraining(run, test)
+    lockstep = Lockstep(PlainLoop(setup, train), clock, test)
+    quiet_trainer(setup.max_epochs, [clock, lockstep]).fit(BareModule(setup, train))
+    return run, lockstep.run
+
+
 def _stripped_fit(setup: Setup, clocks: list[L.Callback]) -> None:
     model = copy.deepcopy(setup.model)
     layout = [ChannelsLast()] if setup.channels_last else []
@@ -726,6 +789,7 @@ def warm_up(
     two_batches = (train[0][:two], train[1][:two])
     plain = train_plain(short, two_batches, test, 2.0)
     sides = [train_ours(short, test, 2.0), *train_ours_lockstep(short, two_batches, test, 2.0)]
+    sides += train_bare_lockstep(short, two_batches, test, 2.0)
     data.train_set.indices = indices
     if args is not None:
         short_args = argparse.Namespace(**{**vars(args), "max_epochs": 1, "train_limit": two})
@@ -743,10 +807,13 @@ SIDES = {"plain": "hand-written loop", "fit": "lightning-cv fit (documented)",
          "lightning_cv": "stripped Trainer", "lockstep_plain": "hand-written loop, lockstep",
          "lockstep_fit": "lightning-cv fit, lockstep",
          "lockstep_trainer_plain": "hand-written loop, lockstep 2",
-         "lockstep_trainer": "stripped Trainer, lockstep 2"}  # fmt: skip
+         "lockstep_trainer": "stripped Trainer, lockstep 2",
+         "lockstep_bare_plain": "hand-written loop, lockstep 3",
+         "lockstep_bare": "bare LightningModule, lockstep 3"}  # fmt: skip
 """The sides, by the name their figures carry in the JSON result."""
 LOCKSTEPS = {"lockstep": ("lockstep_fit", "lockstep_plain"),
-             "trainer_lockstep": ("lockstep_trainer", "lockstep_trainer_plain")}  # fmt: skip
+             "trainer_lockstep": ("lockstep_trainer", "lockstep_trainer_plain"),
+             "bare_lockstep": ("lockstep_bare", "lockstep_bare_plain")}  # fmt: skip
 """Per lockstep's JSON prefix, its two runs: the Trainer's and the plain loop's."""
 BASELINE = {side: plain for side, plain in LOCKSTEPS.values()}
 BASELINE |= {plain: plain for plain in BASELINE.values()}
@@ -802,6 +869,9 @@ def main() -> None:
         "trainer_lockstep": lambda: _named(
             "trainer_lockstep", train_ours_lockstep(setup, train, test, args.target)
         ),
+        "bare_lockstep": lambda: _named(
+            "bare_lockstep", train_bare_lockstep(setup, train, test, args.target)
+        ),
     }
     runs: dict[str, list[Run]] = {name: [] for name in SIDES}
     print(f"{'repeat':>6} {'side':>14} {'epoch':>5} {'test acc':>8} {'train s':>8} {'eval s':>7}")
@@ -832,7 +902,7 @@ def report(args: argparse.Namespace, setup: Setup, runs: dict[str, list[Run]]) -
     summary, ranges = summarize(runs), spread(runs)
     steps = {prefix: lockstep_ratios(runs, *pair) for prefix, pair in LOCKSTEPS.items()}
     paired = {side: statistics.median(steps[prefix]) for prefix, (side, _) in LOCKSTEPS.items()}
-    print(f"{'side':>31} {'s to target':>11} {'min-max':>11} {'wall s':>7} {'images/s':>9} "
+    print(f"{'side':>32} {'s to target':>11} {'min-max':>11} {'wall s':>7} {'images/s':>9} "
           f"{'vs plain':>8}")  # fmt: skip
     for name, figures in summary.items():
         seconds = figures["seconds"]
@@ -841,7 +911,7 @@ def report(args: argparse.Namespace, setup: Setup, runs: dict[str, list[Run]]) -
         low, high = ranges[name]["seconds_min"], ranges[name]["seconds_max"]
         shown = "missed" if seconds is None else f"{seconds:.1f}"
         versus = "n/a" if ratio is None else f"{ratio:.2f}"
-        print(f"{SIDES[name]:>31} {shown:>11} {f'{low:.1f}-{high:.1f}':>11} "
+        print(f"{SIDES[name]:>32} {shown:>11} {f'{low:.1f}-{high:.1f}':>11} "
               f"{ranges[name]['wall_seconds']:>7.1f} {figures['images_per_s']:>9,.0f} "
               f"{versus:>8}")  # fmt: skip
     print("vs plain: plain seconds / the side's seconds to the target (medians of process time;"
@@ -849,6 +919,7 @@ def report(args: argparse.Namespace, setup: Setup, runs: dict[str, list[Run]]) -
           " seconds)")  # fmt: skip
     print(f"lockstep, repeat by repeat: plain / fit seconds {_listed(steps['lockstep'])}")
     print(f"lockstep 2: plain / stripped Trainer seconds {_listed(steps['trainer_lockstep'])}")
+    print(f"lockstep 3: plain / bare LightningModule seconds {_listed(steps['bare_lockstep'])}")
     data = setup.data
     result = {
         "recipe": f"recipes/{args.recipe.name}",

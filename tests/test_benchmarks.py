@@ -388,11 +388,14 @@ def test_time_to_accuracy_runs_end_to_end_and_ends_with_a_json_ratio(tmp_path):
     assert result["lockstep_plain_acc"] == result["lockstep_fit_acc"] == result["plain_acc"]
     assert result["lockstep_trainer_epochs"] == result["lockstep_trainer_plain_epochs"] == 1
     assert result["lockstep_trainer_plain_acc"] == result["lockstep_trainer_acc"]
-    for prefix in ("lockstep", "trainer_lockstep"):
+    assert result["lockstep_bare_epochs"] == result["lockstep_bare_plain_epochs"] == 1
+    assert result["lockstep_bare_plain_acc"] == result["lockstep_bare_acc"] == result["plain_acc"]
+    for prefix in ("lockstep", "trainer_lockstep", "bare_lockstep"):
         low, high = result[f"{prefix}_ratio_min"], result[f"{prefix}_ratio_max"]
         assert 0 < low <= result[f"{prefix}_ratio"] <= high
     assert "lockstep, repeat by repeat: plain / fit seconds " in done.stdout
     assert "lockstep 2: plain / stripped Trainer seconds " in done.stdout
+    assert "lockstep 3: plain / bare LightningModule seconds " in done.stdout
 
 
 def test_lockstep_ratios_pair_each_repeats_plain_loop_with_its_fit():
