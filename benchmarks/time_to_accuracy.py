@@ -295,7 +295,7 @@ def normalised(data: ImageDataModule, dataset: SampleDataset, limit: int | None)
     """The view's images as one normalised float tensor in its own order, with the labels.
 
     The batch path's own arithmetic (``transform_batch`` of the evaluation pipeline:
-    ``x * (1 / (255 std)) + (-mean / std)``), done once for the whole set, as a careful user
+    ``uint8 / 255``, then ``(x - mean) / std``), done once for the whole set, as a careful user
     would. The result has the standard NCHW strides: with one channel, the arithmetic's output
     strides are ambiguous, and the strides of an NHWC array's transpose make oneDNN run the
     whole network channels-last, 25% faster per step on a CPU, a layout the recipe did not ask
