@@ -101,6 +101,41 @@ def test_our_bar_shows_the_step_loss_on_its_refreshes_and_the_model_logs_none(tm
     assert not any(logged for _, logged in record.logged)  # read from the step's output
 
 
+class _CountDraws(L.Callback):
+    """Per batch, how often the bar drew itself in its ``on_train_batch_end`` (which runs
+    before this callback's)."""
+
+    def __init__(self):
+        self.draws = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        tqdm_bar = trainer.progress_bar_callback.train_progress_bar
+        if not hasattr(tqdm_bar, "draws"):
+            tqdm_bar.draws, refresh = 0, tqdm_bar.refresh
+            tqdm_bar.refresh = lambda *args, **kwargs: (
+                setattr(tqdm_bar, "draws", tqdm_bar.draws + 1), refresh(*args, **kwargs)
+            )[1]
+        self.before = tqdm_bar.draws
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.draws.append(trainer.progress_bar_callback.train_progress_bar.draws - self.before)
+
+
+def test_our_bar_draws_once_a_refresh_with_the_count_and_the_loss(tmp_path):
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(160, 1, 28, 28), torch.randint(0, 10, (160,)))
+    counter = _CountDraws()
+    trainer = L.Trainer(
+        max_epochs=1, limit_val_batches=0, enable_model_summary=False, enable_checkpointing=False,
+        default_root_dir=tmp_path, logger=False, callbacks=[EpochProgressBar(refreshes=3), counter],
+    )  # fmt: skip
+    model = ImageClassifier("lenet5", num_classes=10, in_channels=1, image_size=28, lr=0.01)
+    trainer.fit(model, DataLoader(data, batch_size=16))  # 10 batches
+    assert counter.draws == [0, 0, 1, 0, 0, 1, 0, 0, 1, 1]  # Lightning's bar: 2 at each
+    tqdm_bar = trainer.progress_bar_callback.train_progress_bar
+    assert tqdm_bar.n == 10 and "train/loss_step=" in tqdm_bar.postfix
+
+
 def test_lightnings_own_bar_still_gets_every_steps_loss(tmp_path):
     _, record = _fit_ten_batches(tmp_path, TQDMProgressBar(), logger=False)
     assert all(fresh for _, fresh in record.fresh)

@@ -63,9 +63,16 @@ class EpochProgressBar(TQDMProgressBar):
         super().on_train_epoch_start(trainer, pl_module)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        """Lightning's refresh, drawn once: the count and the metrics together (Lightning's bar
+        draws the count, then draws again for the metrics; a draw costs about 0.25 ms)."""
+        bar, done = self.train_progress_bar, batch_idx + 1
+        if not self.is_enabled or (done % self.refresh_rate and done != bar.total):
+            return
         loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
         self._step_loss = loss if isinstance(loss, Tensor) else None
-        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if not bar.disable:
+            bar.n = done
+        bar.set_postfix(self.get_metrics(trainer, pl_module))  # refreshes the bar
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         """Lightning's items, with the last training step's loss as ``train/loss_step``."""
