@@ -111,10 +111,13 @@ class _CountDraws(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         tqdm_bar = trainer.progress_bar_callback.train_progress_bar
         if not hasattr(tqdm_bar, "draws"):
-            tqdm_bar.draws, refresh = 0, tqdm_bar.refresh
-            tqdm_bar.refresh = lambda *args, **kwargs: (
-                setattr(tqdm_bar, "draws", tqdm_bar.draws + 1), refresh(*args, **kwargs)
-            )[1]
+            tqdm_bar.draws, draw = 0, tqdm_bar.refresh
+
+            def counted(*args, **kwargs):
+                tqdm_bar.draws += 1
+                return draw(*args, **kwargs)
+
+            tqdm_bar.refresh = counted
         self.before = tqdm_bar.draws
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
