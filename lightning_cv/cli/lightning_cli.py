@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import warnings
 from collections.abc import Iterable
@@ -92,15 +93,12 @@ class _Checkpoint(ModelCheckpoint):
     (installed on every CLI Trainer): a reader sees the old checkpoint or the new one.
     """
 
-    @property
+    @functools.cached_property
     def state_key(self) -> str:
         """Lightning's key (the monitor, mode and triggers this checkpoint was made with), built
         once: Lightning reads it at each of a training step's twelve hook calls on the two
         checkpoints, and building it (a dict's repr) costs 2 us each time on a CPU."""
-        key = self.__dict__.get("_state_key")
-        if key is None:
-            key = self.__dict__["_state_key"] = super().state_key
-        return key
+        return super().state_key
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
