@@ -26,6 +26,7 @@ from torch.optim import lr_scheduler
 
 from lightning_cv._lookup import check_options, lookup
 from lightning_cv.errors import ConfigError, check_choice, check_range
+from lightning_cv.step_batches import optimizer_steps
 
 __all__ = [
     "OPTIMIZERS",
@@ -375,13 +376,15 @@ def configure_optimization(
     weight_decay: float = 0.0, decay_biases: bool = True, optimizer_kwargs: dict | None = None,
     scheduler: str | None = None, scheduler_kwargs: dict | None = None, warmup_steps: int = 0,
     scheduler_interval: str = "epoch", lr_reference_batch_size: int | None = None,
-    resumed_length: int | None = None,
+    resumed_length: int | None = None, step_batch_size: int | None = None,
 ) -> tuple[Any, int | None]:  # fmt: skip
     """What a LightningModule's ``configure_optimizers`` returns for a run of ``trainer``, and
     the length of its schedule (which a checkpoint keeps, for :func:`check_resumed_length`).
 
     ``lr`` is scaled by :func:`scale_lr` to the run's global batch when
-    ``lr_reference_batch_size`` is set; ``scheduler`` spans :func:`schedule_length`.
+    ``lr_reference_batch_size`` is set; ``scheduler`` spans :func:`schedule_length`. With
+    ``step_batch_size`` (several optimizer steps per loaded batch) that is the batch an
+    optimizer step sees.
 
     Returns:
         ``(optimizer, None)`` without a scheduler, else ``({"optimizer": ...,
@@ -394,12 +397,13 @@ def configure_optimization(
     data = getattr(trainer, "datamodule", None)
     if lr_reference_batch_size is not None and data is not None:
         accumulated = trainer.world_size * trainer.accumulate_grad_batches
-        lr = scale_lr(lr, data.batch_size * accumulated, lr_reference_batch_size)
+        step_batch = step_batch_size or data.batch_size
+        lr = scale_lr(lr, step_batch * accumulated, lr_reference_batch_size)
     built = create_optimizer(optimizer, parameters, lr=lr, weight_decay=weight_decay,
                              decay_biases=decay_biases, **(optimizer_kwargs or {}))  # fmt: skip
     if scheduler is None:
         return built, None
-    length = schedule_length(trainer, scheduler_interval)
+    length = schedule_length(trainer, scheduler_interval, step_batch_size)
     check_resumed_length(scheduler, resumed_length, length, scheduler_interval)
     schedule = create_scheduler(scheduler, built, total_steps=length, warmup_steps=warmup_steps,
                                 **(scheduler_kwargs or {}))  # fmt: skip
@@ -409,11 +413,13 @@ def configure_optimization(
     }, length
 
 
-def schedule_length(trainer: Any, interval: str) -> int | None:
-    """Steps a schedule runs for in a run of ``trainer``: its optimizer steps (``"step"``) or
-    its epochs; None for a run without an epoch limit."""
+def schedule_length(trainer: Any, interval: str, step_batch_size: int | None = None) -> int | None:
+    """Steps a schedule runs for in a run of ``trainer``: its optimizer steps (``"step"``;
+    :func:`~lightning_cv.step_batches.optimizer_steps` when loaded batches are split into steps
+    of ``step_batch_size``) or its epochs; None for a run without an epoch limit."""
     if interval == "step":
-        return int(trainer.estimated_stepping_batches)
+        loaded = trainer.estimated_stepping_batches  # also loads the training data
+        return int(loaded if step_batch_size is None else optimizer_steps(trainer, step_batch_size))
     max_epochs = trainer.max_epochs
     return max_epochs if max_epochs and max_epochs > 0 else None
 

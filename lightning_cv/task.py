@@ -19,6 +19,7 @@ from lightning_cv.metrics import NonFiniteScores, eval_metrics
 from lightning_cv.models import OPTIONS, architecture_options, create_model, freeze_body, head_of
 from lightning_cv.optim import check_optimizer, check_scheduler, configure_optimization
 from lightning_cv.preprocessing import CHECKPOINT_KEY, Preprocessing
+from lightning_cv.step_batches import check_step_batches
 
 __all__ = ["ClassificationTask", "ImageClassifier"]
 
@@ -28,7 +29,7 @@ _PLAIN_VALUES = (str, int, float, bool, type(None))
 # ImageClassifier's options that configure_optimization takes as they are
 _OPTIMIZATION = ("optimizer", "lr", "weight_decay", "decay_biases", "optimizer_kwargs", "scheduler",
                  "scheduler_kwargs", "warmup_steps", "scheduler_interval",
-                 "lr_reference_batch_size")  # fmt: skip
+                 "lr_reference_batch_size", "step_batch_size")  # fmt: skip
 
 
 def _backbone(given: dict[str, Any], weights: str | None) -> nn.Module:
@@ -101,12 +102,20 @@ class ClassificationTask(L.LightningModule):
                 )
 
     def track_training(
-        self, scores: torch.Tensor, targets: torch.Tensor, loss: torch.Tensor
+        self,
+        scores: torch.Tensor,
+        targets: torch.Tensor,
+        loss: torch.Tensor,
+        *,
+        ends_batch: bool = True,
     ) -> dict[str, torch.Tensor]:
         """Add the step's loss and correct predictions to the epoch's running sums, which reach
         torchmetrics (synced over ranks) and the logger once, on the epoch's last batch (two
         torchmetrics updates a step took 2% of a LeNet-5 step on a CPU); ``train/loss_step``
-        goes out only on steps a logger writes or a progress bar shows."""
+        goes out only on steps a logger writes or a progress bar shows.
+
+        ``ends_batch=False``: an optimizer step that is not the last of its loaded batch
+        (:class:`ImageClassifier`'s ``step_batch_size``), which only adds to the sums."""
         samples = len(targets)
         correct = (scores.argmax(dim=1) == targets).sum()
         step = torch.stack((loss.detach().float() * samples, correct))  # float32, as the loss
@@ -114,6 +123,8 @@ class ClassificationTask(L.LightningModule):
             self._train_sums, self._train_samples = torch.zeros_like(step), 0
         self._train_sums += step
         self._train_samples += samples
+        if not ends_batch:
+            return {"loss": loss, "logits": scores.detach()}
         if self._step_is_shown():
             self.log("train/loss_step", loss, prog_bar=True, on_step=True, on_epoch=False)
         if self.trainer.is_last_batch:
@@ -163,7 +174,11 @@ class ClassificationTask(L.LightningModule):
             batch = trainer.fit_loop.epoch_loop.batch_idx + 1
             if batch % getattr(bar, "refresh_rate", 1) == 0 or trainer.is_last_batch:
                 return True
-        return trainer.loggers != [] and (self.global_step + 1) % trainer.log_every_n_steps == 0
+        # Lightning's logging step counts loaded batches; optimizer steps are more when a
+        # batch takes several (manual optimization)
+        epoch_loop = trainer.fit_loop.epoch_loop
+        step = self.global_step if self.automatic_optimization else epoch_loop.total_batch_idx
+        return trainer.loggers != [] and (step + 1) % trainer.log_every_n_steps == 0
 
     def on_validation_epoch_start(self) -> None:
         self._nonfinite_scores.reset()
@@ -249,6 +264,12 @@ class ImageClassifier(ClassificationTask):
         l1_strength: L1 penalty on the weights added to the loss (``train/l1_penalty``).
         l2_strength: L2 penalty on the weights added to the loss (``train/l2_penalty``).
         lr_reference_batch_size: scale ``lr`` by global batch size / this (Goyal et al. 2017).
+        step_batch_size: split each loaded batch into optimizer steps of this many samples
+            (the data's ``batch_size`` a multiple of it), the same steps on the same samples as
+            loading ``step_batch_size`` at a time, with Lightning's fixed cost per batch paid
+            once per loaded batch (:mod:`lightning_cv.step_batches`). One device; schedules
+            step every optimizer step; Lightning's own step count for logging and
+            ``log_every_n_steps`` is loaded batches.
 
     Raises:
         ConfigError: an unknown name or an invalid value, naming it; ``weights`` of another
@@ -288,12 +309,20 @@ class ImageClassifier(ClassificationTask):
         l1_strength: float = 0.0,
         l2_strength: float = 0.0,
         lr_reference_batch_size: int | None = None,
+        step_batch_size: int | None = None,
     ) -> None:
         # checked now, before any data or weights are read, by the functions that build them
         check_optimizer(optimizer, lr=lr, weight_decay=weight_decay, **(optimizer_kwargs or {}))
         check_scheduler(scheduler, warmup_steps=warmup_steps, **(scheduler_kwargs or {}))
         check_range("l1_strength", l1_strength, ">= 0")
         check_range("l2_strength", l2_strength, ">= 0")
+        if step_batch_size is not None:
+            check_range("step_batch_size", step_batch_size, ">= 1")
+            if scheduler is not None and scheduler_interval != "step":
+                raise ConfigError(
+                    f"step_batch_size={step_batch_size} steps the {scheduler!r} schedule after "
+                    "every optimizer step: set scheduler_interval 'step'"
+                )
         given = (backbone, backbone_kwargs, num_classes, in_channels, image_size, class_names)
         given = dict(zip(OPTIONS, given, strict=True))
         module = _backbone(given, weights)
@@ -313,6 +342,17 @@ class ImageClassifier(ClassificationTask):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.backbone(images)
+
+    @property
+    def automatic_optimization(self) -> bool:
+        """Lightning steps the optimizer, unless ``step_batch_size`` splits each batch into
+        several steps, which :meth:`training_step` then takes itself."""
+        return self.hparams.get("step_batch_size") is None
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        if stage == "fit" and not self.automatic_optimization:
+            check_step_batches(self.trainer, self.hparams.step_batch_size)
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):
@@ -351,6 +391,26 @@ class ImageClassifier(ClassificationTask):
 
     def training_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         images, targets = batch
+        if self.automatic_optimization:
+            return self._train_on(images, targets, batch_idx)
+        size = self.hparams.step_batch_size
+        steps = list(zip(images.split(size), targets.split(size), strict=True))
+        if self.trainer.max_steps >= 0:  # a step limit may fall inside the batch
+            steps = steps[: self.trainer.max_steps - self.global_step]
+        optimizer, schedule = self.optimizers(), self.lr_schedulers()
+        for number, (step_images, step_targets) in enumerate(steps, 1):
+            output = self._train_on(step_images, step_targets, batch_idx, number == len(steps))
+            optimizer.zero_grad()
+            self.manual_backward(output["loss"])
+            optimizer.step()
+            if schedule is not None:
+                schedule.step()
+        return output
+
+    def _train_on(
+        self, images: torch.Tensor, targets: torch.Tensor, batch_idx: int, ends_batch: bool = True
+    ) -> dict[str, torch.Tensor]:
+        """The loss of one optimizer step's samples, checked, and its metrics tracked."""
         logits = self(images)
         data_loss = self.loss(logits, targets)
         hp = self.hparams
@@ -366,7 +426,7 @@ class ImageClassifier(ClassificationTask):
             parts = {"data_loss": data_loss, **penalties}
             self.log_dict({f"train/{k}": v for k, v in parts.items()}, on_step=False, on_epoch=True)
         labels = targets.argmax(dim=1) if targets.is_floating_point() else targets  # mixed batch
-        return self.track_training(logits, labels, loss)
+        return self.track_training(logits, labels, loss, ends_batch=ends_batch)
 
     def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         return self._evaluate_batch(batch, "val")

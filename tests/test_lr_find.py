@@ -21,6 +21,15 @@ def test_lr_find_writes_the_plot_and_prints_the_override(in_tmp, capsys):
     assert [path.name for path in (in_tmp / "runs/digits_linear").iterdir()] == ["lr_find.png"]
 
 
+def test_lr_find_takes_one_step_a_batch_of_a_step_batch_size(in_tmp, capsys):
+    main(["lr-find", "--config", str(REPO / "recipes" / "digits_linear.yaml"),
+          "--data.image_size", "8", "--num_training", "30", "--data.batch_size", "128",
+          "--model.step_batch_size", "32", "--trainer.enable_progress_bar", "false"])  # fmt: skip
+    out = capsys.readouterr().out
+    override = re.search(r"--model\.lr (\S+)$", out.strip())
+    assert override is not None and 1e-6 <= float(override[1]) <= 1.0
+
+
 def test_lr_find_refuses_an_empty_range(in_tmp, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["lr-find", "--min_lr", "0.1", "--max_lr", "0.01"])

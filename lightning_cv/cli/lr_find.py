@@ -46,6 +46,11 @@ class LRFindCLI(LightningCVCLI):
         super().before_instantiate_classes()
         self.run_name = _run_name(self.config)
         self.config.trainer.logger = False
+        model = self.config.model.get("init_args") or {}
+        if model.get("step_batch_size") is not None:
+            # Lightning's test takes one optimizer step per batch: load one step's samples
+            self.config.data.init_args.batch_size = model.step_batch_size
+            model.step_batch_size = None
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         trainer = super().instantiate_trainer(**kwargs)  # no config.yaml: there is no run
