@@ -141,7 +141,7 @@ PLAIN_FIXED = {
 }
 # the options it takes as they are: the architecture, SGD's and the loss's own arguments
 PLAIN_FREE = ("backbone", "num_classes", "in_channels", "image_size", "class_names", "lr")
-PLAIN_FREE += ("weight_decay", "optimizer_kwargs", "loss_kwargs")
+PLAIN_FREE += ("weight_decay", "optimizer_kwargs", "loss_kwargs", "step_batch_size")
 # the data options the plain loop implements: no augmentation, every batch kept
 PLAIN_DATA = {"train_transform": "eval", "drop_last": False, "shuffle": True}
 
@@ -170,6 +170,12 @@ class Setup:
     def memory_format(self) -> torch.memory_format:
         """The layout of the network's weights and inputs on every side."""
         return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    @property
+    def step_batch_size(self) -> int:
+        """The samples of one optimizer step: the model's ``step_batch_size`` (each loaded
+        batch split into several steps), else the data's ``batch_size``."""
+        return self.model.hparams.get("step_batch_size") or self.data.batch_size
 
     @property
     def hparams(self) -> dict:
@@ -380,7 +386,7 @@ class PlainLoop:
         hparams = setup.hparams
         options = plain_sgd_options(hparams)
         self.loss_options = hparams["loss_kwargs"] or {}
-        self.batch_size, self.seed = setup.data.batch_size, setup.seed
+        self.batch_size, self.seed = setup.step_batch_size, setup.seed
         images, self.labels = train
         torch.manual_seed(setup.seed)
         shape = {name: hparams[name] for name in ("num_classes", "in_channels", "image_size")}
@@ -473,8 +479,10 @@ class ClockedTraining(L.Callback):
 
 
 class Lockstep(L.Callback):
-    """The hand-written loop in lockstep with a Trainer's training: one plain step after each
-    of the Trainer's batches, timed on its own clock while the Trainer's (``fit``) is paused.
+    """The hand-written loop in lockstep with a Trainer's training: after each of the Trainer's
+    batches the plain steps on the same samples (one, or as many as the model's
+    ``step_batch_size`` splits the batch into), timed on its own clock while the Trainer's
+    (``fit``) is paused.
 
     Both sides then meet the same moments of a shared, noisy machine, step by step, which
     whole runs a minute apart do not. Taking turns in bursts of 20 or 100 steps instead,
@@ -499,9 +507,11 @@ class Lockstep(L.Callback):
             self.batches = iter(self.loop.batches(trainer.current_epoch))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        samples = len(batch[1])
         with self._timed():
-            self.loop.step(next(self.batches))
-        self.run.images += len(batch[1])
+            for _ in range(math.ceil(samples / self.loop.batch_size)):
+                self.loop.step(next(self.batches))
+        self.run.images += samples
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.run.epoch_seconds.append(self.run.train_seconds)
@@ -778,11 +788,11 @@ def prepare(setup: Setup, args: argparse.Namespace) -> tuple[Tensors, Tensors]:
 def warm_up(
     setup: Setup, train: Tensors, test: Tensors, args: argparse.Namespace | None = None
 ) -> None:
-    """One epoch of two batches per side, not counted: all must end with the same weights
-    (the documented ``fit`` and its lockstep too when ``args`` are given)."""
+    """One epoch of two optimizer steps per side, not counted: all must end with the same
+    weights (the documented ``fit`` and its lockstep too when ``args`` are given)."""
     short = replace(setup, max_epochs=1)
     data = setup.data
-    two = 2 * data.batch_size
+    two = 2 * setup.step_batch_size
     indices = data.train_set.indices
     data.train_set.indices = indices[:two]
     L.seed_everything(setup.seed, verbose=False)
@@ -853,7 +863,8 @@ def main() -> None:
     L.seed_everything(setup.seed, verbose=False)  # PL_GLOBAL_SEED: the batch path's order
     train, test = prepare(setup, args)
     print(
-        f"{args.recipe.name}: {setup.hparams['backbone']}, batch {setup.data.batch_size}, "
+        f"{args.recipe.name}: {setup.hparams['backbone']}, batch {setup.data.batch_size} "
+        f"({setup.step_batch_size} per optimizer step), "
         f"{len(train[1])} training and {len(test[1])} test images, target "
         f"{args.target:.1%}, at most {setup.max_epochs} epochs, torch threads {args.threads}"
     )
@@ -925,6 +936,7 @@ def report(args: argparse.Namespace, setup: Setup, runs: dict[str, list[Run]]) -
         "recipe": f"recipes/{args.recipe.name}",
         "model": setup.hparams["backbone"],
         "batch_size": data.batch_size,
+        "step_batch_size": setup.step_batch_size,
         "pipeline": "batch",
         "train_images": len(data.train_set),
         "test_images": args.test_limit or len(data.test_set),

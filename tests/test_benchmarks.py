@@ -272,8 +272,8 @@ def fast_hparams() -> dict:
             "['backbone', 'backbone_kwargs', 'class_names', 'decay_biases', 'freeze_backbone', "
             "'image_size', 'in_channels', 'l1_strength', 'l2_strength', 'loss', 'loss_kwargs', "
             "'lr', 'lr_reference_batch_size', 'num_classes', 'optimizer', 'optimizer_kwargs', "
-            "'scheduler', 'scheduler_interval', 'scheduler_kwargs', 'warmup_steps', "
-            "'weight_decay', 'weights']",
+            "'scheduler', 'scheduler_interval', 'scheduler_kwargs', 'step_batch_size', "
+            "'warmup_steps', 'weight_decay', 'weights']",
         ),
         (
             {"loss_kwargs": {"weight": [1.0, 2.0]}},
