@@ -418,7 +418,7 @@ def schedule_length(trainer: Any, interval: str, step_batch_size: int | None = N
     :func:`~lightning_cv.step_batches.optimizer_steps` when loaded batches are split into steps
     of ``step_batch_size``) or its epochs; None for a run without an epoch limit."""
     if interval == "step":
-        loaded = trainer.estimated_stepping_batches  # also loads the training data
+        loaded = trainer.estimated_stepping_batches  # may load the training data to count it
         return int(loaded if step_batch_size is None else optimizer_steps(trainer, step_batch_size))
     max_epochs = trainer.max_epochs
     return max_epochs if max_epochs and max_epochs > 0 else None

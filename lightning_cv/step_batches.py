@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lightning.pytorch.callbacks import WeightAveraging
+from lightning.pytorch.callbacks import StochasticWeightAveraging, WeightAveraging
 
 from lightning_cv.data import ImageDataModule
 from lightning_cv.errors import ConfigError
@@ -21,14 +21,15 @@ from lightning_cv.errors import ConfigError
 __all__ = ["check_step_batches", "optimizer_steps"]
 
 
-def check_step_batches(trainer: Any, step_batch_size: int) -> None:
-    """Refuse, in one line, a run whose loaded batches cannot be split into optimizer steps of
-    ``step_batch_size`` samples.
+def check_step_batches(step_batch_size: int, data: Any, trainer: Any) -> None:
+    """Refuse, in one line, a run of ``trainer`` on ``data`` whose loaded batches cannot be
+    split into optimizer steps of ``step_batch_size`` samples.
 
     Raises:
         ConfigError: more than one device, no lightning-cv data module, a data ``batch_size``
             that is not a multiple of ``step_batch_size``, or a weight-averaging callback
-            (it updates once per loaded batch, not per optimizer step).
+            (it updates, or steps its schedule, once per loaded batch or epoch, not per
+            optimizer step).
     """
     option = f"step_batch_size={step_batch_size}"
     if trainer.world_size > 1:
@@ -36,7 +37,6 @@ def check_step_batches(trainer: Any, step_batch_size: int) -> None:
             f"{option} trains on one device; this run has {trainer.world_size} (leave "
             "step_batch_size out for DDP)"
         )
-    data = trainer.datamodule
     if not isinstance(data, ImageDataModule):
         raise ConfigError(
             f"{option} splits the batches of a lightning-cv data module; this run's data is "
@@ -48,10 +48,10 @@ def check_step_batches(trainer: Any, step_batch_size: int) -> None:
             f"is split into optimizer steps of {step_batch_size} samples"
         )
     for callback in trainer.callbacks:
-        if isinstance(callback, WeightAveraging):
+        if isinstance(callback, WeightAveraging | StochasticWeightAveraging):
             raise ConfigError(
                 f"{option} cannot be used with {type(callback).__name__}: it updates once per "
-                "loaded batch, not once per optimizer step"
+                "loaded batch or epoch, not once per optimizer step"
             )
 
 

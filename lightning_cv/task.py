@@ -318,6 +318,12 @@ class ImageClassifier(ClassificationTask):
         check_range("l2_strength", l2_strength, ">= 0")
         if step_batch_size is not None:
             check_range("step_batch_size", step_batch_size, ">= 1")
+            if scheduler == "plateau":
+                raise ConfigError(
+                    f"step_batch_size={step_batch_size} steps the schedule after every "
+                    "optimizer step, and 'plateau' steps once per epoch: choose another "
+                    "scheduler or leave step_batch_size out"
+                )
             if scheduler is not None and scheduler_interval != "step":
                 raise ConfigError(
                     f"step_batch_size={step_batch_size} steps the {scheduler!r} schedule after "
@@ -352,7 +358,7 @@ class ImageClassifier(ClassificationTask):
     def setup(self, stage: str) -> None:
         super().setup(stage)
         if stage == "fit" and not self.automatic_optimization:
-            check_step_batches(self.trainer, self.hparams.step_batch_size)
+            check_step_batches(self.hparams.step_batch_size, self.trainer.datamodule, self.trainer)
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):
@@ -417,14 +423,16 @@ class ImageClassifier(ClassificationTask):
         penalties = weight_penalties(self.backbone, hp.l1_strength, hp.l2_strength)
         loss = data_loss + sum(penalties.values()) if penalties else data_loss
         if not torch.isfinite(loss):
+            clipping = " or gradient clipping (--trainer.gradient_clip_val)"
             raise NonFiniteLossError(
                 f"training stopped: the loss is {loss.item()} at step {self.global_step} "
                 f"(epoch {self.current_epoch}, batch {batch_idx}); no checkpoint was written "
-                "after it. Try a lower lr or gradient clipping (--trainer.gradient_clip_val)"
+                f"after it. Try a lower lr{clipping if self.automatic_optimization else ''}"
             )
         if penalties:  # the data loss and each penalty, apart
             parts = {"data_loss": data_loss, **penalties}
-            self.log_dict({f"train/{k}": v for k, v in parts.items()}, on_step=False, on_epoch=True)
+            parts = {f"train/{name}": value for name, value in parts.items()}
+            self.log_dict(parts, on_step=False, on_epoch=True, batch_size=len(targets))
         labels = targets.argmax(dim=1) if targets.is_floating_point() else targets  # mixed batch
         return self.track_training(logits, labels, loss, ends_batch=ends_batch)
 

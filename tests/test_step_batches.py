@@ -7,13 +7,16 @@ import math
 import lightning.pytorch as L
 import pytest
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, StochasticWeightAveraging
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_cv import ConfigError, DigitsDataModule, ImageClassifier
 from lightning_cv.callbacks import EMAWeightAveraging, Resumable
+from lightning_cv.cli.lightning_cli import LightningCVCLI
 from lightning_cv.step_batches import check_step_batches
+
+from .conftest import REPO
 
 STEP = 32  # samples per optimizer step
 EPOCH_STEPS = math.ceil(1293 / STEP)  # the digits' training split: 41 steps, the last of 13
@@ -121,6 +124,12 @@ def test_the_options_are_checked_at_construction():
         r"set scheduler_interval 'step'$",
     ):
         ImageClassifier(step_batch_size=STEP, scheduler="onecycle", scheduler_interval="epoch")
+    with pytest.raises(
+        ConfigError,
+        match=r"^step_batch_size=32 steps the schedule after every optimizer step, and 'plateau' "
+        r"steps once per epoch: choose another scheduler or leave step_batch_size out$",
+    ):
+        ImageClassifier(step_batch_size=STEP, scheduler="plateau")
 
 
 def test_a_batch_size_that_is_not_a_multiple_is_refused(tmp_path):
@@ -141,12 +150,24 @@ def test_plain_loaders_and_weight_averaging_are_refused(tmp_path):
         r"run's data is a plain loader$",
     ):
         trainer(tmp_path).fit(model(STEP), train_dataloaders=data.train_dataloader())
+    for averaging in (EMAWeightAveraging(), StochasticWeightAveraging(swa_lrs=0.01)):
+        name = type(averaging).__name__
+        with pytest.raises(
+            ConfigError,
+            match=rf"^step_batch_size=32 cannot be used with {name}: it updates once per "
+            r"loaded batch or epoch, not once per optimizer step$",
+        ):
+            trainer(tmp_path, callbacks=[averaging]).fit(model(STEP), datamodule=data)
+
+
+def test_the_command_refuses_a_batch_size_before_anything_trains(in_tmp):
+    """What ``tune`` and ``cv`` build for each setting before their trials (``run=False``)."""
+    args = ["--config", str(REPO / "recipes" / "quickstart.yaml"), "--data.batch_size", "100",
+            "--model.step_batch_size", "32", "--model.scheduler_interval", "step"]  # fmt: skip
     with pytest.raises(
-        ConfigError,
-        match=r"^step_batch_size=32 cannot be used with EMAWeightAveraging: it updates once per "
-        r"loaded batch, not once per optimizer step$",
+        ConfigError, match=r"^step_batch_size=32 must divide the data's batch_size=100"
     ):
-        trainer(tmp_path, callbacks=[EMAWeightAveraging()]).fit(model(STEP), datamodule=data)
+        LightningCVCLI(args, run=False)
 
 
 def test_more_than_one_device_is_refused():
@@ -156,7 +177,7 @@ def test_more_than_one_device_is_refused():
         match=r"^step_batch_size=32 trains on one device; this run has 2 \(leave "
         r"step_batch_size out for DDP\)$",
     ):
-        check_step_batches(ddp, STEP)
+        check_step_batches(STEP, digits(4 * STEP), ddp)
 
 
 def test_lightning_refuses_its_own_gradient_clipping(tmp_path):

@@ -48,6 +48,7 @@ from lightning_cv.data import ImageDataModule
 from lightning_cv.errors import ConfigError
 from lightning_cv.knn import KNNClassifier
 from lightning_cv.runs import lock_run_folder
+from lightning_cv.step_batches import check_step_batches
 from lightning_cv.task import ClassificationTask
 
 __all__ = ["LightningCVCLI"]
@@ -408,6 +409,9 @@ class LightningCVCLI(LightningCLI):
                 raise
             raise ConfigError(build_error(str(error))) from error
         check_linked_values(self._given_model, self.datamodule, LINKED_FROM_DATA)
+        step_batch_size = self.model.hparams.get("step_batch_size")
+        if step_batch_size is not None and self.subcommand in ("fit", None):  # None: tune, cv
+            check_step_batches(step_batch_size, self.datamodule, self.trainer)
 
     def _hold_run_folder(self) -> None:
         """Hold the run folder until the command ends (``__init__`` lets it go): a second run
